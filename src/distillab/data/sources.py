@@ -1,0 +1,134 @@
+"""Corpus sources: each turns a file into a list of `Conversation`s, validating as it reads.
+
+A source is instantiated by Hydra as a partial (`_partial_: true`) and called with the data
+file path, so `data.path=FILE` means "the corpus file" whichever source is selected.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from distillab.errors import DataError
+from distillab.utils.io import file_sha256
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    turns: tuple[str, ...]
+    topic: str | None = None  # None = no topic ("none" class)
+    rating: float | None = None  # in [0, 1]; None = unrated (masked in the loss)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    conversations: list[Conversation]
+    path: str
+    sha256: str  # fingerprint of the file's bytes, saved with every run
+
+
+def chitchat_source(path: str | None = None) -> Corpus:
+    """The chit-chat corpus shipped in the `chitchat-dataset` package (7,168 conversations).
+
+    A turn is one sender's consecutive messages joined with a space; the topic is the
+    conversation's prompt; the rating is the mean of the upbeat and witty ratings (1-10)
+    scaled to [0, 1].
+    """
+    if path is None:
+        import chitchat_dataset
+
+        path = str(Path(chitchat_dataset.__file__).with_name("dataset.json"))
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot read the chitchat corpus: {e}") from e
+    convs = []
+    for cid in sorted(raw):
+        conv = raw[cid]
+        turns: list[str] = []
+        last_sender = None
+        for group in conv.get("messages", []):
+            text = " ".join(m["text"].strip() for m in group if m.get("text")).strip()
+            sender = group[0]["sender"] if group else None
+            if turns and sender == last_sender:
+                turns[-1] = f"{turns[-1]} {text}".strip()
+            else:
+                turns.append(text)
+            last_sender = sender
+        ratings = conv.get("ratings") or {}
+        scores = [
+            ratings[k] for k in ("upbeat", "witty") if isinstance(ratings.get(k), (int, float))
+        ]
+        rating = (sum(scores) / len(scores) - 1.0) / 9.0 if scores else None
+        convs.append(Conversation(cid, tuple(turns), conv.get("prompt") or None, rating))
+    return Corpus(convs, str(path), file_sha256(path))
+
+
+def jsonl_source(path: str | None = None) -> Corpus:
+    """Users' own data: one JSON object per line.
+
+    `{"id": str (optional), "turns": [str, ...] (>= 2), "topic": str (optional),
+    "rating": number in [0, 1] (optional)}`. The first bad line stops the run with the file,
+    the line number and what is wrong.
+    """
+    if not path:
+        raise DataError(
+            "data.path is required with data=jsonl (a .jsonl file, one conversation a line)"
+        )
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{path}: no such file (data.path)")
+    convs = []
+    with open(p, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            where = f"{path}:{lineno}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{where}: undecodable bytes (not UTF-8): {e.reason}") from e
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{where}: invalid JSON: {e.msg} (column {e.colno})") from e
+            convs.append(_conversation_from_json(obj, where, default_id=f"line{lineno}"))
+    if not convs:
+        raise DataError(f"{path}: no usable conversations (the file has no JSON lines)")
+    return Corpus(convs, str(p), file_sha256(p))
+
+
+def _conversation_from_json(obj: object, where: str, default_id: str) -> Conversation:
+    if not isinstance(obj, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    if "turns" not in obj:
+        raise DataError(f"{where}: missing 'turns' (a list of at least 2 strings)")
+    turns = obj["turns"]
+    if not isinstance(turns, list):
+        raise DataError(f"{where}: 'turns' must be a list of strings, got {type(turns).__name__}")
+    for i, t in enumerate(turns):
+        if not isinstance(t, str):
+            raise DataError(f"{where}: turns[{i}] must be a string, got {type(t).__name__}")
+    if len(turns) < 2:
+        raise DataError(f"{where}: 'turns' needs at least 2 turns, got {len(turns)}")
+    topic = obj.get("topic")
+    if topic is not None and not isinstance(topic, str):
+        raise DataError(f"{where}: 'topic' must be a string, got {type(topic).__name__}")
+    rating = obj.get("rating")
+    if rating is not None:
+        if (
+            isinstance(rating, bool)
+            or not isinstance(rating, (int, float))
+            or not math.isfinite(rating)
+        ):
+            raise DataError(f"{where}: 'rating' must be a finite number, got {rating!r}")
+        if not 0.0 <= rating <= 1.0:
+            raise DataError(f"{where}: 'rating' must be in [0, 1], got {rating}")
+        rating = float(rating)
+    cid = obj.get("id", default_id)
+    if not isinstance(cid, str):
+        raise DataError(f"{where}: 'id' must be a string, got {type(cid).__name__}")
+    return Conversation(cid, tuple(turns), topic or None, rating)

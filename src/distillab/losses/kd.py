@@ -1,0 +1,256 @@
+"""Logit-level knowledge-distillation losses (Hinton et al., 2015).
+
+All losses here share three conventions:
+
+* logits are ``[..., vocab]``; an optional boolean ``mask`` of shape ``[...]`` marks the
+  positions that count (``True``), e.g. response tokens that are not padding;
+* the result is the mean over counted positions, so the loss scale does not depend on
+  batch size or sequence length; a fully masked input gives ``0`` (still attached to the
+  graph, so ``backward()`` works and yields zero gradients rather than ``NaN``);
+* the teacher side is detached: only the student receives gradients.
+
+Masked positions are dropped *before* any softmax, so padding rows never enter the
+computation (no ``NaN`` from garbage or ``-inf`` logits there) and receive exactly zero
+gradient.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "average_teacher_probs",
+    "kd_loss",
+    "kd_loss_from_probs",
+    "topk_kd_loss",
+]
+
+
+def _check_temperature(temperature: float) -> float:
+    """Reject non-positive / non-finite temperatures early, with a readable message."""
+    t = float(temperature)
+    if not (t > 0.0 and math.isfinite(t)):
+        raise ValueError(f"temperature must be a finite number in (0, inf), got {temperature!r}")
+    return t
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Do the softmax/KL in at least float32: half-precision KL sums are too lossy."""
+    return torch.promote_types(dtype, torch.float32)
+
+
+def _check_mask(mask: Tensor | None, lead_shape: torch.Size, name: str) -> Tensor | None:
+    if mask is None:
+        return None
+    if mask.shape != lead_shape:
+        raise ValueError(
+            f"mask shape {tuple(mask.shape)} must equal the leading dims of {name} "
+            f"{tuple(lead_shape)}"
+        )
+    return mask if mask.dtype == torch.bool else mask != 0
+
+
+def _select_rows(x: Tensor, mask: Tensor | None) -> Tensor:
+    """Flatten ``[..., D]`` to ``[N, D]`` keeping only the counted positions."""
+    if mask is None:
+        return x.reshape(-1, x.shape[-1])
+    return x[mask]
+
+
+def _mean_over_rows(per_row: Tensor) -> Tensor:
+    """Mean of a 1-D tensor that is ``0`` (with a grad graph) when it is empty."""
+    return per_row.sum() / max(per_row.numel(), 1)
+
+
+def _kl_rows(teacher_probs: Tensor, teacher_log_probs: Tensor, student_log_probs: Tensor) -> Tensor:
+    """Per-row ``sum_v p (log p - log q)``, with the convention ``0 * log 0 = 0``.
+
+    Where ``p == 0`` the term is defined as 0; ``log q`` is zeroed there too so that a
+    ``-inf`` student log-prob (e.g. a banned token) cannot turn ``0 * -inf`` into ``NaN``.
+    """
+    zero = teacher_probs == 0
+    log_p = teacher_log_probs.masked_fill(zero, 0.0)
+    log_q = student_log_probs.masked_fill(zero, 0.0)
+    return (teacher_probs * (log_p - log_q)).sum(-1)
+
+
+def kd_loss_from_probs(
+    student_logits: Tensor,
+    teacher_probs: Tensor,
+    temperature: float,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """KD loss against a teacher given as an already temperature-softened distribution.
+
+    Exists so that several teachers can be combined in probability space (see
+    :func:`average_teacher_probs`) and still share the one KL implementation used by
+    :func:`kd_loss`. ``teacher_probs`` must be ``softmax(teacher_logits / T)`` (or a convex
+    combination of such), same shape as ``student_logits``; it is detached.
+
+    Returns ``T^2 * mean_{unmasked i} KL(teacher_probs_i || softmax(student_logits_i / T))``.
+    """
+    t = _check_temperature(temperature)
+    if student_logits.shape != teacher_probs.shape:
+        raise ValueError(
+            f"student_logits shape {tuple(student_logits.shape)} != teacher_probs shape "
+            f"{tuple(teacher_probs.shape)}"
+        )
+    mask = _check_mask(mask, student_logits.shape[:-1], "student_logits")
+    dtype = _compute_dtype(student_logits.dtype)
+
+    s = _select_rows(student_logits, mask).to(dtype)
+    p = _select_rows(teacher_probs.detach(), mask).to(dtype)
+    log_q = F.log_softmax(s / t, dim=-1)
+    per_row = _kl_rows(p, torch.log(p), log_q)
+    return _mean_over_rows(per_row) * (t * t)
+
+
+def kd_loss(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    temperature: float,
+    mask: Tensor | None = None,
+) -> Tensor:
+    r"""Temperature-scaled distillation loss of Hinton et al. (2015).
+
+    .. math::
+
+        \mathcal{L} = \frac{T^2}{|M|} \sum_{i \in M} \sum_v p_{i,v}
+            \left(\log p_{i,v} - \log q_{i,v}\right),
+        \quad p_i = \mathrm{softmax}(z^t_i / T),\; q_i = \mathrm{softmax}(z^s_i / T)
+
+    i.e. the mean over unmasked positions ``M`` of ``KL(p_i || q_i)``, times ``T^2``. The
+    ``T^2`` factor keeps gradient magnitudes comparable across temperatures (the gradient of
+    the softened KL shrinks like ``1/T^2``), so ``temperature`` can be tuned without retuning
+    the loss weight.
+
+    Args:
+        student_logits: ``[..., vocab]``; receives gradients.
+        teacher_logits: ``[..., vocab]``, same shape; detached (no gradient to the teacher).
+        temperature: softening temperature ``T > 0``.
+        mask: optional bool ``[...]``; ``True`` = position counts. All-``False`` gives ``0``.
+
+    Raises:
+        ValueError: if ``temperature <= 0`` or shapes mismatch.
+    """
+    t = _check_temperature(temperature)
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(
+            f"student_logits shape {tuple(student_logits.shape)} != teacher_logits shape "
+            f"{tuple(teacher_logits.shape)}"
+        )
+    dtype = _compute_dtype(student_logits.dtype)
+    teacher_probs = F.softmax(teacher_logits.detach().to(dtype) / t, dim=-1)
+    return kd_loss_from_probs(student_logits, teacher_probs, t, mask)
+
+
+def average_teacher_probs(
+    teacher_logits: Sequence[Tensor],
+    weights: Sequence[float] | None,
+    temperature: float,
+) -> Tensor:
+    """Weighted average of the teachers' softened distributions ``softmax(logits_j / T)``.
+
+    Averaging happens in probability space (not logit space) so the result is a proper
+    mixture of the teachers; feed it to :func:`kd_loss_from_probs`. ``weights`` are
+    normalised to sum to 1; ``None`` means uniform. Computed in at least float32.
+
+    Raises:
+        ValueError: no teachers, shape mismatch between teachers, ``len(weights)`` not equal
+            to the number of teachers, negative/non-finite weights or all-zero weights, or a
+            bad ``temperature``.
+    """
+    t = _check_temperature(temperature)
+    logits = list(teacher_logits)
+    if not logits:
+        raise ValueError("teacher_logits must contain at least one teacher")
+    shape = logits[0].shape
+    for j, lg in enumerate(logits):
+        if lg.shape != shape:
+            raise ValueError(
+                f"teacher_logits[{j}] shape {tuple(lg.shape)} != teacher_logits[0] shape "
+                f"{tuple(shape)}"
+            )
+    if weights is None:
+        w = [1.0] * len(logits)
+    else:
+        w = [float(x) for x in weights]
+        if len(w) != len(logits):
+            raise ValueError(f"got {len(w)} weights for {len(logits)} teachers")
+        if any(not math.isfinite(x) or x < 0 for x in w):
+            raise ValueError(f"weights must be finite and non-negative, got {w}")
+    total = sum(w)
+    if total <= 0:
+        raise ValueError(f"weights must not all be zero, got {w}")
+
+    dtype = _compute_dtype(logits[0].dtype)
+    out: Tensor | None = None
+    for wj, lg in zip(w, logits, strict=True):
+        if wj == 0:
+            continue
+        term = F.softmax(lg.to(dtype) / t, dim=-1) * (wj / total)
+        out = term if out is None else out + term
+    assert out is not None  # total > 0 guarantees at least one non-zero weight
+    return out
+
+
+def topk_kd_loss(
+    student_logits: Tensor,
+    topk_values: Tensor,
+    topk_ids: Tensor,
+    temperature: float,
+    mask: Tensor | None = None,
+) -> Tensor:
+    r"""KD against a teacher stored only as its top-k logits (teacher-output cache).
+
+    Tail handling: the teacher's mass outside its stored ``k`` tokens is unknown, so it is
+    assigned 0 and the teacher is renormalised over its top-k, i.e.
+    ``p_k = softmax(topk_values / T)`` taken over the ``k`` stored values only. The student
+    side is *not* truncated: ``log q`` is the full-vocabulary ``log_softmax(student / T)``
+    gathered at ``topk_ids``, so student mass on other tokens is still penalised (it lowers
+    ``log q_k``). The loss is
+
+    .. math::
+
+        \mathcal{L} = \frac{T^2}{|M|} \sum_{i \in M} \sum_{k} p_{i,k}
+            \left(\log p_{i,k} - \log q_{i,\mathrm{id}_{i,k}}\right)
+
+    When ``k == vocab`` (all ids present once) this equals :func:`kd_loss` exactly.
+
+    Args:
+        student_logits: ``[..., vocab]``.
+        topk_values: ``[..., k]`` teacher logits (any float dtype, fp16 typical); detached.
+        topk_ids: ``[..., k]`` int32/int64 token ids in ``[0, vocab)``, distinct per position.
+        temperature: ``T > 0``.
+        mask: optional bool ``[...]``; ``True`` = position counts.
+    """
+    t = _check_temperature(temperature)
+    if topk_values.shape != topk_ids.shape:
+        raise ValueError(
+            f"topk_values shape {tuple(topk_values.shape)} != topk_ids shape "
+            f"{tuple(topk_ids.shape)}"
+        )
+    if student_logits.shape[:-1] != topk_values.shape[:-1]:
+        raise ValueError(
+            f"leading dims of student_logits shape {tuple(student_logits.shape)} != those of "
+            f"topk_values shape {tuple(topk_values.shape)}"
+        )
+    if topk_values.shape[-1] > student_logits.shape[-1]:
+        raise ValueError(f"k={topk_values.shape[-1]} exceeds vocab size {student_logits.shape[-1]}")
+    if topk_ids.is_floating_point() or topk_ids.is_complex():
+        raise ValueError(f"topk_ids must be an integer tensor, got {topk_ids.dtype}")
+    mask = _check_mask(mask, student_logits.shape[:-1], "student_logits")
+    dtype = _compute_dtype(student_logits.dtype)
+
+    s = _select_rows(student_logits, mask).to(dtype)
+    v = _select_rows(topk_values.detach(), mask).to(dtype)
+    ids = _select_rows(topk_ids, mask).long()
+    log_p = F.log_softmax(v / t, dim=-1)
+    log_q = F.log_softmax(s / t, dim=-1).gather(-1, ids)
+    per_row = _kl_rows(log_p.exp(), log_p, log_q)
+    return _mean_over_rows(per_row) * (t * t)

@@ -1,0 +1,5 @@
+"""LightningModules: a seq2seq trainer for teachers and students, and distillation."""
+
+from distillab.modules.seq2seq import Seq2SeqModule
+
+__all__ = ["Seq2SeqModule"]

@@ -1,0 +1,1 @@
+"""Small helpers shared by data, modules and the training entry point."""

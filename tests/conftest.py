@@ -1,0 +1,62 @@
+"""Shared fixtures: a tiny composed config that trains in seconds on 2 CPU cores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+
+from distillab.train import CONF_DIR
+
+TINY = [
+    "data.max_examples=400",
+    "data.vocab_size=300",
+    "data.batch_size=16",
+    "data.eval_batch_size=32",
+    "data.max_source_len=24",
+    "data.max_target_len=12",
+    "model.emb_dim=16",
+    "model.hidden_size=32",
+    "model.enc_layers=1",
+    "model.dec_layers=1",
+    "trainer.max_steps=6",
+    "module.decode_examples=8",
+    "module.warmup_steps=2",
+    "threads=1",
+]
+
+
+def compose_cfg(overrides: list[str], tmp_path: Path) -> DictConfig:
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=False)
+    with open_dict(cfg):
+        cfg.paths.output_root = str(tmp_path / "outputs")
+        cfg.paths.output_dir = str(tmp_path / "run")
+    return cfg
+
+
+@pytest.fixture
+def tiny_overrides() -> list[str]:
+    return list(TINY)
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+def synthetic_conversations(n: int = 40, turns: int = 6) -> list[dict]:
+    words = (
+        "hello how are you fine thanks what about the weather today sunny rain cold warm".split()
+    )
+    out = []
+    for i in range(n):
+        conv = [
+            " ".join(words[(i + j + k) % len(words)] for k in range(3 + j % 4))
+            for j in range(turns)
+        ]
+        out.append({"id": f"c{i}", "turns": conv, "topic": f"t{i % 3}", "rating": (i % 5) / 4})
+    return out

@@ -1,0 +1,100 @@
+"""End to end through Hydra: composition, a tiny teacher and student, reproducibility, errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from distillab.train import CONF_DIR, train
+from tests.conftest import TINY, compose_cfg, synthetic_conversations, write_jsonl
+
+EXPERIMENTS = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_composes(name):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[f"experiment={name}"])
+    assert cfg.experiment_name == name
+    assert cfg.model._target_ and cfg.module._target_ and cfg.data._target_
+
+
+def run_cli(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "distillab.train", f"paths.output_root={tmp_path}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("experiment", ["teacher", "student"])
+def test_tiny_run_through_hydra_writes_metrics(tmp_path, experiment):
+    proc = run_cli([f"experiment={experiment}", *TINY], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (metrics_file,) = tmp_path.glob("runs/*/*/metrics.json")
+    run_dir = metrics_file.parent
+    metrics = json.loads(metrics_file.read_text())
+    for key in [
+        "val/ppl",
+        "val/token_acc",
+        "val/bleu",
+        "val/rougeL",
+        "val/distinct1",
+        "val/distinct2",
+        "test/ppl",
+        "test/bleu",
+        "model/params",
+        "trainer/global_step",
+        "time/train_s",
+        "throughput/train_tokens_per_s",
+    ]:
+        assert key in metrics, key
+    assert 1.0 < metrics["val/ppl"] < 1e6 and metrics["trainer/global_step"] == 6
+    for artefact in [
+        "config.yaml",
+        "versions.json",
+        "data.json",
+        "tokenizer/tokenizer.json",
+        "checkpoints/last.ckpt",
+        ".hydra/overrides.yaml",
+    ]:
+        assert (run_dir / artefact).exists(), artefact
+    assert experiment in run_dir.name
+
+
+def test_user_jsonl_multitask_run(tmp_path, tiny_overrides):
+    path = write_jsonl(tmp_path / "mine.jsonl", synthetic_conversations(40))
+    cfg = compose_cfg(
+        ["experiment=student", "data=jsonl", f"data.path={path}", "task=multi", *tiny_overrides],
+        tmp_path,
+    )
+    metrics = train(cfg)
+    assert {"val/topic_acc", "val/topic_f1", "val/rating_mae", "test/topic_acc"} <= set(metrics)
+    assert 0.0 <= metrics["val/topic_acc"] <= 1.0
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["val/ppl"] == metrics["val/ppl"]
+
+
+def test_same_seed_same_metrics(tmp_path, tiny_overrides):
+    runs = []
+    for i in range(2):
+        cfg = compose_cfg(["experiment=student", *tiny_overrides], tmp_path / str(i))
+        m = train(cfg)
+        runs.append(
+            {k: v for k, v in m.items() if not k.startswith(("time/", "throughput/", "checkpoint"))}
+        )
+    assert runs[0] == runs[1]
+
+
+def test_bad_config_fails_before_work_with_key_and_range(tmp_path):
+    proc = run_cli(["experiment=student", "data.val_fraction=1.5"], tmp_path)
+    assert proc.returncode == 2
+    assert "data.val_fraction=1.5" in proc.stderr and "(0.0, 0.5]" in proc.stderr
+    assert not list(tmp_path.glob("runs/*/*/checkpoints"))
+
+
+def test_bad_jsonl_line_fails_with_file_and_line(tmp_path):
+    path = write_jsonl(tmp_path / "bad.jsonl", ['{"turns": ["a", "b"]}', '{"turns": 3}'])
+    proc = run_cli(["experiment=student", "data=jsonl", f"data.path={path}"], tmp_path)
+    assert proc.returncode == 2
+    assert f"{path}:2: 'turns' must be a list" in proc.stderr

@@ -55,7 +55,9 @@ def split_conversations(
             f"(data.val_fraction={val_fraction}, data.test_fraction={test_fraction})"
         )
     val, test, train = order[:n_val], order[n_val : n_val + n_test], order[n_val + n_test :]
-    return {name: [convs[i] for i in idx] for name, idx in zip(SPLITS, (train, val, test))}
+    return {
+        name: [convs[i] for i in idx] for name, idx in zip(SPLITS, (train, val, test), strict=True)
+    }
 
 
 def build_examples(

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.utils import get_method
 
-from distillab.train import CONF_DIR, train
+from distillab.train import CONF_DIR
+from distillab.train import run_job as train
 from tests.conftest import TINY, compose_cfg, synthetic_conversations, write_jsonl
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yaml"))
@@ -19,7 +21,8 @@ def test_every_experiment_composes(name):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("train", overrides=[f"experiment={name}"])
     assert cfg.experiment_name == name
-    assert cfg.model._target_ and cfg.module._target_ and cfg.data._target_
+    assert cfg.model._target_ and cfg.data._target_
+    assert callable(get_method(cfg.job))
 
 
 def run_cli(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:

@@ -45,6 +45,7 @@ class DialogueDataModule(pl.LightningDataModule):
         test_fraction: float = 0.05,
         seed: int = 0,
         max_examples: int | None = None,
+        max_train_examples: int | None = None,
         tokenizer: str = "bpe",
         vocab_size: int = 8000,
         min_frequency: int = 2,
@@ -69,6 +70,8 @@ class DialogueDataModule(pl.LightningDataModule):
         check_range("data.test_fraction", test_fraction, 0.0, 0.5, low_inclusive=False)
         if max_examples is not None:
             check_range("data.max_examples", max_examples, 10, None)
+        if max_train_examples is not None:
+            check_range("data.max_train_examples", max_train_examples, 1, None)
         check_range("data.vocab_size", vocab_size, 100, 1_000_000)
         check_range("data.max_source_len", max_source_len, 4, 4096)
         check_range("data.max_target_len", max_target_len, 2, 4096)
@@ -80,6 +83,7 @@ class DialogueDataModule(pl.LightningDataModule):
         self.source, self.path, self.cache_dir = source, path, Path(cache_dir)
         self.split_args = dict(val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
         self.split_args["max_examples"] = max_examples
+        self.max_train_examples = max_train_examples
         self.example_args = dict(
             min_target_words=min_target_words,
             max_target_words=max_target_words,
@@ -130,22 +134,35 @@ class DialogueDataModule(pl.LightningDataModule):
                 name: EncodedSplit(**{k: z[f"{name}.{k}"] for k in EncodedSplit.__annotations__})
                 for name in SPLITS
             }
+        self.vocab_hash = fingerprint(sorted(self.tokenizer.get_vocab().items()))
         ids = self.tokenizer.convert_tokens_to_ids([PAD, UNK, BOS, EOS, SELF, OTHER])
         self.pad_id, self.unk_id, self.bos_id, self.eos_id, self.self_id, self.other_id = ids
         for name in SPLITS:
-            train = name == "train"
-            self.datasets[name] = DialogueDataset(
-                self.splits[name],
-                self.context_turns,
-                self.max_source_len,
-                self.max_target_len,
-                self.self_id,
-                self.other_id,
-                self.unk_id,
-                token_dropout=self.token_dropout if train else 0.0,
-                context_dropout=self.context_dropout if train else 0.0,
-                seed=self.seed,
-            )
+            self.datasets[name] = self._dataset(name, augment=name == "train")
+
+    def _dataset(self, name: str, augment: bool) -> DialogueDataset:
+        return DialogueDataset(
+            self.splits[name],
+            self.context_turns,
+            self.max_source_len,
+            self.max_target_len,
+            self.self_id,
+            self.other_id,
+            self.unk_id,
+            token_dropout=self.token_dropout if augment else 0.0,
+            context_dropout=self.context_dropout if augment else 0.0,
+            seed=self.seed,
+            rows=self._train_rows() if name == "train" else None,
+        )
+
+    def _train_rows(self) -> np.ndarray | None:
+        """A seeded subset of training examples (`data.max_train_examples`): fewer labelled
+        pairs for the student while the tokenizer and the splits stay those of the full data."""
+        n = len(self.splits["train"].examples)
+        if self.max_train_examples is None or self.max_train_examples >= n:
+            return None
+        rng = np.random.default_rng(self.seed)
+        return np.sort(rng.choice(n, self.max_train_examples, replace=False))
 
     def _build_cache(self, corpus: Corpus, cache: Path) -> None:
         convs = [clean_conversation(c, self.drop_empty_turns) for c in corpus.conversations]
@@ -191,13 +208,16 @@ class DialogueDataModule(pl.LightningDataModule):
             "path": self.corpus_path,
             "sha256": self.corpus_sha256,
             "vocab_size": len(self.tokenizer),
+            "vocab_hash": self.vocab_hash,
+            "max_train_examples": self.max_train_examples,
+            "train_examples_used": len(self.datasets["train"]),
             "num_topics": len(self.topics),
             "splits": self.info["splits"],
         }
 
     # ---- loaders --------------------------------------------------------------------------
-    def _loader(self, name: str, train: bool) -> DataLoader:
-        ds = self.datasets[name]
+    def _loader(self, name: str, train: bool, ds: DialogueDataset | None = None) -> DataLoader:
+        ds = ds or self.datasets[name]
         sampler = BucketBatchSampler(
             ds.lengths(),
             self.batch_size if train else self.eval_batch_size,
@@ -216,6 +236,10 @@ class DialogueDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)
+
+    def plain_loader(self, name: str) -> DataLoader:
+        """A split's examples in a fixed order without augmentation (for teacher passes)."""
+        return self._loader(name, train=False, ds=self._dataset(name, augment=False))
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", train=False)

@@ -67,8 +67,14 @@ class DialogueDataset(Dataset):
         token_dropout: float = 0.0,
         context_dropout: float = 0.0,
         seed: int = 0,
+        rows: np.ndarray | None = None,
     ) -> None:
         self.split = split
+        # example rows of the split this dataset serves; `index` in a batch is the row, so
+        # caches keyed by row (teacher outputs, decodes) survive subsetting
+        self.rows = np.arange(len(split.examples)) if rows is None else rows
+        self.alt_targets: tuple[np.ndarray, np.ndarray] | None = None
+        self.gold_fraction = 1.0
         self.context_turns = context_turns
         self.max_source_len = max_source_len
         self.max_target_len = max_target_len
@@ -82,7 +88,12 @@ class DialogueDataset(Dataset):
         return self.token_dropout > 0 or self.context_dropout > 0
 
     def __len__(self) -> int:
-        return len(self.split.examples)
+        return len(self.rows)
+
+    def use_targets(self, tokens: np.ndarray, offsets: np.ndarray, gold_fraction: float) -> None:
+        """Train on other targets (e.g. teacher decodes for sequence-level KD), indexed by row;
+        each item keeps its gold target with probability `gold_fraction`."""
+        self.alt_targets, self.gold_fraction = (tokens, offsets), gold_fraction
 
     def source(self, conv: int, t: int) -> np.ndarray:
         parts = []
@@ -102,11 +113,16 @@ class DialogueDataset(Dataset):
         return self.split.turn(conv, t)[: self.max_target_len - 1]  # room for EOS
 
     def __getitem__(self, i: int) -> dict:
-        conv, t = (int(x) for x in self.split.examples[i])
+        row = int(self.rows[i])
+        conv, t = (int(x) for x in self.split.examples[row])
+        tgt = self.target(conv, t)
+        if self.alt_targets is not None and self.rng.random() >= self.gold_fraction:
+            tokens, offsets = self.alt_targets
+            tgt = tokens[offsets[row] : offsets[row + 1]][: self.max_target_len - 1]
         return {
-            "index": i,
+            "index": row,
             "src": self.source(conv, t),
-            "tgt": self.target(conv, t),
+            "tgt": tgt,
             "topic": int(self.split.topic[conv]),
             "rating": float(self.split.rating[conv]),
         }
@@ -114,8 +130,8 @@ class DialogueDataset(Dataset):
     def lengths(self) -> np.ndarray:
         """Source + target length per example (without augmentation), for bucketing."""
         s = self.split
-        out = np.empty(len(s.examples), dtype=np.int64)
-        for i, (conv, t) in enumerate(s.examples):
+        out = np.empty(len(self.rows), dtype=np.int64)
+        for i, (conv, t) in enumerate(s.examples[self.rows]):
             g = s.conv_start[conv]
             lo = g + max(0, t - self.context_turns)
             n_src = s.turn_offsets[g + t] - s.turn_offsets[lo] + (g + t - lo)
@@ -125,6 +141,6 @@ class DialogueDataset(Dataset):
 
     def topic_weights(self) -> torch.Tensor:
         """1 / frequency of each example's topic: a topic-balanced sampler's weights."""
-        topics = self.split.topic[self.split.examples[:, 0]]
+        topics = self.split.topic[self.split.examples[self.rows, 0]]
         counts = np.bincount(topics)
         return torch.as_tensor(1.0 / counts[topics], dtype=torch.double)

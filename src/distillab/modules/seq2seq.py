@@ -45,6 +45,7 @@ class Seq2SeqModule(pl.LightningModule):
         max_decode_len: int = 32,
         beam_size: int = 1,
         data_fingerprint: str = "",
+        vocab_hash: str = "",
     ) -> None:
         super().__init__()
         check_range("module.lr", lr, 0.0, 10.0, low_inclusive=False)

@@ -1,0 +1,101 @@
+"""Pieces every job shares: data, module arguments, the trainer, fit + evaluate, run info."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from distillab.data import DialogueDataModule
+from distillab.modules.callbacks import PlainProgress, TrainClock
+from distillab.modules.seq2seq import Seq2SeqModule
+from distillab.utils.io import atomic_write_json
+from distillab.utils.run_info import save_run_info
+
+
+def start_run(cfg: DictConfig) -> tuple[Path, DialogueDataModule]:
+    """Seed, set threads, read and tokenise the data (errors surface here, before training)."""
+    run_dir = Path(cfg.paths.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    dm = instantiate(cfg.data)
+    dm.load()
+    return run_dir, dm
+
+
+def save_run(cfg: DictConfig, dm: DialogueDataModule, run_dir: Path) -> None:
+    save_run_info(run_dir, cfg, dm.describe())
+    dm.tokenizer.save_pretrained(str(run_dir / "tokenizer"))
+
+
+def module_kwargs(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
+    """`cfg.module` (optimisation, decoding) wired to the data's vocabulary and labels."""
+    kwargs = OmegaConf.to_container(cfg.module, resolve=True)
+    kwargs.update(
+        model=OmegaConf.to_container(cfg.model, resolve=True),
+        vocab_size=len(dm.tokenizer),
+        pad_id=dm.pad_id,
+        bos_id=dm.bos_id,
+        eos_id=dm.eos_id,
+        num_topics=len(dm.topics) if cfg.task.topic else 0,
+        rating_head=bool(cfg.task.rating),
+        data_fingerprint=dm.fingerprint,
+        vocab_hash=dm.vocab_hash,
+    )
+    return kwargs
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path, callbacks: list[pl.Callback]) -> pl.Trainer:
+    interactive = sys.stdout.isatty()
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c] + callbacks
+    callbacks.append(pl.callbacks.RichProgressBar() if interactive else PlainProgress())
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
+    for lg in loggers:
+        lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    return instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        default_root_dir=str(run_dir),
+        enable_progress_bar=interactive,
+    )
+
+
+def evaluate(trainer: pl.Trainer, module: Seq2SeqModule, dm, ckpt: str | None = None) -> dict:
+    """Validation and test metrics (without the losses) of `module`, or of `ckpt` loaded into it."""
+    val = trainer.validate(module, datamodule=dm, ckpt_path=ckpt, verbose=False)[0]
+    test = trainer.test(module, datamodule=dm, ckpt_path=ckpt, verbose=False)[0]
+    return {k: float(v) for k, v in {**val, **test}.items() if not k.endswith("/loss")}
+
+
+def fit_and_evaluate(
+    cfg: DictConfig, dm: DialogueDataModule, module: Seq2SeqModule, run_dir: Path
+) -> dict[str, float]:
+    """Train, evaluate the best checkpoint (or the final weights), write metrics.json."""
+    clock = TrainClock()
+    trainer = build_trainer(cfg, run_dir, [clock])
+    trainer.fit(module, datamodule=dm)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if not last.exists():
+        trainer.save_checkpoint(last)
+    cb = trainer.checkpoint_callback
+    best = cb.best_model_path if cb is not None and cb.best_model_path else None
+    metrics = evaluate(trainer, module, dm, best)
+    metrics.update(
+        {
+            "model/params": sum(p.numel() for p in module.model.parameters()),
+            "trainer/global_step": trainer.global_step,
+            "time/train_s": round(clock.train_s, 3),
+            "throughput/train_tokens_per_s": round(clock.tokens_per_s, 1),
+        }
+    )
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    atomic_write_json(run_dir / "checkpoint.json", {"best": best, "last": str(last)})
+    return metrics

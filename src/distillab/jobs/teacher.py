@@ -22,15 +22,15 @@ from distillab.utils.io import atomic_write_json, fingerprint
 
 def teacher_config(cfg: DictConfig) -> DictConfig:
     """The config that trains the teacher: the job's config with `cfg.teacher` merged over it."""
-    t = cfg.teacher
+    t = OmegaConf.to_container(cfg.teacher, resolve=True)  # plain values: no self-references
     tcfg = OmegaConf.merge(
         cfg,
         {
-            "model": t.model,
+            "model": t["model"],
             "module": t.get("module") or {},
             "trainer": t.get("trainer") or {},
             "data": t.get("data") or {},
-            "seed": t.seed,
+            "seed": t["seed"],
             "experiment_name": "teacher",
             "job": "distillab.jobs.train.run",
         },

@@ -174,3 +174,22 @@ class Seq2SeqModule(pl.LightningModule):
             hp.schedule, opt, num_warmup_steps=min(hp.warmup_steps, total), num_training_steps=total
         )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def load_model(ckpt: str, map_location: str = "cpu") -> torch.nn.Module:
+    """Just the seq2seq network of any distillab checkpoint (teacher, student or distilled),
+    without the module that trained it: for evaluation, decoding and benchmarks."""
+    state = torch.load(ckpt, map_location=map_location, weights_only=False)
+    hp = state["hyper_parameters"]
+    model = instantiate(
+        hp["model"],
+        vocab_size=hp["vocab_size"],
+        pad_id=hp["pad_id"],
+        num_topics=hp.get("num_topics", 0),
+        rating_head=hp.get("rating_head", False),
+    )
+    weights = {
+        k[len("model.") :]: v for k, v in state["state_dict"].items() if k.startswith("model.")
+    }
+    model.load_state_dict(weights)
+    return model.eval()

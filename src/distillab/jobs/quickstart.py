@@ -1,0 +1,100 @@
+"""The main job: teacher, a student from scratch and a distilled student of the same size,
+trained with the same seed and budget, evaluated on the same sets, compared in one table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from distillab.jobs import distill, train
+from distillab.jobs.common import build_trainer, evaluate, start_run
+from distillab.jobs.teacher import resolve_teacher
+from distillab.modules.distill import load_teacher
+from distillab.modules.seq2seq import load_model
+from distillab.utils.io import atomic_write_json, atomic_write_text
+
+ROLES = ("teacher", "student_scratch", "student_distilled")
+COLUMNS = [  # (header, metrics key, format)
+    ("params", "model/params", "{:,.0f}"),
+    ("val ppl", "val/ppl", "{:.1f}"),
+    ("test ppl", "test/ppl", "{:.1f}"),
+    ("val BLEU-4", "val/bleu", "{:.4f}"),
+    ("val ROUGE-L", "val/rougeL", "{:.4f}"),
+    ("val distinct-2", "val/distinct2", "{:.3f}"),
+    ("agreement w/ teacher", "val/teacher_agreement", "{:.3f}"),
+    ("train s", "time/train_s", "{:.0f}"),
+]
+
+
+@torch.no_grad()
+def teacher_agreement(student: torch.nn.Module, teacher: torch.nn.Module, loader) -> float:
+    """Share of gold target positions where the student's and the teacher's top-1 tokens
+    agree (both teacher-forced on the same gold prefix)."""
+    agree, total = 0, 0
+    for b in loader:
+        s = student(b["src"], b["src_mask"], b["tgt_in"]).logits.argmax(-1)
+        t = teacher(b["src"], b["src_mask"], b["tgt_in"]).logits.argmax(-1)
+        agree += int(((s == t) & b["tgt_mask"]).sum())
+        total += int(b["tgt_mask"].sum())
+    return agree / max(total, 1)
+
+
+def sub_config(cfg: DictConfig, out_dir: Path, name: str) -> DictConfig:
+    sub = OmegaConf.merge(cfg, {"experiment_name": name})
+    with open_dict(sub):
+        sub.paths.output_dir = str(out_dir)
+    return sub
+
+
+def markdown_table(results: dict[str, dict], note: str) -> str:
+    head = "| model | " + " | ".join(c[0] for c in COLUMNS) + " |"
+    rows = [head, "|" + "---|" * (len(COLUMNS) + 1)]
+    for role in ROLES:
+        m = results[role]
+        cells = [fmt.format(m[key]) if key in m else "-" for _, key, fmt in COLUMNS]
+        rows.append(f"| {role} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n\n" + note + "\n"
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    run_dir, dm = start_run(cfg)
+    teacher_ckpt = resolve_teacher(cfg, dm)
+    results = {
+        "student_scratch": train.run(sub_config(cfg, run_dir / "student_scratch", "scratch")),
+        "student_distilled": distill.run(
+            sub_config(cfg, run_dir / "student_distilled", "distilled")
+        ),
+    }
+    # the teacher, evaluated on the same validation and test sets as the students
+    teacher = load_teacher(teacher_ckpt, dm.vocab_hash, dm.fingerprint)
+    teacher.tokenizer = dm.tokenizer
+    registry = json.loads((Path(teacher_ckpt).parents[1] / "metrics.json").read_text())
+    trainer = build_trainer(sub_config(cfg, run_dir / "teacher_eval", "teacher"), run_dir, [])
+    results["teacher"] = {**registry, **evaluate(trainer, teacher, dm), "checkpoint": teacher_ckpt}
+    for role in ("student_scratch", "student_distilled"):
+        ckpts = json.loads((run_dir / role / "checkpoint.json").read_text())
+        student = load_model(ckpts["best"] or ckpts["last"])
+        agreement = teacher_agreement(student, teacher.model, dm.val_dataloader())
+        results[role]["val/teacher_agreement"] = agreement
+    results = {role: results[role] for role in ROLES}
+    info = dm.describe()
+    note = (
+        f"Regime: students see {info['train_examples_used']:,} labelled training pairs "
+        f"(data.max_train_examples); the teacher was trained on the full training split "
+        f"({info['splits']['train']['examples']:,} pairs). Same seed, steps and batches for "
+        f"both students; val/test: {info['splits']['val']['examples']:,} / "
+        f"{info['splits']['test']['examples']:,} pairs. Agreement: share of gold positions "
+        "where a student's top-1 token equals the teacher's."
+    )
+    table = markdown_table(results, note)
+    atomic_write_json(run_dir / "comparison.json", results)
+    atomic_write_text(run_dir / "comparison.md", table)
+    print("\n" + table)
+    return {
+        "val/ppl": results["student_distilled"]["val/ppl"],
+        "val/ppl_gain": results["student_scratch"]["val/ppl"]
+        - results["student_distilled"]["val/ppl"],
+    }

@@ -1,0 +1,215 @@
+"""Distillation: frozen teachers, teacher resolution, init from teacher, multi-teacher, seqKD."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from distillab.errors import ConfigError
+from distillab.jobs.common import start_run
+from distillab.jobs.distill import build_student
+from distillab.losses import DistillObjective
+from distillab.modules.distill import init_student_from_teacher
+from distillab.train import run_job
+from tests.conftest import TINY, compose_cfg
+
+TEACHER = [
+    "teacher.model.emb_dim=24",
+    "teacher.model.hidden_size=48",
+    "teacher.model.enc_layers=1",
+    "teacher.model.dec_layers=1",
+    "teacher.trainer.max_steps=6",
+]
+
+
+@pytest.fixture(scope="module")
+def distilled(tmp_path_factory):
+    """One tiny distillation run with teacher.ckpt=auto: the teacher is trained and registered."""
+    root = tmp_path_factory.mktemp("distill")
+    cfg = compose_cfg(["experiment=distill", *TINY, *TEACHER], root)
+    metrics = run_job(cfg)
+    (entry,) = (root / "outputs" / "teachers").glob("*/registry.json")
+    return {"root": root, "cfg": cfg, "metrics": metrics, "registry": entry}
+
+
+def test_distill_run_trains_registers_and_reuses_teacher(distilled, tmp_path):
+    assert np.isfinite(distilled["metrics"]["val/ppl"])
+    info = json.loads(distilled["registry"].read_text())
+    assert Path(info["checkpoint"]).is_file()
+    stamp = distilled["registry"].stat().st_mtime_ns
+    # a second job with the same teacher settings and data finds it in the registry
+    cfg = compose_cfg(
+        ["experiment=distill", *TINY, *TEACHER, "distill.objective.alpha=0.9"], tmp_path
+    )
+    cfg.paths.output_root = str(distilled["root"] / "outputs")
+    run_job(cfg)
+    assert distilled["registry"].stat().st_mtime_ns == stamp
+    assert len(list((distilled["root"] / "outputs" / "teachers").glob("*/registry.json"))) == 1
+
+
+def test_teacher_is_frozen_and_not_in_student_state(distilled, tmp_path):
+    cfg = compose_cfg(["experiment=distill", *TINY, *TEACHER], tmp_path)
+    ckpt = json.loads(distilled["registry"].read_text())["checkpoint"]
+    _, dm = start_run(cfg)
+    module = build_student(cfg, dm, [{"ckpt": ckpt, "weight": 1.0}])
+    teacher = module.teachers[0]
+    assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
+    assert all(k.startswith(("model.", "objective.")) for k in module.state_dict())
+    teacher_ids = {id(p) for p in teacher.parameters()}
+    assert not teacher_ids & {id(p) for p in module.parameters()}
+
+
+def test_missing_teacher_checkpoint_fails_at_start(tmp_path):
+    missing = tmp_path / "nope.ckpt"
+    cmd = [
+        sys.executable,
+        "-m",
+        "distillab.train",
+        "experiment=distill",
+        f"teacher.ckpt={missing}",
+        f"paths.output_root={tmp_path}",
+        *TINY,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert f"teacher.ckpt={missing}: no such checkpoint file" in proc.stderr
+
+
+def test_teacher_with_other_vocabulary_is_refused(distilled, tmp_path):
+    ckpt = json.loads(distilled["registry"].read_text())["checkpoint"]
+    cfg = compose_cfg(["experiment=distill", *TINY, "data.vocab_size=350"], tmp_path)
+    _, dm = start_run(cfg)
+    with pytest.raises(ConfigError) as err:
+        build_student(cfg, dm, [{"ckpt": ckpt, "weight": 1.0}])
+    assert (
+        ckpt in str(err.value)
+        and dm.vocab_hash in str(err.value)
+        and dm.fingerprint in str(err.value)
+    )
+
+
+def test_multi_teacher_weights(distilled, tmp_path):
+    ckpt = json.loads(distilled["registry"].read_text())["checkpoint"]
+    cfg = compose_cfg(["experiment=distill", *TINY, *TEACHER], tmp_path)
+    _, dm = start_run(cfg)
+    single = build_student(cfg, dm, [{"ckpt": ckpt, "weight": 1.0}])
+    pair = build_student(cfg, dm, [{"ckpt": ckpt, "weight": 1.0}, {"ckpt": ckpt, "weight": 3.0}])
+    pair.model.load_state_dict(single.model.state_dict())
+    single.eval(), pair.eval()  # no dropout: the student's outputs are the same in both
+    batch = next(iter(dm.val_dataloader()))
+    # the same teacher twice, whatever the weights, is that teacher
+    a = single.training_losses(single(batch), batch)["kd"]
+    b = pair.training_losses(pair(batch), batch)["kd"]
+    torch.testing.assert_close(a, b)
+    # a second, different teacher changes the target
+    with torch.no_grad():
+        for p in pair.teachers[1].parameters():
+            p.add_(torch.randn_like(p))
+    c = pair.training_losses(pair(batch), batch)["kd"]
+    assert not torch.allclose(a, c)
+
+
+def test_init_from_teacher_copies_matching_shapes_and_projects_embeddings(distilled, tmp_path):
+    ckpt = json.loads(distilled["registry"].read_text())["checkpoint"]
+    cfg = compose_cfg(["experiment=distill", *TINY, *TEACHER], tmp_path)
+    _, dm = start_run(cfg)
+    teacher = build_student(cfg, dm, [{"ckpt": ckpt, "weight": 1.0}]).teachers[0].model
+    # same architecture: everything is copied, outputs are identical
+    same = compose_cfg(
+        [
+            "experiment=distill",
+            *TINY,
+            "model.emb_dim=24",
+            "model.hidden_size=48",
+            "model.tie_embeddings=false",
+        ],
+        tmp_path,
+    )
+    twin = build_student(same, dm, [{"ckpt": ckpt, "weight": 1.0}]).model
+    copied = init_student_from_teacher(twin, teacher)
+    assert len(copied) == len(list(twin.parameters()))
+    batch = next(iter(dm.val_dataloader()))
+    twin.eval()
+    args = (batch["src"], batch["src_mask"], batch["tgt_in"])
+    torch.testing.assert_close(twin(*args).logits, teacher(*args).logits)
+    # narrower embedding: projected with the teacher's principal directions
+    small = build_student(cfg, dm, [{"ckpt": ckpt, "weight": 1.0}]).model  # emb 16 vs 24
+    copied = init_student_from_teacher(small, teacher)
+    assert any("projected 24->16" in c for c in copied)
+    u, s, _ = torch.linalg.svd(teacher.embedding.weight, full_matrices=False)
+    torch.testing.assert_close(small.embedding.weight, u[:, :16] * s[:16])
+
+
+def test_schedules_and_ranges():
+    obj = DistillObjective(alpha=0.2, alpha_end=0.8, temperature=4.0, temperature_end=1.0)
+    assert obj.weights(0.0) == (0.2, 4.0)
+    assert obj.weights(0.5) == pytest.approx((0.5, 2.5))
+    assert obj.weights(2.0) == pytest.approx((0.8, 1.0))
+    with pytest.raises(ConfigError, match=r"distill.objective.alpha=1.5 .*\[0.0, 1.0\]"):
+        DistillObjective(alpha=1.5)
+    with pytest.raises(ConfigError, match="distill.objective.temperature"):
+        DistillObjective(temperature=0.0)
+
+
+def test_seqkd_decodes_once_and_trains_on_them(distilled, tmp_path):
+    cfg = compose_cfg(["experiment=distill", "distill=seqkd", *TINY, *TEACHER], tmp_path)
+    cfg.paths.output_root = str(distilled["root"] / "outputs")
+    cfg.paths.cache_dir = str(distilled["root"] / "outputs" / "cache")
+    run_job(cfg)
+    (cache,) = (distilled["root"] / "outputs" / "cache" / "seqkd").glob("*.npz")
+    stamp = cache.stat().st_mtime_ns
+    cfg2 = compose_cfg(["experiment=distill", "distill=seqkd", *TINY, *TEACHER], tmp_path / "b")
+    cfg2.paths.output_root, cfg2.paths.cache_dir = cfg.paths.output_root, cfg.paths.cache_dir
+    _, dm = start_run(cfg2)
+    from distillab.jobs.seqkd import use_teacher_decodes
+
+    ckpt = json.loads(distilled["registry"].read_text())["checkpoint"]
+    module = build_student(cfg2, dm, [{"ckpt": ckpt, "weight": 1.0}])
+    assert use_teacher_decodes(cfg2, dm, module.teachers[0], ckpt) == cache
+    assert cache.stat().st_mtime_ns == stamp
+    # gold_fraction=0: every training target is the teacher's greedy decode of its input
+    item = dm.datasets["train"][0]
+    src = torch.as_tensor(item["src"])[None].long()
+    hyp = module.teachers[0].generate(src, torch.ones_like(src, dtype=torch.bool))[0].tolist()
+    hyp = hyp[: hyp.index(dm.eos_id)] if dm.eos_id in hyp else hyp
+    assert (
+        item["tgt"].tolist() == [t for t in hyp if t != dm.pad_id][: cfg2.data.max_target_len - 1]
+    )
+
+
+def test_quickstart_writes_comparison(tmp_path):
+    cfg = compose_cfg(
+        [
+            "experiment=quickstart",
+            *TINY,
+            *TEACHER,
+            "data.max_train_examples=100",
+            "trainer.check_val_every_n_epoch=1",
+        ],
+        tmp_path,
+    )
+    out = run_job(cfg)
+    comparison = json.loads((tmp_path / "run" / "comparison.json").read_text())
+    assert set(comparison) == {"teacher", "student_scratch", "student_distilled"}
+    for role, m in comparison.items():
+        assert {
+            "val/ppl",
+            "test/ppl",
+            "val/bleu",
+            "val/rougeL",
+            "val/distinct2",
+            "model/params",
+            "time/train_s",
+        } <= set(m), role
+    assert (
+        comparison["student_scratch"]["model/params"]
+        == comparison["student_distilled"]["model/params"]
+    )
+    assert 0.0 <= comparison["student_distilled"]["val/teacher_agreement"] <= 1.0
+    table = (tmp_path / "run" / "comparison.md").read_text()
+    assert "student_distilled" in table and "agreement" in table
+    assert out["val/ppl"] == comparison["student_distilled"]["val/ppl"]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
+from distillab.errors import ConfigError, check_choice, check_range
 from distillab.jobs.common import fit_and_evaluate, module_kwargs, save_run, start_run
 from distillab.jobs.seqkd import use_teacher_decodes
 from distillab.jobs.teacher import resolve_teachers
 from distillab.modules.distill import DistillationModule
+from distillab.modules.teacher_cache import TeacherCache
 
 
 def build_student(cfg: DictConfig, dm, teachers: list[dict]) -> DistillationModule:
@@ -22,7 +24,35 @@ def build_student(cfg: DictConfig, dm, teachers: list[dict]) -> DistillationModu
     return module
 
 
+def check_teacher_outputs(cfg: DictConfig) -> None:
+    """The cache holds one teacher's logits for un-augmented inputs and gold targets."""
+    d = cfg.distill
+    check_choice("distill.teacher_outputs", d.teacher_outputs, ("online", "cached"))
+    if d.teacher_outputs != "cached":
+        return
+    check_range("distill.topk", d.topk, 1, None)
+    clashes = []
+    if cfg.data.token_dropout > 0 or cfg.data.context_dropout > 0:
+        clashes.append(
+            f"data augmentation (data.token_dropout={cfg.data.token_dropout}, "
+            f"data.context_dropout={cfg.data.context_dropout}) changes the teacher's inputs"
+        )
+    if d.seqkd.enabled:
+        clashes.append("distill.seqkd.enabled=true changes the targets")
+    if d.objective.beta > 0 or d.objective.gamma > 0:
+        clashes.append("hidden/attention transfer (beta, gamma > 0) needs the teacher's states")
+    if cfg.get("extra_teachers"):
+        clashes.append("extra_teachers: the cache holds one teacher")
+    if clashes:
+        raise ConfigError(
+            "distill.teacher_outputs=cached excludes: "
+            + "; ".join(clashes)
+            + ". Use distill.teacher_outputs=online, or turn those off."
+        )
+
+
 def run(cfg: DictConfig) -> dict[str, float]:
+    check_teacher_outputs(cfg)
     run_dir, dm = start_run(cfg)
     teachers = resolve_teachers(cfg, dm)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)  # same init whether or not a
@@ -30,5 +60,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
     module = build_student(cfg, dm, teachers)
     if cfg.distill.seqkd.enabled:
         use_teacher_decodes(cfg, dm, module.teachers[0], teachers[0]["ckpt"])
+    if cfg.distill.teacher_outputs == "cached":
+        module.teacher_cache = TeacherCache.build_or_load(
+            module.teachers[0], teachers[0]["ckpt"], dm, int(cfg.distill.topk), cfg.paths.cache_dir
+        )
     save_run(cfg, dm, run_dir)
     return fit_and_evaluate(cfg, dm, module, run_dir)

@@ -56,15 +56,24 @@ def _check_mask(mask: Tensor | None, lead_shape: torch.Size, name: str) -> Tenso
 
 
 def _select_rows(x: Tensor, mask: Tensor | None) -> Tensor:
-    """Flatten ``[..., D]`` to ``[N, D]`` keeping only the counted positions."""
+    """Flatten ``[..., D]`` to ``[N, D]`` with uncounted rows replaced by zeros.
+
+    Zeroing (``torch.where``) instead of boolean indexing keeps shapes static, so the loss
+    never waits on the device for a row count (no host sync per step on GPU); masked rows
+    still contribute nothing and receive exactly zero gradient, whatever they held.
+    """
+    x = x.reshape(-1, x.shape[-1])
     if mask is None:
-        return x.reshape(-1, x.shape[-1])
-    return x[mask]
+        return x
+    return torch.where(mask.reshape(-1, 1), x, torch.zeros((), dtype=x.dtype, device=x.device))
 
 
-def _mean_over_rows(per_row: Tensor) -> Tensor:
-    """Mean of a 1-D tensor that is ``0`` (with a grad graph) when it is empty."""
-    return per_row.sum() / max(per_row.numel(), 1)
+def _mean_over_rows(per_row: Tensor, mask: Tensor | None) -> Tensor:
+    """Mean over counted rows; ``0`` (with a grad graph) when none counts."""
+    if mask is None:
+        return per_row.sum() / max(per_row.numel(), 1)
+    m = mask.reshape(-1).to(per_row.dtype)
+    return (per_row * m).sum() / m.sum().clamp(min=1.0)
 
 
 def _kl_rows(teacher_probs: Tensor, teacher_log_probs: Tensor, student_log_probs: Tensor) -> Tensor:
@@ -107,7 +116,7 @@ def kd_loss_from_probs(
     p = _select_rows(teacher_probs.detach(), mask).to(dtype)
     log_q = F.log_softmax(s / t, dim=-1)
     per_row = _kl_rows(p, torch.log(p), log_q)
-    return _mean_over_rows(per_row) * (t * t)
+    return _mean_over_rows(per_row, mask) * (t * t)
 
 
 def kd_loss(
@@ -253,4 +262,4 @@ def topk_kd_loss(
     log_p = F.log_softmax(v / t, dim=-1)
     log_q = F.log_softmax(s / t, dim=-1).gather(-1, ids)
     per_row = _kl_rows(log_p.exp(), log_p, log_q)
-    return _mean_over_rows(per_row) * (t * t)
+    return _mean_over_rows(per_row, mask) * (t * t)

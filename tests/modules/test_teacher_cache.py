@@ -1,0 +1,101 @@
+"""Teacher-output cache: equal to the teacher, equal in quality, computed once per sweep."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from distillab.errors import ConfigError
+from distillab.jobs.common import start_run
+from distillab.jobs.distill import build_student, check_teacher_outputs
+from distillab.jobs.teacher import resolve_teachers
+from distillab.modules.teacher_cache import TeacherCache
+from distillab.train import run_job
+from tests.conftest import TINY, compose_cfg
+from tests.modules.test_distill import TEACHER
+
+CACHED = ["distill.teacher_outputs=cached", "distill.topk=16"]
+
+
+def test_cache_holds_the_teachers_topk(tmp_path):
+    cfg = compose_cfg(["experiment=distill", *TINY, *TEACHER, *CACHED], tmp_path)
+    _, dm = start_run(cfg)
+    teachers = resolve_teachers(cfg, dm)
+    module = build_student(cfg, dm, teachers)
+    cache = TeacherCache.build_or_load(
+        module.teachers[0], teachers[0]["ckpt"], dm, 16, cfg.paths.cache_dir
+    )
+    batch = next(iter(dm.train_dataloader()))
+    values, ids = cache.lookup(batch["index"], batch["tgt_out"].shape[1])
+    with torch.no_grad():
+        top_v, top_i = module.teachers[0](batch).logits.topk(16, dim=-1)
+    m = batch["tgt_mask"]
+    assert torch.equal(ids[m], top_i[m])
+    torch.testing.assert_close(values[m].float(), top_v[m], atol=1e-2, rtol=1e-3)  # fp16
+    assert (values[~m] == 0).all()
+    # a second build finds it on disk
+    again = TeacherCache.build_or_load(
+        module.teachers[0], teachers[0]["ckpt"], dm, 16, cfg.paths.cache_dir
+    )
+    assert again.path == cache.path
+
+
+def test_cached_matches_online_quality(tmp_path):
+    """Same budget, seed and batches: validation perplexity within 2% of online KD."""
+    ppl = {}
+    for mode in ("online", "cached"):
+        cfg = compose_cfg(
+            [
+                "experiment=distill",
+                *TINY,
+                *TEACHER,
+                f"distill.teacher_outputs={mode}",
+                "distill.topk=32",
+                "trainer.max_steps=30",
+            ],
+            tmp_path / mode,
+        )
+        cfg.paths.output_root = str(tmp_path / "shared")
+        cfg.paths.cache_dir = str(tmp_path / "shared" / "cache")
+        ppl[mode] = run_job(cfg)["val/ppl"]
+    assert abs(ppl["cached"] - ppl["online"]) / ppl["online"] < 0.02, ppl
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("data.token_dropout=0.1", "data augmentation"),
+        ("distill=seqkd", "distill.seqkd.enabled=true"),
+        ("distill=hidden", "hidden/attention transfer"),
+        ("distill.topk=0", "distill.topk=0"),
+    ],
+)
+def test_cached_excludes_what_changes_teacher_outputs(tmp_path, override, message):
+    cfg = compose_cfg(["experiment=distill", *CACHED, override], tmp_path)
+    if override.startswith("distill="):
+        cfg.distill.teacher_outputs, cfg.distill.topk = "cached", 16
+    with pytest.raises(ConfigError, match=message):
+        check_teacher_outputs(cfg)
+
+
+def test_sweep_of_four_jobs_runs_the_teacher_pass_once(tmp_path):
+    cmd = [
+        sys.executable,
+        "-m",
+        "distillab.train",
+        "-m",
+        "experiment=distill",
+        *TINY,
+        *TEACHER,
+        *CACHED,
+        "distill.objective.alpha=0.2,0.4,0.6,0.8",
+        f"paths.output_root={tmp_path}",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert out.count("teacher outputs: one teacher pass") == 1
+    assert out.count("training it now") == 1  # the teacher itself is trained once too
+    assert len(list((tmp_path / "cache" / "teacher_outputs").glob("*/info.json"))) == 1
+    assert len(list(tmp_path.glob("multiruns/*/*/*/metrics.json"))) == 4

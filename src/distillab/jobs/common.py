@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers import WandbLogger
 
 from distillab.data import DialogueDataModule
 from distillab.modules.callbacks import PlainProgress, TrainClock
@@ -98,4 +99,12 @@ def fit_and_evaluate(
     )
     atomic_write_json(run_dir / "metrics.json", metrics)
     atomic_write_json(run_dir / "checkpoint.json", {"best": best, "last": str(last)})
+    close_loggers(trainer)
     return metrics
+
+
+def close_loggers(trainer: pl.Trainer) -> None:
+    """End the W&B run, so the next job of an in-process sweep starts its own."""
+    for lg in trainer.loggers:
+        if isinstance(lg, WandbLogger):
+            lg.experiment.finish()

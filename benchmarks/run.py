@@ -1,0 +1,397 @@
+"""distillab speed benchmark: training throughput, framework overhead, MFU, decoding latency.
+
+    python benchmarks/run.py --quick --json /tmp/bench.json     # < 3 min on 2 CPU cores
+    python benchmarks/run.py --device cuda                      # bf16-mixed on a GPU
+
+Everything goes through the framework's own code paths (quickstart config, DataModule,
+Seq2SeqModule / DistillationModule, a real pl.Trainer, TrainClock). Each training run does
+`warmup + steps` optimiser steps; the clock is reset after the warm-up steps (WarmClock).
+See benchmarks/README.md for what each number means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import io
+import json
+import logging
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import DictConfig, open_dict
+from torch import nn
+from torch.utils.data import DataLoader
+from torch.utils.flop_counter import FlopCounterMode
+from transformers import get_scheduler
+
+from distillab.data.batching import collate
+from distillab.jobs.common import module_kwargs
+from distillab.jobs.distill import build_student
+from distillab.jobs.teacher import teacher_config
+from distillab.modules.callbacks import TrainClock
+from distillab.modules.seq2seq import Seq2SeqModule
+from distillab.modules.teacher_cache import TeacherCache
+from distillab.train import CONF_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+DECODE_LEN = 24  # greedy steps per decode (quickstart's max_target_len)
+
+
+class WarmClock(TrainClock):
+    """TrainClock whose counts restart after `warmup` optimiser steps (warm-up discarded)."""
+
+    def __init__(self, warmup: int, cuda: bool) -> None:
+        super().__init__()
+        self.warmup, self.cuda = warmup, cuda
+
+    def _sync(self) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if trainer.global_step == self.warmup:
+            self._sync()
+            self.tokens, self.train_s = 0, 0.0
+            self._start()
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._sync()
+        super().on_train_end(trainer, pl_module)
+
+
+def make_config(args: argparse.Namespace, out: Path) -> DictConfig:
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=quickstart", *args.override])
+    with open_dict(cfg):
+        cfg.paths.output_root = str(out)
+        cfg.paths.output_dir = str(out / "run")
+        cfg.paths.cache_dir = str(args.cache_dir)
+        cfg.distill.teacher_outputs = "online"
+    return cfg
+
+
+def fit(cfg: DictConfig, module: pl.LightningModule, dm, args) -> float:
+    """Train `module` for warmup + steps with a real Trainer; tokens/s after the warm-up."""
+    clock = WarmClock(args.warmup, args.device == "cuda")
+    gpu = {"accelerator": "gpu", "precision": "bf16-mixed"} if args.device == "cuda" else {}
+    trainer = instantiate(
+        cfg.trainer,
+        max_steps=args.warmup + args.steps,
+        max_epochs=-1,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=cfg.paths.output_dir,
+        callbacks=[clock],
+        **gpu,
+    )
+    trainer.fit(module, datamodule=dm)
+    module.bench_trainer = trainer  # the teacher's weights are saved from it
+    return clock.tokens_per_s
+
+
+def raw_loop(cfg: DictConfig, dm, args) -> float:
+    """The student trained by a plain PyTorch loop: same model, init, batches, loss, AdamW
+    groups, LR schedule, grad clipping; tokens/s over the same steps after the same warm-up."""
+    pl.seed_everything(cfg.seed, verbose=False)
+    module = Seq2SeqModule(**module_kwargs(cfg, dm))  # the same initial weights
+    hp, model = module.hparams, module.model.to(args.device).train()
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay}],
+        lr=hp.lr,
+        betas=tuple(hp.betas),
+        weight_decay=0.0,
+    )
+    total = args.warmup + args.steps
+    sched = get_scheduler(hp.schedule, opt, min(hp.warmup_steps, total), total)
+    cuda = args.device == "cuda"
+    loader, step, tokens, t0 = dm.train_dataloader(), 0, 0, 0.0
+    while step < total:
+        for batch in loader:
+            src, mask = batch["src"].to(args.device), batch["src_mask"].to(args.device)
+            tgt_in, tgt_out = batch["tgt_in"].to(args.device), batch["tgt_out"].to(args.device)
+            with torch.autocast(args.device, torch.bfloat16, enabled=cuda):
+                logits = model(src, mask, tgt_in).logits
+            loss = F.cross_entropy(
+                logits.flatten(0, 1).float(), tgt_out.flatten(), ignore_index=hp.pad_id
+            )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            tokens += batch["n_tokens"]
+            if step == args.warmup:
+                if cuda:
+                    torch.cuda.synchronize()
+                tokens, t0 = 0, time.perf_counter()
+            if step == total:
+                break
+    if cuda:
+        torch.cuda.synchronize()
+    return tokens / (time.perf_counter() - t0)
+
+
+def flops_per_token(model: nn.Module, dm, pad_id: int, n_batches: int = 8) -> float:
+    """Training FLOPs (forward + backward, counted by FlopCounterMode on CPU, where nn.GRU
+    decomposes into counted matmuls) per target token, over the first training batches."""
+    model = copy.deepcopy(model).cpu().train()
+    flops, tokens = 0, 0
+    for i, batch in enumerate(dm.train_dataloader()):
+        if i == n_batches:
+            break
+        with FlopCounterMode(display=False) as counter:
+            logits = model(batch["src"], batch["src_mask"], batch["tgt_in"]).logits
+            loss = F.cross_entropy(
+                logits.flatten(0, 1), batch["tgt_out"].flatten(), ignore_index=pad_id
+            )
+            loss.backward()
+        flops += counter.get_total_flops()
+        tokens += batch["n_tokens"]
+    return flops / tokens
+
+
+def matmul_peak(device: str, n: int = 1024, reps: int = 10, trials: int = 5) -> float:
+    """Best FLOP/s of n x n matmuls (fp32 on CPU, bf16 on GPU) on the current threads."""
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    if device == "cuda":
+        n = 8192
+    a, b = (
+        torch.randn(n, n, device=device, dtype=dtype),
+        torch.randn(n, n, device=device, dtype=dtype),
+    )
+    best = float("inf")
+    for _ in range(trials + 1):  # the first trial warms up
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            a @ b
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0) if _ else float("inf")
+    return 2 * n**3 * reps / best
+
+
+def decode_latency(model: nn.Module, dm, hp, device: str, batch: int, n: int) -> float:
+    """Median ms of one greedy decode of exactly DECODE_LEN tokens (eos_id=-1 is never
+    produced, so every model decodes the same length) over real validation contexts."""
+    model = model.to(device).eval()
+    ids = dict(pad_id=dm.pad_id, bos_id=dm.bos_id, eos_id=dm.eos_id)
+    loader = DataLoader(dm.datasets["val"], batch, collate_fn=partial(collate, **ids))
+    times = []
+    for i, b in enumerate(loader):
+        if i == n + 2:
+            break
+        src, mask = b["src"].to(device), b["src_mask"].to(device)
+        t0 = time.perf_counter()
+        out = model.generate(src, mask, bos_id=hp.bos_id, eos_id=-1, max_len=DECODE_LEN)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        assert out.shape[1] == DECODE_LEN
+        if i >= 2:  # two warm-up decodes
+            times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
+def state_bytes(model: nn.Module) -> int:
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return buf.getbuffer().nbytes
+
+
+def quantize_int8(model: nn.Module) -> nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(
+            copy.deepcopy(model).cpu().eval(), {nn.GRU, nn.Linear}, dtype=torch.qint8
+        )
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    torch.set_num_threads(args.threads)
+    r: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="distillab-bench-") as tmp:
+        out = Path(tmp)
+        cfg = make_config(args, out)
+        with open_dict(cfg):
+            cfg.data.batch_size = args.batch_size
+        pl.seed_everything(cfg.seed, verbose=False)
+        dm = instantiate(cfg.data)
+        dm.load()
+        tcfg = teacher_config(cfg)
+        log = lambda m: print(f"[{time.perf_counter() - START:6.1f}s] {m}", file=sys.stderr)  # noqa: E731
+
+        log("teacher: training (timed after warm-up)")
+        pl.seed_everything(cfg.seed, verbose=False)
+        teacher = Seq2SeqModule(**module_kwargs(tcfg, dm))
+        r["tokens_per_s.teacher"] = fit(tcfg, teacher, dm, args)
+        ckpt = str(out / "teacher.ckpt")
+        teacher.bench_trainer.save_checkpoint(ckpt)
+        teachers = [{"ckpt": ckpt, "weight": 1.0}]
+
+        student_tps, raw_tps = [], []
+        for rep in range(args.repeats):  # interleaved: drift hits both equally
+            log(f"student: framework and plain loop (round {rep + 1}/{args.repeats})")
+            pl.seed_everything(cfg.seed, verbose=False)
+            student = Seq2SeqModule(**module_kwargs(cfg, dm))
+            student_tps.append(fit(cfg, student, dm, args))
+            raw_tps.append(raw_loop(cfg, dm, args))
+        r["tokens_per_s.student"], r["tokens_per_s.student_raw"] = max(student_tps), max(raw_tps)
+
+        log("distill-online")
+        pl.seed_everything(cfg.seed, verbose=False)
+        r["tokens_per_s.distill_online"] = fit(cfg, build_student(cfg, dm, teachers), dm, args)
+
+        log("distill-cached: building the teacher cache (not timed)")
+        pl.seed_everything(cfg.seed, verbose=False)
+        module = build_student(cfg, dm, teachers)
+        cache = TeacherCache.build_or_load(
+            module.teachers[0], ckpt, dm, int(cfg.distill.topk), str(out / "cache")
+        )
+        cached_tps = []
+        for rep in range(args.repeats):
+            log(f"distill-cached (round {rep + 1}/{args.repeats})")
+            if rep:
+                pl.seed_everything(cfg.seed, verbose=False)
+                module = build_student(cfg, dm, teachers)
+            module.teacher_cache = cache
+            cached_tps.append(fit(cfg, module, dm, args))
+        r["tokens_per_s.distill_cached"] = max(cached_tps)
+        r["ratio.framework_over_raw"] = r["tokens_per_s.student"] / r["tokens_per_s.student_raw"]
+        r["ratio.distill_cached_over_student"] = (
+            r["tokens_per_s.student"] / r["tokens_per_s.distill_cached"]
+        )
+
+        log("MFU: FLOP count and matmul peak")
+        peak = matmul_peak(args.device)
+        r["peak_flops"] = peak
+        for name, m in (("student", student.model), ("teacher", teacher.model)):
+            fpt = flops_per_token(m, dm, dm.pad_id)
+            r[f"flops_per_token.{name}"] = fpt
+            r["mfu.train" + ("" if name == "student" else "_teacher")] = (
+                fpt * r[f"tokens_per_s.{name}"] / peak
+            )
+
+        log("greedy-decoding latency")
+        int8 = quantize_int8(student.model)
+        models = {"teacher": teacher.model, "student": student.model, "student_int8": int8}
+        for name, m in models.items():
+            dev = "cpu" if name == "student_int8" else args.device  # int8 kernels: CPU only
+            r[f"latency_ms.{name}"] = decode_latency(m, dm, student.hparams, dev, 1, args.decodes)
+            r[f"latency_ms.{name}_b32"] = decode_latency(m, dm, student.hparams, dev, 32, 5)
+        r["bytes.student"], r["bytes.student_int8"] = state_bytes(student.model), state_bytes(int8)
+        r["ratio.teacher_over_student_latency"] = r["latency_ms.teacher"] / r["latency_ms.student"]
+    r.update(
+        {
+            "meta.device": args.device if args.device == "cpu" else torch.cuda.get_device_name(0),
+            "meta.cpu": platform.processor() or platform.machine(),
+            "meta.threads": torch.get_num_threads(),
+            "meta.torch": torch.__version__,
+            "meta.lightning": pl.__version__,
+            "meta.mode": "quick" if args.quick else "full",
+            "meta.batch_size": args.batch_size,
+            "meta.warmup_steps": args.warmup,
+            "meta.timed_steps": args.steps,
+            "meta.repeats": args.repeats,
+            "meta.wall_s": time.perf_counter() - START,
+        }
+    )
+    return r
+
+
+def table(r: dict[str, Any]) -> str:
+    def row(name: str, value: str, target: str = "", met: bool | None = None) -> str:
+        return f"| {name} | {value} | {target} | {'' if met is None else 'yes' if met else 'NO'} |"
+
+    tps = lambda k: f"{r[f'tokens_per_s.{k}']:,.0f}"  # noqa: E731
+    fw, cached = r["ratio.framework_over_raw"], r["ratio.distill_cached_over_student"]
+    speedup = r["ratio.teacher_over_student_latency"]
+    lat = lambda k: f"{r[f'latency_ms.{k}']:.2f} ms (b32: {r[f'latency_ms.{k}_b32']:.1f} ms)"  # noqa: E731
+    lines = [
+        "| metric | value | target | met |",
+        "|---|---|---|---|",
+        row("train tokens/s, teacher", tps("teacher")),
+        row("train tokens/s, student (Lightning)", tps("student")),
+        row("train tokens/s, student (plain PyTorch loop)", tps("student_raw")),
+        row("train tokens/s, distill-online", tps("distill_online")),
+        row("train tokens/s, distill-cached", tps("distill_cached")),
+        row("framework / plain loop throughput", f"{fw:.3f}x", ">= 0.95x", fw >= 0.95),
+        row("distill-cached step / student step", f"{cached:.3f}x", "<= 1.15x", cached <= 1.15),
+        row("MFU train, student", f"{100 * r['mfu.train']:.2f}%"),
+        row("MFU train, teacher", f"{100 * r['mfu.train_teacher']:.2f}%"),
+        row("matmul peak (same run)", f"{r['peak_flops'] / 1e9:,.1f} GFLOP/s"),
+        row(f"greedy latency, teacher, 1 context x {DECODE_LEN} tok", lat("teacher")),
+        row(f"greedy latency, student, 1 context x {DECODE_LEN} tok", lat("student")),
+        row(f"greedy latency, int8 student, 1 context x {DECODE_LEN} tok", lat("student_int8")),
+        row("teacher / student latency", f"{speedup:.2f}x", ">= 10x", speedup >= 10),
+        row(
+            "student state_dict fp32 -> int8",
+            f"{r['bytes.student'] / 1e6:.2f} MB -> {r['bytes.student_int8'] / 1e6:.2f} MB",
+        ),
+    ]
+    meta = ", ".join(
+        f"{k[5:]}={v:.0f}" if k == "meta.wall_s" else f"{k[5:]}={v}"
+        for k, v in r.items()
+        if k.startswith("meta.")
+    )
+    return "\n".join(lines) + f"\n\n{meta}\n"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="fewer steps (< 3 min on 2 CPU cores)")
+    p.add_argument("--json", type=Path, help="write the numbers to this file")
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--warmup", type=int, help="untimed steps per run (default 5; quick 3)")
+    p.add_argument("--steps", type=int, help="timed steps per run (default 150; quick 30)")
+    p.add_argument("--repeats", type=int, help="rounds of student/raw/cached, best kept")
+    p.add_argument("--decodes", type=int, help="batch-1 decodes per model (median)")
+    p.add_argument("--cache-dir", default=str(ROOT / "outputs" / "cache"), help="data cache")
+    p.add_argument("override", nargs="*", help="extra Hydra overrides, e.g. model.hidden_size=96")
+    args = p.parse_args(argv)
+    defaults = dict(warmup=3, steps=30, repeats=1, decodes=20) if args.quick else {}
+    defaults = {**dict(warmup=5, steps=150, repeats=2, decodes=50), **defaults}
+    for k, v in defaults.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    warnings.filterwarnings("ignore", module="pytorch_lightning")
+    warnings.filterwarnings("ignore", module="lightning_fabric")
+    for name in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    results = run(args)
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+START = time.perf_counter()
+
+if __name__ == "__main__":
+    main()

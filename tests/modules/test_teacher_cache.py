@@ -26,8 +26,9 @@ def test_cache_holds_the_teachers_topk(tmp_path):
     cache = TeacherCache.build_or_load(
         module.teachers[0], teachers[0]["ckpt"], dm, 16, cfg.paths.cache_dir
     )
+    dm.datasets["train"].teacher_cache = cache
     batch = next(iter(dm.train_dataloader()))
-    values, ids = cache.lookup(batch["index"], batch["tgt_out"].shape[1])
+    values, ids = batch["topk_values"], batch["topk_ids"]
     with torch.no_grad():
         top_v, top_i = module.teachers[0](batch).logits.topk(16, dim=-1)
     m = batch["tgt_mask"]

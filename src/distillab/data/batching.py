@@ -80,7 +80,7 @@ def collate(items: list[dict], pad_id: int, bos_id: int, eos_id: int) -> dict:
         tgt_out[i, : len(t)] = t
         tgt_out[i, len(t)] = eos_id
     ratings = torch.tensor([it["rating"] for it in items], dtype=torch.float)
-    return {
+    batch = {
         "index": torch.tensor([it["index"] for it in items], dtype=torch.long),
         "src": src,
         "src_mask": src != pad_id,
@@ -92,3 +92,13 @@ def collate(items: list[dict], pad_id: int, bos_id: int, eos_id: int) -> dict:
         "rating_mask": ~torch.isnan(ratings),
         "n_tokens": sum(len(it["tgt"]) + 1 for it in items),
     }
+    if "topk" in items[0]:  # cached teacher outputs, aligned with tgt_out; zeros past the end
+        k = items[0]["topk"][0].shape[1]
+        values = torch.zeros((b, tgt_len, k), dtype=torch.float16)
+        ids = torch.zeros((b, tgt_len, k), dtype=torch.long)
+        for i, it in enumerate(items):
+            v, idx = it["topk"]
+            values[i, : len(v)] = torch.from_numpy(np.asarray(v))
+            ids[i, : len(idx)] = torch.from_numpy(np.asarray(idx, dtype=np.int64))
+        batch["topk_values"], batch["topk_ids"] = values, ids
+    return batch

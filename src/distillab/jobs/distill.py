@@ -61,7 +61,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if cfg.distill.seqkd.enabled:
         use_teacher_decodes(cfg, dm, module.teachers[0], teachers[0]["ckpt"])
     if cfg.distill.teacher_outputs == "cached":
-        module.teacher_cache = TeacherCache.build_or_load(
+        dm.datasets["train"].teacher_cache = TeacherCache.build_or_load(
             module.teachers[0], teachers[0]["ckpt"], dm, int(cfg.distill.topk), cfg.paths.cache_dir
         )
     save_run(cfg, dm, run_dir)

@@ -53,7 +53,6 @@ class DistillationModule(Seq2SeqModule):
         )
         if init_from_teacher:
             self.copied = init_student_from_teacher(self.model, first)
-        self.teacher_cache = None  # a TeacherCache: KD from cached top-k, no teacher forward
 
     @property
     def teachers(self) -> list[Seq2SeqModule]:
@@ -82,9 +81,8 @@ class DistillationModule(Seq2SeqModule):
 
     def training_losses(self, out: Seq2SeqOutput, batch: dict) -> dict[str, Tensor]:
         gold = self.gold_losses(out, batch)
-        if self.teacher_cache is not None:
-            values, ids = self.teacher_cache.lookup(batch["index"], batch["tgt_out"].shape[1])
-            teacher = {"topk": (values.to(self.device), ids.to(self.device))}
+        if "topk_values" in batch:  # cached teacher outputs came with the batch
+            teacher = {"topk": (batch["topk_values"], batch["topk_ids"])}
         else:
             teacher = {"teachers": self.teacher_outputs(batch)}
         terms = self.objective(

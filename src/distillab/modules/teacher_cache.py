@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from filelock import FileLock
-from torch import Tensor
 
 from distillab.data import DialogueDataModule
 from distillab.modules.seq2seq import Seq2SeqModule
@@ -36,17 +35,10 @@ class TeacherCache:
     def k(self) -> int:
         return self.values.shape[1]
 
-    def lookup(self, rows: Tensor, length: int) -> tuple[Tensor, Tensor]:
-        """Top-k (values fp16, ids int64) as [B, length, k] for the batch's training rows;
-        positions past a row's target are zeros (the loss mask drops them)."""
-        r = rows.cpu().numpy()
-        start, n = self.offsets[r], self.offsets[r + 1] - self.offsets[r]
-        steps = np.arange(length)
-        valid = steps[None, :] < n[:, None]
-        pos = np.where(valid, start[:, None] + steps[None, :], 0)
-        values = np.where(valid[..., None], self.values[pos], 0)
-        ids = np.where(valid[..., None], self.ids[pos], 0)
-        return torch.from_numpy(values), torch.from_numpy(ids.astype(np.int64))
+    def row(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """The teacher's top-k (values fp16, ids int32) for each target token of a training row."""
+        a, b = self.offsets[row], self.offsets[row + 1]
+        return self.values[a:b], self.ids[a:b]
 
     @classmethod
     def key(cls, ckpt: str, dm: DialogueDataModule, k: int) -> str:

@@ -344,3 +344,16 @@ def test_topk_shape_errors():
         topk_kd_loss(s, torch.zeros(2, 11), torch.zeros(2, 11, dtype=torch.long), 1.0)
     with pytest.raises(ValueError):
         topk_kd_loss(s, torch.zeros(2, 3), torch.zeros(2, 3), 1.0)
+
+
+def test_topk_reuses_given_student_log_probs_at_t1():
+    s = _logits((2, 3, 9), 0).requires_grad_()
+    te = _logits((2, 3, 9), 1)
+    v, i = te.topk(4, dim=-1)
+    mask = torch.tensor([[True, True, False], [True, False, True]])
+    ref = topk_kd_loss(s, v, i, 1.0, mask)
+    shared = topk_kd_loss(s, v, i, 1.0, mask, student_log_probs=torch.log_softmax(s, -1))
+    torch.testing.assert_close(shared, ref)
+    # at T != 1 the given T=1 log-probs must not be used
+    at2 = topk_kd_loss(s, v, i, 2.0, mask, student_log_probs=torch.zeros_like(s))
+    torch.testing.assert_close(at2, topk_kd_loss(s, v, i, 2.0, mask))

@@ -213,3 +213,17 @@ def test_quickstart_writes_comparison(tmp_path):
     table = (tmp_path / "run" / "comparison.md").read_text()
     assert "student_distilled" in table and "agreement" in table
     assert out["val/ppl"] == comparison["student_distilled"]["val/ppl"]
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_smoothed_nll_equals_cross_entropy(smoothing):
+    from distillab.modules.seq2seq import smoothed_nll
+
+    logits = torch.randn(3, 5, 11, dtype=torch.float64)
+    targets = torch.randint(1, 11, (3, 5))
+    targets[0, 3:] = 0  # padding
+    ref = torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1), targets.flatten(), ignore_index=0, label_smoothing=smoothing
+    )
+    got = smoothed_nll(torch.log_softmax(logits, -1), targets, 0, smoothing)
+    torch.testing.assert_close(got, ref)

@@ -94,11 +94,10 @@ def collate(items: list[dict], pad_id: int, bos_id: int, eos_id: int) -> dict:
     }
     if "topk" in items[0]:  # cached teacher outputs, aligned with tgt_out; zeros past the end
         k = items[0]["topk"][0].shape[1]
-        values = torch.zeros((b, tgt_len, k), dtype=torch.float16)
-        ids = torch.zeros((b, tgt_len, k), dtype=torch.long)
+        values = np.zeros((b, tgt_len, k), dtype=np.float16)
+        ids = np.zeros((b, tgt_len, k), dtype=np.int64)
         for i, it in enumerate(items):
             v, idx = it["topk"]
-            values[i, : len(v)] = torch.from_numpy(np.asarray(v))
-            ids[i, : len(idx)] = torch.from_numpy(np.asarray(idx, dtype=np.int64))
-        batch["topk_values"], batch["topk_ids"] = values, ids
+            values[i, : len(v)], ids[i, : len(idx)] = v, idx
+        batch["topk_values"], batch["topk_ids"] = torch.from_numpy(values), torch.from_numpy(ids)
     return batch

@@ -214,6 +214,7 @@ def topk_kd_loss(
     topk_ids: Tensor,
     temperature: float,
     mask: Tensor | None = None,
+    student_log_probs: Tensor | None = None,
 ) -> Tensor:
     r"""KD against a teacher stored only as its top-k logits (teacher-output cache).
 
@@ -237,6 +238,8 @@ def topk_kd_loss(
         topk_ids: ``[..., k]`` int32/int64 token ids in ``[0, vocab)``, distinct per position.
         temperature: ``T > 0``.
         mask: optional bool ``[...]``; ``True`` = position counts.
+        student_log_probs: optional ``log_softmax(student_logits)`` already computed (e.g. for
+            the cross-entropy); used instead of recomputing it when ``temperature == 1``.
     """
     t = _check_temperature(temperature)
     if topk_values.shape != topk_ids.shape:
@@ -256,10 +259,17 @@ def topk_kd_loss(
     mask = _check_mask(mask, student_logits.shape[:-1], "student_logits")
     dtype = _compute_dtype(student_logits.dtype)
 
-    s = _select_rows(student_logits, mask).to(dtype)
+    # Speed: this runs every training step of a cached-teacher student, so only the small
+    # [N, k] teacher side is masked; the [N, V] student side is used as is (it must be finite,
+    # as model outputs are) and masked rows are dropped from the per-row loss, which gives
+    # them exactly zero gradient. No division when T == 1.
+    s = student_logits.reshape(-1, student_logits.shape[-1]).to(dtype)
     v = _select_rows(topk_values.detach(), mask).to(dtype)
     ids = _select_rows(topk_ids, mask).long()
-    log_p = F.log_softmax(v / t, dim=-1)
-    log_q = F.log_softmax(s / t, dim=-1).gather(-1, ids)
+    log_p = F.log_softmax(v if t == 1.0 else v / t, dim=-1)
+    if t == 1.0 and student_log_probs is not None:
+        log_q = student_log_probs.reshape(s.shape).gather(-1, ids)
+    else:
+        log_q = F.log_softmax(s if t == 1.0 else s / t, dim=-1).gather(-1, ids)
     per_row = _kl_rows(log_p.exp(), log_p, log_q)
     return _mean_over_rows(per_row, mask) * (t * t)

@@ -7,6 +7,7 @@ optimiser and never written into the student's checkpoint (the checkpoint stores
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from hydra.utils import instantiate
 from torch import Tensor
 
@@ -80,9 +81,10 @@ class DistillationModule(Seq2SeqModule):
         return self.global_step / total if total and total != float("inf") else 0.0
 
     def training_losses(self, out: Seq2SeqOutput, batch: dict) -> dict[str, Tensor]:
-        gold = self.gold_losses(out, batch)
+        log_probs = F.log_softmax(out.logits.float(), dim=-1)  # shared by CE and KD at T=1
+        gold = self.gold_losses(out, batch, log_probs)
         if "topk_values" in batch:  # cached teacher outputs came with the batch
-            teacher = {"topk": (batch["topk_values"], batch["topk_ids"])}
+            teacher = {"topk": (batch["topk_values"], batch["topk_ids"]), "log_probs": log_probs}
         else:
             teacher = {"teachers": self.teacher_outputs(batch)}
         terms = self.objective(

@@ -23,6 +23,17 @@ from distillab.modules.metrics import EvalMetrics
 SCHEDULES = ("constant_with_warmup", "linear", "cosine")
 
 
+def smoothed_nll(log_probs: Tensor, targets: Tensor, pad_id: int, smoothing: float) -> Tensor:
+    """F.cross_entropy(..., ignore_index, label_smoothing) computed from log-probabilities."""
+    lp, tgt = log_probs.flatten(0, -2), targets.flatten()
+    nll = F.nll_loss(lp, tgt, ignore_index=pad_id)
+    if smoothing == 0:
+        return nll
+    keep = (tgt != pad_id).to(lp.dtype)
+    uniform = (-lp.mean(-1) * keep).sum() / keep.sum().clamp(min=1.0)
+    return (1 - smoothing) * nll + smoothing * uniform
+
+
 class Seq2SeqModule(pl.LightningModule):
     def __init__(
         self,
@@ -71,17 +82,18 @@ class Seq2SeqModule(pl.LightningModule):
     def forward(self, batch: dict) -> Seq2SeqOutput:
         return self.model(batch["src"], batch["src_mask"], batch["tgt_in"])
 
-    def gold_losses(self, out: Seq2SeqOutput, batch: dict) -> dict[str, Tensor]:
-        """Cross-entropy on gold tokens (padding ignored) plus the task-head losses."""
+    def gold_losses(
+        self, out: Seq2SeqOutput, batch: dict, log_probs: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """Cross-entropy on gold tokens (padding ignored) plus the task-head losses.
+
+        `log_probs` (log_softmax of the logits) may be passed in so that a distillation loss
+        can share it: the [tokens, vocab] softmax is the most expensive op of a step.
+        """
         hp = self.hparams
-        losses = {
-            "ce": F.cross_entropy(
-                out.logits.flatten(0, 1).float(),
-                batch["tgt_out"].flatten(),
-                ignore_index=hp.pad_id,
-                label_smoothing=hp.label_smoothing,
-            )
-        }
+        if log_probs is None:
+            log_probs = F.log_softmax(out.logits.float(), dim=-1)
+        losses = {"ce": smoothed_nll(log_probs, batch["tgt_out"], hp.pad_id, hp.label_smoothing)}
         if out.topic_logits is not None:
             losses["topic"] = hp.topic_weight * F.cross_entropy(
                 out.topic_logits.float(), batch["topic"]

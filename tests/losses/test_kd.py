@@ -277,7 +277,8 @@ def test_kd_from_probs_handles_zero_teacher_probs():
 
 
 def _topk(teacher, k):
-    vals, ids = teacher.topk(k, dim=-1)
+    """What the cache stores: the teacher's top-k log-probabilities at T=1, and their ids."""
+    vals, ids = F.log_softmax(teacher, -1).topk(k, dim=-1)
     return vals, ids
 
 
@@ -300,16 +301,34 @@ def test_topk_full_vocab_equals_kd_loss(shape, t):
 
 def test_topk_partial_matches_documented_formula():
     s, te = _logits((4, 12), 0), _logits((4, 12), 1)
-    t, k = 2.0, 3
-    vals, ids = _topk(te, k)
-    ref = 0.0
-    for i in range(4):
-        p = _np_softmax(vals[i].numpy() / t)  # teacher renormalised over its top-k
-        full_q = F.log_softmax(s[i] / t, -1).numpy()  # student over the full vocab
-        ref += sum(p[j] * (math.log(p[j]) - full_q[ids[i, j]]) for j in range(k))
-    got = topk_kd_loss(s, vals, ids, t).item()
-    assert got == pytest.approx(ref / 4 * t * t, rel=1e-9)
-    assert got > 0
+    k, v = 3, 12
+    for t in (1.0, 2.0):
+        vals, ids = _topk(te, k)
+        ref = 0.0
+        for i in range(4):
+            p_top = np.exp(vals[i].numpy())
+            tail = 1.0 - p_top.sum()  # teacher mass outside the top-k, spread over v - k tokens
+            w = np.append(p_top ** (1 / t), (v - k) * (tail / (v - k)) ** (1 / t))
+            p = w / w.sum()
+            q = np.exp(F.log_softmax(s[i] / t, -1).numpy())
+            q_k = q[ids[i].numpy()]
+            q = np.append(q_k, 1.0 - q_k.sum())
+            ref += float((p * (np.log(p) - np.log(q))).sum())
+        got = topk_kd_loss(s, vals, ids, t).item()
+        assert got == pytest.approx(ref / 4 * t * t, rel=1e-9)
+        assert got > 0
+
+
+def test_topk_at_t1_gives_full_teacher_gradient_on_stored_tokens():
+    s = _logits((3, 20), 0).requires_grad_()
+    te = _logits((3, 20), 1)
+    vals, ids = _topk(te, 5)
+    topk_kd_loss(s, vals, ids, 1.0).backward()
+    g_top = s.grad.gather(-1, ids).clone()
+    s.grad = None
+    kd_loss(s, te, 1.0).backward()
+    # on the stored tokens the gradient is q - p for both (p: the teacher's true probability)
+    torch.testing.assert_close(g_top, s.grad.gather(-1, ids), rtol=1e-6, atol=1e-9)
 
 
 def test_topk_fp16_int32_masking_and_grad():

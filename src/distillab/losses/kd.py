@@ -210,31 +210,35 @@ def average_teacher_probs(
 
 def topk_kd_loss(
     student_logits: Tensor,
-    topk_values: Tensor,
+    topk_log_probs: Tensor,
     topk_ids: Tensor,
     temperature: float,
     mask: Tensor | None = None,
     student_log_probs: Tensor | None = None,
 ) -> Tensor:
-    r"""KD against a teacher stored only as its top-k logits (teacher-output cache).
+    r"""KD against a teacher stored only as its top-k log-probabilities (teacher-output cache).
 
-    Tail handling: the teacher's mass outside its stored ``k`` tokens is unknown, so it is
-    assigned 0 and the teacher is renormalised over its top-k, i.e.
-    ``p_k = softmax(topk_values / T)`` taken over the ``k`` stored values only. The student
-    side is *not* truncated: ``log q`` is the full-vocabulary ``log_softmax(student / T)``
-    gathered at ``topk_ids``, so student mass on other tokens is still penalised (it lowers
-    ``log q_k``). The loss is
+    The cache stores ``log_softmax(teacher_logits)`` (at T=1) of the teacher's ``k`` most
+    likely tokens. Tail handling: the teacher's remaining mass ``P = 1 - sum_k p_k`` is kept
+    as one extra "tail" category, assumed spread evenly over the other ``V - k`` tokens. At
+    temperature ``T`` each category is softened as ``p^{1/T}`` and renormalised, so the tail
+    weighs ``(V - k) (P / (V - k))^{1/T}``; the student's tail is its own mass outside the
+    ``k`` ids, ``1 - sum_k q_k`` at ``T``. The loss is the KL over these ``k + 1`` categories,
 
     .. math::
 
-        \mathcal{L} = \frac{T^2}{|M|} \sum_{i \in M} \sum_{k} p_{i,k}
-            \left(\log p_{i,k} - \log q_{i,\mathrm{id}_{i,k}}\right)
+        \mathcal{L} = rac{T^2}{|M|} \sum_{i \in M} \Big[\sum_{k} p_{i,k}
+            (\log p_{i,k} - \log q_{i,\mathrm{id}_{i,k}}) + p_{i,\mathrm{tail}}
+            (\log p_{i,\mathrm{tail}} - \log q_{i,\mathrm{tail}})\Big]
 
-    When ``k == vocab`` (all ids present once) this equals :func:`kd_loss` exactly.
+    It equals :func:`kd_loss` exactly when ``k == vocab``. At ``T == 1`` the student's
+    gradient on the ``k`` stored tokens is exactly the full-teacher gradient ``q - p``, and the
+    tail is matched as a whole rather than token by token; at other ``T`` the even-tail
+    assumption makes the teacher's softened tail an approximation.
 
     Args:
-        student_logits: ``[..., vocab]``.
-        topk_values: ``[..., k]`` teacher logits (any float dtype, fp16 typical); detached.
+        student_logits: ``[..., vocab]``; must be finite (model outputs are).
+        topk_log_probs: ``[..., k]`` teacher log-probabilities at T=1 (fp16 typical); detached.
         topk_ids: ``[..., k]`` int32/int64 token ids in ``[0, vocab)``, distinct per position.
         temperature: ``T > 0``.
         mask: optional bool ``[...]``; ``True`` = position counts.
@@ -242,15 +246,16 @@ def topk_kd_loss(
             the cross-entropy); used instead of recomputing it when ``temperature == 1``.
     """
     t = _check_temperature(temperature)
+    topk_values = topk_log_probs
     if topk_values.shape != topk_ids.shape:
         raise ValueError(
-            f"topk_values shape {tuple(topk_values.shape)} != topk_ids shape "
+            f"topk_log_probs shape {tuple(topk_values.shape)} != topk_ids shape "
             f"{tuple(topk_ids.shape)}"
         )
     if student_logits.shape[:-1] != topk_values.shape[:-1]:
         raise ValueError(
             f"leading dims of student_logits shape {tuple(student_logits.shape)} != those of "
-            f"topk_values shape {tuple(topk_values.shape)}"
+            f"topk_log_probs shape {tuple(topk_values.shape)}"
         )
     if topk_values.shape[-1] > student_logits.shape[-1]:
         raise ValueError(f"k={topk_values.shape[-1]} exceeds vocab size {student_logits.shape[-1]}")
@@ -260,16 +265,24 @@ def topk_kd_loss(
     dtype = _compute_dtype(student_logits.dtype)
 
     # Speed: this runs every training step of a cached-teacher student, so only the small
-    # [N, k] teacher side is masked; the [N, V] student side is used as is (it must be finite,
-    # as model outputs are) and masked rows are dropped from the per-row loss, which gives
-    # them exactly zero gradient. No division when T == 1.
+    # [N, k] teacher side is masked; the [N, V] student side is used as is and masked rows are
+    # dropped from the per-row loss, which gives them exactly zero gradient.
     s = student_logits.reshape(-1, student_logits.shape[-1]).to(dtype)
-    v = _select_rows(topk_values.detach(), mask).to(dtype)
+    lp = _select_rows(topk_values.detach(), mask).to(dtype)
     ids = _select_rows(topk_ids, mask).long()
-    log_p = F.log_softmax(v if t == 1.0 else v / t, dim=-1)
     if t == 1.0 and student_log_probs is not None:
         log_q = student_log_probs.reshape(s.shape).gather(-1, ids)
     else:
         log_q = F.log_softmax(s if t == 1.0 else s / t, dim=-1).gather(-1, ids)
+    n_tail = s.shape[-1] - lp.shape[-1]
+    soft = lp / t
+    if n_tail > 0:
+        almost_one = 1.0 - 1e-6
+        log_tail = torch.log1p(-lp.exp().sum(-1).clamp(max=almost_one))  # teacher's P
+        tail_weight = math.log(n_tail) + (log_tail - math.log(n_tail)) / t
+        soft = torch.cat([soft, tail_weight.unsqueeze(-1)], dim=-1)
+        q_tail = torch.log1p(-log_q.exp().sum(-1).clamp(max=almost_one))
+        log_q = torch.cat([log_q, q_tail.unsqueeze(-1)], dim=-1)
+    log_p = F.log_softmax(soft, dim=-1)
     per_row = _kl_rows(log_p.exp(), log_p, log_q)
     return _mean_over_rows(per_row, mask) * (t * t)

@@ -1,10 +1,11 @@
 """Teacher-output cache: the teacher's top-k logits for every training target token, computed
 once per (teacher, data, training rows, k) and memory-mapped by every student that needs them.
 
-Layout of `<cache_dir>/teacher_outputs/<key>/`: `values.npy` (fp16 [tokens, k]), `ids.npy`
+Layout of `<cache_dir>/teacher_outputs/<key>/`: `values.npy` (fp16 [tokens, k], the
+teacher's log-probabilities at T=1), `ids.npy`
 (int32 [tokens, k]), `offsets.npy` (int64 [rows + 1]: row r's target tokens, EOS included,
-are `offsets[r]:offsets[r+1]`), `info.json`. KD against it uses `topk_kd_loss`: the teacher
-renormalised over its top-k (tail mass dropped), the student over the full vocabulary.
+are `offsets[r]:offsets[r+1]`), `info.json`. KD against it uses `topk_kd_loss`: the top-k
+tokens plus one "tail" category holding the rest of the teacher's mass.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class TeacherCache:
     @classmethod
     def key(cls, ckpt: str, dm: DialogueDataModule, k: int) -> str:
         rows = dm.datasets["train"].rows
-        return fingerprint(file_sha256(ckpt), dm.fingerprint, fingerprint(rows.tolist()), k)
+        return fingerprint(file_sha256(ckpt), dm.fingerprint, fingerprint(rows.tolist()), k, "logp")
 
     @classmethod
     def build_or_load(
@@ -74,8 +75,8 @@ class TeacherCache:
             ids = np.lib.format.open_memmap(tmp / "ids.npy", "w+", np.int32, (total, k))
             teacher.eval()
             for batch in dm.plain_loader("train"):
-                logits = teacher(batch).logits.float()
-                top_v, top_i = logits.topk(k, dim=-1)
+                log_probs = torch.log_softmax(teacher(batch).logits.float(), dim=-1)
+                top_v, top_i = log_probs.topk(k, dim=-1)
                 top_v, top_i = top_v.half().numpy(), top_i.int().numpy()
                 for i, row in enumerate(batch["index"].tolist()):
                     a, b = offsets[row], offsets[row + 1]

@@ -30,16 +30,17 @@ COLUMNS = [  # (header, metrics key, format)
 
 
 @torch.no_grad()
-def teacher_agreement(student: torch.nn.Module, teacher: torch.nn.Module, loader) -> float:
-    """Share of gold target positions where the student's and the teacher's top-1 tokens
-    agree (both teacher-forced on the same gold prefix)."""
-    agree, total = 0, 0
+def teacher_agreement(students: list[torch.nn.Module], teacher: torch.nn.Module, loader) -> list:
+    """Per student, the share of gold target positions where its top-1 token equals the
+    teacher's (all teacher-forced on the same gold prefix); one teacher pass for all."""
+    agree, total = [0] * len(students), 0
     for b in loader:
-        s = student(b["src"], b["src_mask"], b["tgt_in"]).logits.argmax(-1)
-        t = teacher(b["src"], b["src_mask"], b["tgt_in"]).logits.argmax(-1)
-        agree += int(((s == t) & b["tgt_mask"]).sum())
+        args = (b["src"], b["src_mask"], b["tgt_in"])
+        t = teacher(*args).logits.argmax(-1)
+        for i, student in enumerate(students):
+            agree[i] += int(((student(*args).logits.argmax(-1) == t) & b["tgt_mask"]).sum())
         total += int(b["tgt_mask"].sum())
-    return agree / max(total, 1)
+    return [a / max(total, 1) for a in agree]
 
 
 def sub_config(cfg: DictConfig, out_dir: Path, name: str) -> DictConfig:
@@ -68,17 +69,31 @@ def run(cfg: DictConfig) -> dict[str, float]:
             sub_config(cfg, run_dir / "student_distilled", "distilled")
         ),
     }
-    # the teacher, evaluated on the same validation and test sets as the students
+    # the teacher on the same validation and test sets as the students: its registry run
+    # evaluated it on them already when its data fingerprint is the students' (same splits)
     teacher = load_teacher(teacher_ckpt, dm.vocab_hash, dm.fingerprint)
     teacher.tokenizer = dm.tokenizer
-    registry = json.loads((Path(teacher_ckpt).parents[1] / "metrics.json").read_text())
-    trainer = build_trainer(sub_config(cfg, run_dir / "teacher_eval", "teacher"), run_dir, [])
-    results["teacher"] = {**registry, **evaluate(trainer, teacher, dm), "checkpoint": teacher_ckpt}
-    for role in ("student_scratch", "student_distilled"):
+    teacher_dir = Path(teacher_ckpt).parents[1]
+    data_file, metrics_file = teacher_dir / "data.json", teacher_dir / "metrics.json"
+    same_sets = (
+        data_file.exists()
+        and metrics_file.exists()
+        and json.loads(data_file.read_text())["fingerprint"] == dm.fingerprint
+    )
+    if same_sets:
+        metrics = json.loads(metrics_file.read_text())
+    else:
+        trainer = build_trainer(sub_config(cfg, run_dir / "teacher_eval", "teacher"), run_dir, [])
+        metrics = evaluate(trainer, teacher, dm)
+    results["teacher"] = {**metrics, "checkpoint": teacher_ckpt}
+    students = ("student_scratch", "student_distilled")
+    models = []
+    for role in students:
         ckpts = json.loads((run_dir / role / "checkpoint.json").read_text())
-        student = load_model(ckpts["best"] or ckpts["last"])
-        agreement = teacher_agreement(student, teacher.model, dm.val_dataloader())
-        results[role]["val/teacher_agreement"] = agreement
+        models.append(load_model(ckpts["best"] or ckpts["last"]))
+    agreement = teacher_agreement(models, teacher.model, dm.val_dataloader())
+    for role, value in zip(students, agreement, strict=True):
+        results[role]["val/teacher_agreement"] = value
     results = {role: results[role] for role in ROLES}
     info = dm.describe()
     note = (

@@ -38,7 +38,7 @@ class EvalMetrics(nn.Module):
         super().__init__()
         self.ppl = Perplexity(ignore_index=pad_id)
         self.token_acc = MulticlassAccuracy(vocab_size, ignore_index=pad_id, average="micro")
-        self.bleu = BLEUScore(n_gram=4, smooth=True)  # Lin & Och smoothing: short replies
+        self.bleu = BLEUScore(n_gram=4)
         self.rouge = ROUGEScore(rouge_keys="rougeL")
         self.distinct1, self.distinct2 = DistinctN(1), DistinctN(2)
         self.topic_acc = MulticlassAccuracy(num_topics, average="micro") if num_topics else None

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
@@ -301,6 +301,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             r[f"latency_ms.{name}_b32"] = decode_latency(m, dm, student.hparams, dev, 32, 5)
         r["bytes.student"], r["bytes.student_int8"] = state_bytes(student.model), state_bytes(int8)
         r["ratio.teacher_over_student_latency"] = r["latency_ms.teacher"] / r["latency_ms.student"]
+        # the model presets (gru_teacher vs gru_student, random weights: latency only)
+        for name in ("teacher", "student"):
+            preset = OmegaConf.load(Path(CONF_DIR) / "model" / f"gru_{name}.yaml")
+            m = instantiate(preset, vocab_size=len(dm.tokenizer), pad_id=dm.pad_id)
+            key = f"latency_ms.preset_{name}"
+            r[key] = decode_latency(m, dm, student.hparams, args.device, 1, args.decodes)
+            r[f"{key}_b32"] = decode_latency(m, dm, student.hparams, args.device, 32, 5)
+        r["ratio.preset_teacher_over_student_latency"] = (
+            r["latency_ms.preset_teacher"] / r["latency_ms.preset_student"]
+        )
     r.update(
         {
             "meta.device": args.device if args.device == "cpu" else torch.cuda.get_device_name(0),
@@ -326,6 +336,7 @@ def table(r: dict[str, Any]) -> str:
     tps = lambda k: f"{r[f'tokens_per_s.{k}']:,.0f}"  # noqa: E731
     fw, cached = r["ratio.framework_over_raw"], r["ratio.distill_cached_over_student"]
     speedup = r["ratio.teacher_over_student_latency"]
+    preset = r["ratio.preset_teacher_over_student_latency"]
     lat = lambda k: f"{r[f'latency_ms.{k}']:.2f} ms (b32: {r[f'latency_ms.{k}_b32']:.1f} ms)"  # noqa: E731
     lines = [
         "| metric | value | target | met |",
@@ -344,6 +355,9 @@ def table(r: dict[str, Any]) -> str:
         row(f"greedy latency, student, 1 context x {DECODE_LEN} tok", lat("student")),
         row(f"greedy latency, int8 student, 1 context x {DECODE_LEN} tok", lat("student_int8")),
         row("teacher / student latency", f"{speedup:.2f}x", ">= 10x", speedup >= 10),
+        row(f"greedy latency, preset gru_teacher, 1 x {DECODE_LEN} tok", lat("preset_teacher")),
+        row(f"greedy latency, preset gru_student, 1 x {DECODE_LEN} tok", lat("preset_student")),
+        row("preset teacher / student latency", f"{preset:.2f}x", ">= 10x", preset >= 10),
         row(
             "student state_dict fp32 -> int8",
             f"{r['bytes.student'] / 1e6:.2f} MB -> {r['bytes.student_int8'] / 1e6:.2f} MB",

@@ -101,3 +101,24 @@ def test_bad_jsonl_line_fails_with_file_and_line(tmp_path):
     proc = run_cli(["experiment=student", "data=jsonl", f"data.path={path}"], tmp_path)
     assert proc.returncode == 2
     assert f"{path}:2: 'turns' must be a list" in proc.stderr
+
+
+def test_parallel_sweep_with_joblib_shares_one_sweep_dir(tmp_path):
+    args = [
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "experiment=student",
+        *TINY,
+        "seed=1,2",
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-m", "distillab.train", "-m", f"paths.output_root={tmp_path}", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = sorted(tmp_path.glob("multiruns/*/*/*/metrics.json"))
+    assert len(found) == 2 and found[0].parents[1] == found[1].parents[1]
+    overrides = {(p.parent / ".hydra" / "overrides.yaml").read_text() for p in found}
+    assert any("seed=1" in o for o in overrides) and any("seed=2" in o for o in overrides)

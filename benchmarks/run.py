@@ -42,7 +42,7 @@ from distillab.jobs.common import module_kwargs
 from distillab.jobs.distill import build_student
 from distillab.jobs.teacher import teacher_config
 from distillab.modules.callbacks import TrainClock
-from distillab.modules.seq2seq import Seq2SeqModule
+from distillab.modules.seq2seq import Seq2SeqModule, adamw_param_groups
 from distillab.modules.teacher_cache import TeacherCache
 from distillab.train import CONF_DIR
 
@@ -112,13 +112,8 @@ def raw_loop(cfg: DictConfig, dm, args) -> float:
     pl.seed_everything(cfg.seed, verbose=False)
     module = Seq2SeqModule(**module_kwargs(cfg, dm))  # the same initial weights
     hp, model = module.hparams, module.model.to(args.device).train()
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
     opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay}],
-        lr=hp.lr,
-        betas=tuple(hp.betas),
-        weight_decay=0.0,
+        adamw_param_groups(model, hp.weight_decay), lr=hp.lr, betas=tuple(hp.betas)
     )
     total = args.warmup + args.steps
     sched = get_scheduler(hp.schedule, opt, min(hp.warmup_steps, total), total)

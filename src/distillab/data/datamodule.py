@@ -137,6 +137,7 @@ class DialogueDataModule(pl.LightningDataModule):
         self.vocab_hash = fingerprint(sorted(self.tokenizer.get_vocab().items()))
         ids = self.tokenizer.convert_tokens_to_ids([PAD, UNK, BOS, EOS, SELF, OTHER])
         self.pad_id, self.unk_id, self.bos_id, self.eos_id, self.self_id, self.other_id = ids
+        self.train_rows = self._train_rows()
         for name in SPLITS:
             self.datasets[name] = self._dataset(name, augment=name == "train")
 
@@ -152,7 +153,7 @@ class DialogueDataModule(pl.LightningDataModule):
             token_dropout=self.token_dropout if augment else 0.0,
             context_dropout=self.context_dropout if augment else 0.0,
             seed=self.seed,
-            rows=self._train_rows() if name == "train" else None,
+            rows=self.train_rows if name == "train" else None,
         )
 
     def _train_rows(self) -> np.ndarray | None:
@@ -219,7 +220,7 @@ class DialogueDataModule(pl.LightningDataModule):
     def _loader(self, name: str, train: bool, ds: DialogueDataset | None = None) -> DataLoader:
         ds = ds or self.datasets[name]
         sampler = BucketBatchSampler(
-            ds.lengths(),
+            ds.lengths,
             self.batch_size if train else self.eval_batch_size,
             shuffle=train,
             seed=self.seed,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -131,8 +132,10 @@ class DialogueDataset(Dataset):
             item["topk"] = self.teacher_cache.row(row)
         return item
 
+    @cached_property
     def lengths(self) -> np.ndarray:
-        """Source + target length per example (without augmentation), for bucketing."""
+        """Source + target length per example (without augmentation), for bucketing;
+        computed once per dataset (every loader Lightning builds reuses it)."""
         s = self.split
         out = np.empty(len(self.rows), dtype=np.int64)
         for i, (conv, t) in enumerate(s.examples[self.rows]):

@@ -246,19 +246,20 @@ def topk_kd_loss(
             the cross-entropy); used instead of recomputing it when ``temperature == 1``.
     """
     t = _check_temperature(temperature)
-    topk_values = topk_log_probs
-    if topk_values.shape != topk_ids.shape:
+    if topk_log_probs.shape != topk_ids.shape:
         raise ValueError(
-            f"topk_log_probs shape {tuple(topk_values.shape)} != topk_ids shape "
+            f"topk_log_probs shape {tuple(topk_log_probs.shape)} != topk_ids shape "
             f"{tuple(topk_ids.shape)}"
         )
-    if student_logits.shape[:-1] != topk_values.shape[:-1]:
+    if student_logits.shape[:-1] != topk_log_probs.shape[:-1]:
         raise ValueError(
             f"leading dims of student_logits shape {tuple(student_logits.shape)} != those of "
-            f"topk_log_probs shape {tuple(topk_values.shape)}"
+            f"topk_log_probs shape {tuple(topk_log_probs.shape)}"
         )
-    if topk_values.shape[-1] > student_logits.shape[-1]:
-        raise ValueError(f"k={topk_values.shape[-1]} exceeds vocab size {student_logits.shape[-1]}")
+    if topk_log_probs.shape[-1] > student_logits.shape[-1]:
+        raise ValueError(
+            f"k={topk_log_probs.shape[-1]} exceeds vocab size {student_logits.shape[-1]}"
+        )
     if topk_ids.is_floating_point() or topk_ids.is_complex():
         raise ValueError(f"topk_ids must be an integer tensor, got {topk_ids.dtype}")
     mask = _check_mask(mask, student_logits.shape[:-1], "student_logits")
@@ -268,7 +269,7 @@ def topk_kd_loss(
     # [N, k] teacher side is masked; the [N, V] student side is used as is and masked rows are
     # dropped from the per-row loss, which gives them exactly zero gradient.
     s = student_logits.reshape(-1, student_logits.shape[-1]).to(dtype)
-    lp = _select_rows(topk_values.detach(), mask).to(dtype)
+    lp = _select_rows(topk_log_probs.detach(), mask).to(dtype)
     ids = _select_rows(topk_ids, mask).long()
     if t == 1.0 and student_log_probs is not None:
         log_q = student_log_probs.reshape(s.shape).gather(-1, ids)

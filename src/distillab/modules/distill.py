@@ -44,23 +44,19 @@ class DistillationModule(Seq2SeqModule):
         if not teachers:
             raise ConfigError("distillation needs at least one teacher (teacher.ckpt)")
         hp = self.hparams
-        self._teachers = [
+        self.teachers = [
             load_teacher(t["ckpt"], hp.vocab_hash, hp.data_fingerprint) for t in teachers
         ]
         self.teacher_weights = [float(t.get("weight", 1.0)) for t in teachers]
-        first = self._teachers[0].model
+        first = self.teachers[0].model
         self.objective = instantiate(
             objective, student_hidden=self.model.hidden_size, teacher_hidden=first.hidden_size
         )
         if init_from_teacher:
             self.copied = init_student_from_teacher(self.model, first)
 
-    @property
-    def teachers(self) -> list[Seq2SeqModule]:
-        return self._teachers
-
     def _move_teachers(self) -> None:
-        for t in self._teachers:
+        for t in self.teachers:
             t.to(self.device)
 
     def on_fit_start(self) -> None:
@@ -74,7 +70,7 @@ class DistillationModule(Seq2SeqModule):
 
     @torch.no_grad()
     def teacher_outputs(self, batch: dict) -> list[Seq2SeqOutput]:
-        return [t(batch) for t in self._teachers]
+        return [t(batch) for t in self.teachers]
 
     def progress(self) -> float:
         total = self.trainer.estimated_stepping_batches if self._trainer is not None else 0

@@ -34,6 +34,26 @@ def smoothed_nll(log_probs: Tensor, targets: Tensor, pad_id: int, smoothing: flo
     return (1 - smoothing) * nll + smoothing * uniform
 
 
+def build_model(hp: Any) -> torch.nn.Module:
+    """The network a module's hyperparameters describe (its Hydra model config + data wiring)."""
+    return instantiate(
+        hp["model"],
+        vocab_size=hp["vocab_size"],
+        pad_id=hp["pad_id"],
+        num_topics=hp.get("num_topics", 0),
+        rating_head=hp.get("rating_head", False),
+    )
+
+
+def adamw_param_groups(module: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on matrices only; biases, norms and gains are not decayed."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+
+
 class Seq2SeqModule(pl.LightningModule):
     def __init__(
         self,
@@ -67,13 +87,7 @@ class Seq2SeqModule(pl.LightningModule):
         if isinstance(model, DictConfig):
             model = OmegaConf.to_container(model, resolve=True)
         self.save_hyperparameters()
-        self.model = instantiate(
-            model,
-            vocab_size=vocab_size,
-            pad_id=pad_id,
-            num_topics=num_topics,
-            rating_head=rating_head,
-        )
+        self.model = build_model(self.hparams)
         self.tokenizer = None  # set by the caller; used to turn decodes into text for BLEU/ROUGE
         self.val_metrics = EvalMetrics(vocab_size, pad_id, num_topics, rating_head)
         self.test_metrics = EvalMetrics(vocab_size, pad_id, num_topics, rating_head)
@@ -171,15 +185,8 @@ class Seq2SeqModule(pl.LightningModule):
     # ---- optimisation ---------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams
-        decay = [p for n, p in self.named_parameters() if p.requires_grad and p.ndim >= 2]
-        no_decay = [p for n, p in self.named_parameters() if p.requires_grad and p.ndim < 2]
         opt = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": hp.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
-            lr=hp.lr,
-            betas=tuple(hp.betas),
+            adamw_param_groups(self, hp.weight_decay), lr=hp.lr, betas=tuple(hp.betas)
         )
         total = max(int(self.trainer.estimated_stepping_batches), 1)
         sched = get_scheduler(
@@ -192,14 +199,7 @@ def load_model(ckpt: str, map_location: str = "cpu") -> torch.nn.Module:
     """Just the seq2seq network of any distillab checkpoint (teacher, student or distilled),
     without the module that trained it: for evaluation, decoding and benchmarks."""
     state = torch.load(ckpt, map_location=map_location, weights_only=False)
-    hp = state["hyper_parameters"]
-    model = instantiate(
-        hp["model"],
-        vocab_size=hp["vocab_size"],
-        pad_id=hp["pad_id"],
-        num_topics=hp.get("num_topics", 0),
-        rating_head=hp.get("rating_head", False),
-    )
+    model = build_model(state["hyper_parameters"])
     weights = {
         k[len("model.") :]: v for k, v in state["state_dict"].items() if k.startswith("model.")
     }

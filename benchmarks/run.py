@@ -39,11 +39,10 @@ from transformers import get_scheduler
 
 from distillab.data.batching import collate
 from distillab.jobs.common import module_kwargs
-from distillab.jobs.distill import build_student
+from distillab.jobs.distill import build_student, teacher_cache
 from distillab.jobs.teacher import teacher_config
 from distillab.modules.callbacks import TrainClock
 from distillab.modules.seq2seq import Seq2SeqModule, adamw_param_groups
-from distillab.modules.teacher_cache import TeacherCache
 from distillab.train import CONF_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -250,8 +249,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         log("distill-cached: building the teacher cache (not timed)")
         frozen = build_student(cfg, dm, teachers).teachers[0]
-        topk = int(cfg.distill.topk)
-        cache = TeacherCache.build_or_load(frozen, ckpt, dm, topk, str(out / "cache"))
+        cache = teacher_cache(cfg, dm, frozen, ckpt, str(out / "cache"))
         train_set = dm.datasets["train"]
         rounds: dict[str, list[float]] = {"student": [], "student_raw": [], "distill_cached": []}
         for rep in range(args.repeats):  # interleaved, so drift in machine load hits all three

@@ -299,36 +299,84 @@ def test_topk_full_vocab_equals_kd_loss(shape, t):
     )
 
 
+def _with_tail_draws(teacher, k, n, seed=0):
+    """What the cache stores with tail draws: top-k, then `n` draws from the rest."""
+    vals, ids = _topk(teacher, k)
+    log_p = F.log_softmax(teacher, -1)
+    tail = log_p.exp().scatter(-1, ids, 0.0).reshape(-1, teacher.shape[-1])
+    gen = torch.Generator().manual_seed(seed)
+    drawn = torch.multinomial(tail, n, replacement=True, generator=gen).view(*ids.shape[:-1], n)
+    return torch.cat([vals, log_p.gather(-1, drawn)], -1), torch.cat([ids, drawn], -1)
+
+
 def test_topk_partial_matches_documented_formula():
+    """Plain numpy over distinct tokens: top-k p^(1/T); each draw (P/S) p^(1/T - 1)."""
     s, te = _logits((4, 12), 0), _logits((4, 12), 1)
-    k, v = 3, 12
+    k, n = 3, 6
     for t in (1.0, 2.0):
-        vals, ids = _topk(te, k)
-        ref = 0.0
-        for i in range(4):
-            p_top = np.exp(vals[i].numpy())
-            tail = 1.0 - p_top.sum()  # teacher mass outside the top-k, spread over v - k tokens
-            w = np.append(p_top ** (1 / t), (v - k) * (tail / (v - k)) ** (1 / t))
-            p = w / w.sum()
-            q = np.exp(F.log_softmax(s[i] / t, -1).numpy())
-            q_k = q[ids[i].numpy()]
-            q = np.append(q_k, 1.0 - q_k.sum())
-            ref += float((p * (np.log(p) - np.log(q))).sum())
-        got = topk_kd_loss(s, vals, ids, t).item()
-        assert got == pytest.approx(ref / 4 * t * t, rel=1e-9)
-        assert got > 0
+        for draws in (0, n):
+            vals, ids = _with_tail_draws(te, k, n) if draws else _topk(te, k)
+            ref = 0.0
+            for i in range(4):
+                lp, tok = vals[i].numpy().astype(np.float64), ids[i].numpy()
+                p_top = np.exp(lp[:k])
+                w = {int(j): pj ** (1 / t) for j, pj in zip(tok[:k], p_top, strict=True)}
+                for j, lpj in zip(tok[k:], lp[k:], strict=True):  # repeated draws add up
+                    w[int(j)] = w.get(int(j), 0.0) + (1 - p_top.sum()) / n * np.exp(lpj) ** (
+                        1 / t - 1
+                    )
+                z = sum(w.values())
+                q = np.exp(F.log_softmax(s[i].double() / t, -1).numpy())
+                ref += sum(wj / z * (np.log(wj / z) - np.log(q[j])) for j, wj in w.items())
+            got = topk_kd_loss(s, vals, ids, t, tail_samples=draws).item()
+            assert got == pytest.approx(ref / 4 * t * t, rel=1e-9)
+            assert got > 0
+    assert len(set(ids[..., k:].flatten().tolist())) < ids[..., k:].numel()  # repeats covered
+
+
+def test_tail_draws_make_the_t1_gradient_unbiased():
+    """The mean gradient over independent caches approaches the full-teacher gradient on
+    every token, the tail included; a top-k alone stays biased on the tail."""
+    s = _logits((6, 30), 0).requires_grad_()
+    te = _logits((6, 30), 1)
+    kd_loss(s, te, 1.0).backward()
+    full, s.grad = s.grad.clone(), None
+    topk_kd_loss(s, *_topk(te, 4), 1.0).backward()
+    topk_only, s.grad = s.grad.clone(), None
+    grads = []
+    for seed in range(400):
+        topk_kd_loss(s, *_with_tail_draws(te, 4, 8, seed), 1.0, tail_samples=8).backward()
+        grads.append(s.grad.clone())
+        s.grad = None
+    mean = torch.stack(grads).mean(0)
+    err_draws = (mean - full).abs().max().item()
+    err_topk = (topk_only - full).abs().max().item()
+    assert err_draws < 0.1 * err_topk, (err_draws, err_topk)
+
+
+def test_tail_draws_at_high_temperature_approach_kd_loss():
+    """At T != 1 the draws' importance weights estimate the softened tail: with many draws
+    the loss approaches the full KD loss."""
+    s, te = _logits((5, 40), 0), _logits((5, 40), 1)
+    t, n = 2.0, 4000
+    vals, ids = _with_tail_draws(te, 4, n)
+    got = topk_kd_loss(s, vals, ids, t, tail_samples=n).item()
+    assert got == pytest.approx(kd_loss(s, te, t).item(), rel=0.02)
+    assert topk_kd_loss(s, *_topk(te, 4), t).item() != pytest.approx(got, rel=0.1)
 
 
 def test_topk_at_t1_gives_full_teacher_gradient_on_stored_tokens():
     s = _logits((3, 20), 0).requires_grad_()
     te = _logits((3, 20), 1)
-    vals, ids = _topk(te, 5)
-    topk_kd_loss(s, vals, ids, 1.0).backward()
-    g_top = s.grad.gather(-1, ids).clone()
+    vals, ids = _with_tail_draws(te, 5, 8)
+    topk_kd_loss(s, vals, ids, 1.0, tail_samples=8).backward()
+    top = ids[..., :5]
+    g_top = s.grad.gather(-1, top).clone()
     s.grad = None
     kd_loss(s, te, 1.0).backward()
-    # on the stored tokens the gradient is q - p for both (p: the teacher's true probability)
-    torch.testing.assert_close(g_top, s.grad.gather(-1, ids), rtol=1e-6, atol=1e-9)
+    # on the top tokens the gradient is q - p for both (p: the teacher's true probability),
+    # whatever the draws
+    torch.testing.assert_close(g_top, s.grad.gather(-1, top), rtol=1e-6, atol=1e-9)
 
 
 def test_topk_fp16_int32_masking_and_grad():
@@ -363,6 +411,8 @@ def test_topk_shape_errors():
         topk_kd_loss(s, torch.zeros(2, 11), torch.zeros(2, 11, dtype=torch.long), 1.0)
     with pytest.raises(ValueError):
         topk_kd_loss(s, torch.zeros(2, 3), torch.zeros(2, 3), 1.0)
+    with pytest.raises(ValueError, match="tail_samples=4"):
+        topk_kd_loss(s, torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.long), 1.0, None, None, 4)
 
 
 def test_topk_reuses_given_student_log_probs_at_t1():

@@ -212,6 +212,24 @@ def check_format(out: Tensor, max_len: int) -> None:
 
 
 # ----------------------------------------------------------------------------- greedy / beam
+@pytest.mark.parametrize("attention", ["additive", "multiplicative"])
+def test_decoder_step_equals_forward_for_one_token(attention: str) -> None:
+    """The generation step (GRU cells called directly) is the teacher-forced decoder at T=1."""
+    model, src, mask = setup_generation(attention, seed=3)
+    dec = model.decoder
+    assert dec.num_layers == 2
+    with torch.no_grad():
+        enc, hidden = model.encode(src, mask)
+        keys = dec.precompute(enc)
+        y = torch.randn(src.size(0), 16)
+        for _ in range(3):  # chained steps: the returned hidden state feeds the next one
+            want, want_hidden, _, _ = dec(y.unsqueeze(1), hidden, enc, mask, keys)
+            got, hidden = dec.step(y, hidden, enc, mask, keys)
+            torch.testing.assert_close(got, want[:, 0], rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(hidden, want_hidden, rtol=1e-5, atol=1e-6)
+            y = got[:, :16]
+
+
 @pytest.mark.parametrize(("attention", "seed"), [("additive", 5), ("multiplicative", 4)])
 def test_greedy_matches_stepwise_forward_argmax(attention: str, seed: int) -> None:
     model, src, mask = setup_generation(attention, seed=seed)
@@ -230,7 +248,7 @@ def test_beam_size_one_equals_greedy() -> None:
     greedy = model.generate(src, mask, BOS, EOS, 9)
     with torch.no_grad():
         enc, h0 = model.encode(src, mask)
-        beam1, _ = model._beam(enc, mask, h0, BOS, EOS, 9, 1, 1.0, torch.tensor([PAD, BOS]))
+        beam1, _ = model._beam(enc, mask, h0, BOS, EOS, 9, 1, 1.0, model.banned_bias(BOS))
     assert torch.equal(beam1, greedy)
 
 
@@ -242,7 +260,7 @@ def test_beam_scores_match_forward_logprob(length_penalty: float) -> None:
         model.embedding.weight.mul_(4.0)  # sharper, history-dependent distributions
         enc, h0 = model.encode(src, mask)
         toks, scores = model._beam(
-            enc, mask, h0, BOS, EOS, 7, 5, length_penalty, torch.tensor([PAD, BOS])
+            enc, mask, h0, BOS, EOS, 7, 5, length_penalty, model.banned_bias(BOS)
         )
         assert toks.size(1) > 2
         for i in range(src.size(0)):

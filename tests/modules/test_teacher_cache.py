@@ -3,43 +3,62 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
 from distillab.errors import ConfigError
 from distillab.jobs.common import start_run
-from distillab.jobs.distill import build_student, check_teacher_outputs
+from distillab.jobs.distill import build_student, check_teacher_outputs, teacher_cache
 from distillab.jobs.teacher import resolve_teachers
-from distillab.modules.teacher_cache import TeacherCache
 from distillab.train import run_job
 from tests.conftest import TINY, compose_cfg
 from tests.modules.test_distill import TEACHER
 
-CACHED = ["distill.teacher_outputs=cached", "distill.topk=16"]
+CACHED = ["distill.teacher_outputs=cached", "distill.topk=16", "distill.tail_samples=8"]
 
 
-def test_cache_holds_the_teachers_topk(tmp_path):
+def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
     cfg = compose_cfg(["experiment=distill", *TINY, *TEACHER, *CACHED], tmp_path)
     _, dm = start_run(cfg)
     teachers = resolve_teachers(cfg, dm)
     module = build_student(cfg, dm, teachers)
-    cache = TeacherCache.build_or_load(
-        module.teachers[0], teachers[0]["ckpt"], dm, 16, cfg.paths.cache_dir
-    )
+    cache = teacher_cache(cfg, dm, module.teachers[0], teachers[0]["ckpt"], cfg.paths.cache_dir)
+    assert cache.tail_samples == 8 and cache.values.shape[1] == 16 + 8
     dm.datasets["train"].teacher_cache = cache
     batch = next(iter(dm.train_dataloader()))
     values, ids = batch["topk_values"], batch["topk_ids"]
+    assert batch["topk_tail_samples"] == 8
     with torch.no_grad():
-        top_v, top_i = module.teachers[0](batch).logits.log_softmax(-1).topk(16, dim=-1)
+        log_probs = module.teachers[0](batch).logits.log_softmax(-1)
+    top_v, top_i = log_probs.topk(16, dim=-1)
     m = batch["tgt_mask"]
-    assert torch.equal(ids[m], top_i[m])
-    torch.testing.assert_close(values[m].float(), top_v[m], atol=1e-2, rtol=1e-3)  # fp16
-    assert (values[~m] == 0).all()
-    # a second build finds it on disk
-    again = TeacherCache.build_or_load(
-        module.teachers[0], teachers[0]["ckpt"], dm, 16, cfg.paths.cache_dir
+    assert torch.equal(ids[..., :16][m], top_i[m])
+    torch.testing.assert_close(values[..., :16][m].float(), top_v[m], atol=1e-2, rtol=1e-3)
+    # the draws are tokens outside the top-k, stored with the teacher's log-probability
+    drawn = ids[..., 16:][m]
+    assert not (drawn.unsqueeze(-1) == top_i[m].unsqueeze(-2)).any()
+    torch.testing.assert_close(
+        values[..., 16:][m].float(), log_probs[m].gather(-1, drawn), atol=1e-2, rtol=1e-3
     )
+    assert (values[~m] == 0).all()
+    # a second build finds it on disk; another number of draws is another cache
+    again = teacher_cache(cfg, dm, module.teachers[0], teachers[0]["ckpt"], cfg.paths.cache_dir)
     assert again.path == cache.path
+    cfg.distill.tail_samples = 0
+    plain = teacher_cache(cfg, dm, module.teachers[0], teachers[0]["ckpt"], cfg.paths.cache_dir)
+    assert plain.path != cache.path and plain.values.shape[1] == 16
+    assert np.array_equal(plain.ids[:], cache.ids[:, :16])
+
+
+def test_topk_larger_than_vocabulary_is_a_config_error(tmp_path):
+    cfg = compose_cfg(["experiment=distill", *TINY, *TEACHER, *CACHED], tmp_path)
+    _, dm = start_run(cfg)
+    teachers = resolve_teachers(cfg, dm)
+    module = build_student(cfg, dm, teachers)
+    cfg.distill.topk = len(dm.tokenizer) + 1
+    with pytest.raises(ConfigError, match=f"distill.topk={len(dm.tokenizer) + 1} exceeds"):
+        teacher_cache(cfg, dm, module.teachers[0], teachers[0]["ckpt"], cfg.paths.cache_dir)
 
 
 def test_cached_with_full_k_matches_online_quality(tmp_path):
@@ -74,6 +93,7 @@ def test_cached_with_full_k_matches_online_quality(tmp_path):
         ("distill=seqkd", "distill.seqkd.enabled=true"),
         ("distill=hidden", "hidden/attention transfer"),
         ("distill.topk=0", "distill.topk=0"),
+        ("distill.tail_samples=-1", "distill.tail_samples=-1"),
     ],
 )
 def test_cached_excludes_what_changes_teacher_outputs(tmp_path, override, message):

@@ -31,6 +31,7 @@ def check_teacher_outputs(cfg: DictConfig) -> None:
     if d.teacher_outputs != "cached":
         return
     check_range("distill.topk", d.topk, 1, None)
+    check_range("distill.tail_samples", d.tail_samples, 0, None)
     clashes = []
     if cfg.data.token_dropout > 0 or cfg.data.context_dropout > 0:
         clashes.append(
@@ -51,6 +52,12 @@ def check_teacher_outputs(cfg: DictConfig) -> None:
         )
 
 
+def teacher_cache(cfg: DictConfig, dm, teacher, ckpt: str, cache_dir: str) -> TeacherCache:
+    """The teacher's cached top-k and tail draws for `dm`'s training rows (built once)."""
+    k, tail_samples = int(cfg.distill.topk), int(cfg.distill.tail_samples)
+    return TeacherCache.build_or_load(teacher, ckpt, dm, k, tail_samples, cache_dir)
+
+
 def run(cfg: DictConfig) -> dict[str, float]:
     check_teacher_outputs(cfg)
     run_dir, dm = start_run(cfg)
@@ -61,8 +68,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if cfg.distill.seqkd.enabled:
         use_teacher_decodes(cfg, dm, module.teachers[0], teachers[0]["ckpt"])
     if cfg.distill.teacher_outputs == "cached":
-        dm.datasets["train"].teacher_cache = TeacherCache.build_or_load(
-            module.teachers[0], teachers[0]["ckpt"], dm, int(cfg.distill.topk), cfg.paths.cache_dir
+        dm.datasets["train"].teacher_cache = teacher_cache(
+            cfg, dm, module.teachers[0], teachers[0]["ckpt"], cfg.paths.cache_dir
         )
     save_run(cfg, dm, run_dir)
     return fit_and_evaluate(cfg, dm, module, run_dir)

@@ -215,35 +215,42 @@ def topk_kd_loss(
     temperature: float,
     mask: Tensor | None = None,
     student_log_probs: Tensor | None = None,
+    tail_samples: int = 0,
 ) -> Tensor:
-    r"""KD against a teacher stored only as its top-k log-probabilities (teacher-output cache).
+    r"""KD against a teacher stored as its top-k log-probabilities plus samples of its tail
+    (the teacher-output cache).
 
-    The cache stores ``log_softmax(teacher_logits)`` (at T=1) of the teacher's ``k`` most
-    likely tokens. Tail handling: the teacher's remaining mass ``P = 1 - sum_k p_k`` is kept
-    as one extra "tail" category, assumed spread evenly over the other ``V - k`` tokens. At
-    temperature ``T`` each category is softened as ``p^{1/T}`` and renormalised, so the tail
-    weighs ``(V - k) (P / (V - k))^{1/T}``; the student's tail is its own mass outside the
-    ``k`` ids, ``1 - sum_k q_k`` at ``T``. The loss is the KL over these ``k + 1`` categories,
+    The last ``tail_samples`` columns are not top tokens but ``S`` draws, with replacement, from
+    the teacher's distribution restricted to the tokens outside the top ``k`` (values: the
+    teacher's log-probabilities of the drawn tokens). Together they give a sparse target
+    ``\hat p`` whose expectation is the teacher's full distribution: a top token keeps its
+    probability ``p_j``; each draw carries ``P / S`` of the tail mass ``P = 1 - \sum_{top} p_j``.
+    At ``T == 1`` the student's gradient ``q - \hat p`` is therefore an unbiased estimate of the
+    full-teacher gradient ``q - p`` on every token, the tail included (a top-k alone leaves the
+    tail untaught). At temperature ``T`` the target is ``p^{1/T}`` renormalised; the tail's
+    share is estimated by importance weights, a draw of token ``j`` weighing
+    ``(P / S) p_j^{1/T - 1}``, and the weights are normalised over all columns (consistent,
+    slightly biased for small ``S``). With ``tail_samples == 0`` the top-k is renormalised and
+    the tail is dropped.
 
     .. math::
 
-        \mathcal{L} = rac{T^2}{|M|} \sum_{i \in M} \Big[\sum_{k} p_{i,k}
-            (\log p_{i,k} - \log q_{i,\mathrm{id}_{i,k}}) + p_{i,\mathrm{tail}}
-            (\log p_{i,\mathrm{tail}} - \log q_{i,\mathrm{tail}})\Big]
+        \mathcal{L} = \frac{T^2}{|M|} \sum_{i \in M} \sum_{j} \hat p_{i,j}
+            (\log \hat p_{i,j} - \log q_{i,j}),\quad q_i = \mathrm{softmax}(z^s_i / T)
 
-    It equals :func:`kd_loss` exactly when ``k == vocab``. At ``T == 1`` the student's
-    gradient on the ``k`` stored tokens is exactly the full-teacher gradient ``q - p``, and the
-    tail is matched as a whole rather than token by token; at other ``T`` the even-tail
-    assumption makes the teacher's softened tail an approximation.
+    over the distinct stored tokens ``j`` (a token drawn ``c`` times carries ``c`` draws'
+    weight). It equals :func:`kd_loss` exactly when ``k == vocab``.
 
     Args:
         student_logits: ``[..., vocab]``; must be finite (model outputs are).
-        topk_log_probs: ``[..., k]`` teacher log-probabilities at T=1 (fp16 typical); detached.
-        topk_ids: ``[..., k]`` int32/int64 token ids in ``[0, vocab)``, distinct per position.
+        topk_log_probs: ``[..., k + S]`` teacher log-probabilities at T=1 (fp16 typical);
+            detached. Top columns first, then the tail draws.
+        topk_ids: ``[..., k + S]`` int32/int64 token ids in ``[0, vocab)``; top ids distinct.
         temperature: ``T > 0``.
         mask: optional bool ``[...]``; ``True`` = position counts.
         student_log_probs: optional ``log_softmax(student_logits)`` already computed (e.g. for
             the cross-entropy); used instead of recomputing it when ``temperature == 1``.
+        tail_samples: ``S``, how many of the last columns are tail draws.
     """
     t = _check_temperature(temperature)
     if topk_log_probs.shape != topk_ids.shape:
@@ -256,10 +263,13 @@ def topk_kd_loss(
             f"leading dims of student_logits shape {tuple(student_logits.shape)} != those of "
             f"topk_log_probs shape {tuple(topk_log_probs.shape)}"
         )
-    if topk_log_probs.shape[-1] > student_logits.shape[-1]:
+    n_top = topk_log_probs.shape[-1] - tail_samples
+    if not 0 <= tail_samples <= topk_log_probs.shape[-1]:
         raise ValueError(
-            f"k={topk_log_probs.shape[-1]} exceeds vocab size {student_logits.shape[-1]}"
+            f"tail_samples={tail_samples} must be in [0, {topk_log_probs.shape[-1]}] (columns)"
         )
+    if n_top > student_logits.shape[-1]:
+        raise ValueError(f"k={n_top} exceeds vocab size {student_logits.shape[-1]}")
     if topk_ids.is_floating_point() or topk_ids.is_complex():
         raise ValueError(f"topk_ids must be an integer tensor, got {topk_ids.dtype}")
     mask = _check_mask(mask, student_logits.shape[:-1], "student_logits")
@@ -275,15 +285,16 @@ def topk_kd_loss(
         log_q = student_log_probs.reshape(s.shape).gather(-1, ids)
     else:
         log_q = F.log_softmax(s if t == 1.0 else s / t, dim=-1).gather(-1, ids)
-    n_tail = s.shape[-1] - lp.shape[-1]
-    soft = lp / t
-    if n_tail > 0:
-        almost_one = 1.0 - 1e-6
-        log_tail = torch.log1p(-lp.exp().sum(-1).clamp(max=almost_one))  # teacher's P
-        tail_weight = math.log(n_tail) + (log_tail - math.log(n_tail)) / t
-        soft = torch.cat([soft, tail_weight.unsqueeze(-1)], dim=-1)
-        q_tail = torch.log1p(-log_q.exp().sum(-1).clamp(max=almost_one))
-        log_q = torch.cat([log_q, q_tail.unsqueeze(-1)], dim=-1)
-    log_p = F.log_softmax(soft, dim=-1)
-    per_row = _kl_rows(log_p.exp(), log_p, log_q)
+    top, drawn = lp[:, :n_top], lp[:, n_top:]
+    log_w = top / t
+    if tail_samples:
+        log_tail = torch.log1p(-top.exp().sum(-1, keepdim=True).clamp(max=1.0 - 1e-6))
+        log_w = torch.cat([log_w, log_tail - math.log(tail_samples) + (1 / t - 1) * drawn], -1)
+    log_p = F.log_softmax(log_w, dim=-1)  # one weight per column
+    log_p_token = log_p  # log of the weight of each column's token (repeated draws summed)
+    if tail_samples:
+        d = ids[:, n_top:]
+        repeats = (d.unsqueeze(-1) == d.unsqueeze(-2)).sum(-1).to(dtype)
+        log_p_token = torch.cat([log_p[:, :n_top], log_p[:, n_top:] + repeats.log()], -1)
+    per_row = _kl_rows(log_p.exp(), log_p_token, log_q)
     return _mean_over_rows(per_row, mask) * (t * t)

@@ -4,8 +4,10 @@ Design choice (speed): there is *no input feeding* -- the previous attentional s
 back into the GRU input. That makes the recurrent part independent of attention, so under teacher
 forcing the whole target sequence goes through ``nn.GRU`` in ONE fused call and attention is
 computed for all positions at once with batched matmuls. On CPU this is several times faster
-than a Python loop over time steps. The same ``forward`` with ``T == 1`` serves step-by-step
-generation.
+than a Python loop over time steps. Generation uses :meth:`GRUDecoder.step`: the same math for
+one token, with the GRU's cells called directly (``torch.gru_cell``), which skips most of
+``nn.GRU``'s per-call overhead -- at batch 1 that overhead, not arithmetic, is a small
+model's decoding time.
 """
 
 from __future__ import annotations
@@ -61,3 +63,21 @@ class GRUDecoder(nn.Module):
         context, weights = self.attention(states, enc_out, enc_mask, proj_keys)
         attn_hidden = torch.tanh(self.combine(torch.cat([states, context], dim=-1)))
         return attn_hidden, hidden, weights, states
+
+    def step(
+        self, y_emb: Tensor, hidden: Tensor, enc_out: Tensor, enc_mask: Tensor, proj_keys: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """One token: ``y_emb [B, E]``, ``hidden [L, B, H]`` -> ``(attn_hidden [B, H], hidden)``;
+        equal to :meth:`forward` with ``T == 1`` in eval mode (no inter-layer dropout)."""
+        if type(self.gru) is not nn.GRU:  # e.g. quantize_dynamic's GRU: no float weights
+            states, hidden = self.gru(y_emb.unsqueeze(1), hidden)
+            context, _ = self.attention(states, enc_out, enc_mask, proj_keys)
+            cat = torch.cat([states, context], dim=-1).squeeze(1)
+            return torch.tanh(self.combine(cat)), hidden
+        x, layers = y_emb, []
+        for w_ih, w_hh, b_ih, b_hh in self.gru.all_weights:
+            x = torch.gru_cell(x, hidden[len(layers)], w_ih, w_hh, b_ih, b_hh)
+            layers.append(x)
+        context, _ = self.attention(x.unsqueeze(1), enc_out, enc_mask, proj_keys)
+        attn_hidden = torch.tanh(self.combine(torch.cat([x, context.squeeze(1)], dim=-1)))
+        return attn_hidden, torch.stack(layers)

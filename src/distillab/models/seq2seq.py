@@ -125,15 +125,20 @@ class Seq2Seq(nn.Module):
         return Seq2SeqOutput(logits, enc_states, attn, attn_hidden, topic_logits, rating)
 
     # ------------------------------------------------------------------ generation
-    def _step_logprobs(
-        self, prev: Tensor, hidden: Tensor, enc: Tensor, mask: Tensor, keys: Tensor, banned: Tensor
+    def _step_logits(
+        self, prev: Tensor, hidden: Tensor, enc: Tensor, mask: Tensor, keys: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """One decoding step for tokens ``prev [N]`` -> ``(log-probs [N, V], hidden)``."""
-        y_emb = self.emb_dropout(self.embedding(prev).unsqueeze(1))
-        attn_hidden, hidden, _, _ = self.decoder(y_emb, hidden, enc, mask, keys)
-        logp = torch.log_softmax(self.project(attn_hidden[:, 0]).float(), dim=-1)
-        logp[:, banned] = float("-inf")
-        return logp, hidden
+        """One decoding step for tokens ``prev [N]`` -> ``(logits [N, V] float, hidden)``."""
+        y_emb = self.emb_dropout(self.embedding(prev))
+        attn_hidden, hidden = self.decoder.step(y_emb, hidden, enc, mask, keys)
+        return self.project(attn_hidden).float(), hidden
+
+    def banned_bias(self, bos_id: int, device: torch.device | None = None) -> Tensor:
+        """``[V]``: ``-inf`` at pad and BOS (never generated), 0 elsewhere; added to a step's
+        scores (a single add instead of an indexed write per step)."""
+        bias = torch.zeros(self.vocab_size, device=device)
+        bias[[self.pad_id, bos_id]] = float("-inf")
+        return bias
 
     @torch.no_grad()
     def generate(
@@ -153,7 +158,7 @@ class Seq2Seq(nn.Module):
         Call ``eval()`` first for deterministic (dropout-free) output.
         """
         enc, h0 = self.encode(src, src_mask)
-        banned = torch.tensor(sorted({self.pad_id, bos_id}), device=src.device)
+        banned = self.banned_bias(bos_id, src.device)
         if beam_size <= 1:
             return self._greedy(enc, src_mask, h0, bos_id, eos_id, max_len, banned)
         return self._beam(
@@ -176,8 +181,8 @@ class Seq2Seq(nn.Module):
         finished = torch.zeros(batch, dtype=torch.bool, device=enc.device)
         out: list[Tensor] = []
         for _ in range(max_len):
-            logp, hidden = self._step_logprobs(prev, hidden, enc, mask, keys, banned)
-            tok = logp.argmax(dim=-1).masked_fill(finished, self.pad_id)
+            logits, hidden = self._step_logits(prev, hidden, enc, mask, keys)
+            tok = (logits + banned).argmax(dim=-1).masked_fill(finished, self.pad_id)
             out.append(tok)
             finished = finished | (tok == eos_id)
             prev = tok
@@ -209,7 +214,7 @@ class Seq2Seq(nn.Module):
         keys = self.decoder.precompute(enc).repeat_interleave(k, dim=0)
         enc = enc.repeat_interleave(k, dim=0)
         mask = mask.repeat_interleave(k, dim=0)
-        hidden = h0.repeat_interleave(k, dim=1)
+        hidden = h0.repeat_interleave(k, dim=1).contiguous()
         neg_inf = float("-inf")
         scores = torch.full((batch, k), neg_inf, device=device)
         scores[:, 0] = 0.0  # start from a single live hypothesis
@@ -221,7 +226,8 @@ class Seq2Seq(nn.Module):
         row_base = (torch.arange(batch, device=device) * k).unsqueeze(1)
         prev = torch.full((batch * k,), bos_id, dtype=torch.long, device=device)
         for t in range(max_len):
-            logp, hidden = self._step_logprobs(prev, hidden, enc, mask, keys, banned)
+            logits, hidden = self._step_logits(prev, hidden, enc, mask, keys)
+            logp = torch.log_softmax(logits, dim=-1) + banned
             logp = torch.where(finished.unsqueeze(-1), fin_row, logp.view(batch, k, vocab))
             cand = scores.unsqueeze(-1) + logp  # [B, K, V]
             new_len = torch.where(finished, lengths, torch.full_like(lengths, t + 1))

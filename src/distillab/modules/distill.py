@@ -80,7 +80,8 @@ class DistillationModule(Seq2SeqModule):
         log_probs = F.log_softmax(out.logits.float(), dim=-1)  # shared by CE and KD at T=1
         gold = self.gold_losses(out, batch, log_probs)
         if "topk_values" in batch:  # cached teacher outputs came with the batch
-            teacher = {"topk": (batch["topk_values"], batch["topk_ids"]), "log_probs": log_probs}
+            topk = (batch["topk_values"], batch["topk_ids"], batch["topk_tail_samples"])
+            teacher = {"topk": topk, "log_probs": log_probs}
         else:
             teacher = {"teachers": self.teacher_outputs(batch)}
         terms = self.objective(

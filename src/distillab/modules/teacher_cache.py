@@ -1,11 +1,12 @@
 """Teacher-output cache: the teacher's top-k logits for every training target token, computed
 once per (teacher, data, training rows, k) and memory-mapped by every student that needs them.
 
-Layout of `<cache_dir>/teacher_outputs/<key>/`: `values.npy` (fp16 [tokens, k], the
-teacher's log-probabilities at T=1), `ids.npy`
-(int32 [tokens, k]), `offsets.npy` (int64 [rows + 1]: row r's target tokens, EOS included,
-are `offsets[r]:offsets[r+1]`), `info.json`. KD against it uses `topk_kd_loss`: the top-k
-tokens plus one "tail" category holding the rest of the teacher's mass.
+Layout of `<cache_dir>/teacher_outputs/<key>/`: `values.npy` (fp16 [tokens, k + S], the
+teacher's log-probabilities at T=1), `ids.npy` (int32 [tokens, k + S]), `offsets.npy` (int64
+[rows + 1]: row r's target tokens, EOS included, are `offsets[r]:offsets[r+1]`), `info.json`.
+The first k columns are the teacher's top-k tokens; the last S (`tail_samples`) are draws from
+its distribution outside them, seeded by the cache key, so that KD against the cache
+(`topk_kd_loss`) also teaches the tail, unbiasedly at T=1.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from filelock import FileLock
 
 from distillab.data import DialogueDataModule
+from distillab.errors import ConfigError
 from distillab.modules.seq2seq import Seq2SeqModule
 from distillab.utils.io import atomic_write_json, file_sha256, fingerprint
 
@@ -33,33 +35,54 @@ class TeacherCache:
         self.info = json.loads((self.path / "info.json").read_text())
 
     @property
-    def k(self) -> int:
-        return self.values.shape[1]
+    def tail_samples(self) -> int:
+        return int(self.info["tail_samples"])
 
-    def row(self, row: int) -> tuple[np.ndarray, np.ndarray]:
-        """The teacher's top-k (values fp16, ids int32) for each target token of a training row."""
+    def row(self, row: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """For each target token of a training row: values (fp16) and ids (int32) of the top-k
+        and the tail draws, and how many trailing columns are draws."""
         a, b = self.offsets[row], self.offsets[row + 1]
-        return self.values[a:b], self.ids[a:b]
+        return self.values[a:b], self.ids[a:b], self.tail_samples
 
     @classmethod
-    def key(cls, ckpt: str, dm: DialogueDataModule, k: int) -> str:
-        rows = dm.datasets["train"].rows
-        return fingerprint(file_sha256(ckpt), dm.fingerprint, fingerprint(rows.tolist()), k, "logp")
+    def key(cls, ckpt: str, dm: DialogueDataModule, k: int, tail_samples: int) -> str:
+        rows = fingerprint(dm.datasets["train"].rows.tolist())
+        return fingerprint(file_sha256(ckpt), dm.fingerprint, rows, k, tail_samples, "logp")
 
     @classmethod
     def build_or_load(
-        cls, teacher: Seq2SeqModule, ckpt: str, dm: DialogueDataModule, k: int, cache_dir: str
+        cls,
+        teacher: Seq2SeqModule,
+        ckpt: str,
+        dm: DialogueDataModule,
+        k: int,
+        tail_samples: int,
+        cache_dir: str,
     ) -> TeacherCache:
-        path = Path(cache_dir) / "teacher_outputs" / cls.key(ckpt, dm, k)
+        vocab = len(dm.tokenizer)
+        if k > vocab:
+            raise ConfigError(f"distill.topk={k} exceeds the vocabulary size {vocab}")
+        tail_samples = tail_samples if k < vocab else 0  # no tail to draw from
+        key = cls.key(ckpt, dm, k, tail_samples)
+        path = Path(cache_dir) / "teacher_outputs" / key
         path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(path) + ".lock"):
             if not (path / "info.json").exists():
-                cls._build(teacher, ckpt, dm, k, path)
+                seed = int(key[:8], 16)
+                cls._build(teacher, ckpt, dm, k, tail_samples, seed, path)
         return cls(path)
 
     @staticmethod
     @torch.no_grad()
-    def _build(teacher: Seq2SeqModule, ckpt: str, dm: DialogueDataModule, k: int, path: Path):
+    def _build(
+        teacher: Seq2SeqModule,
+        ckpt: str,
+        dm: DialogueDataModule,
+        k: int,
+        tail_samples: int,
+        seed: int,
+        path: Path,
+    ) -> None:
         train = dm.datasets["train"]
         n_rows = len(train.split.examples)
         lengths = np.zeros(n_rows, dtype=np.int64)
@@ -71,12 +94,16 @@ class TeacherCache:
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
         try:
             total = int(offsets[-1])
-            values = np.lib.format.open_memmap(tmp / "values.npy", "w+", np.float16, (total, k))
-            ids = np.lib.format.open_memmap(tmp / "ids.npy", "w+", np.int32, (total, k))
+            cols = k + tail_samples
+            values = np.lib.format.open_memmap(tmp / "values.npy", "w+", np.float16, (total, cols))
+            ids = np.lib.format.open_memmap(tmp / "ids.npy", "w+", np.int32, (total, cols))
+            gen = torch.Generator().manual_seed(seed)
             teacher.eval()
             for batch in dm.plain_loader("train"):
                 log_probs = torch.log_softmax(teacher(batch).logits.float(), dim=-1)
                 top_v, top_i = log_probs.topk(k, dim=-1)
+                if tail_samples:
+                    top_v, top_i = _add_tail_draws(log_probs, top_v, top_i, tail_samples, gen)
                 top_v, top_i = top_v.half().numpy(), top_i.int().numpy()
                 for i, row in enumerate(batch["index"].tolist()):
                     a, b = offsets[row], offsets[row + 1]
@@ -90,6 +117,8 @@ class TeacherCache:
                     "teacher": ckpt,
                     "data": dm.fingerprint,
                     "k": k,
+                    "tail_samples": tail_samples,
+                    "seed": seed,
                     "rows": len(train),
                     "tokens": total,
                 },
@@ -98,3 +127,19 @@ class TeacherCache:
             tmp.rename(path)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _add_tail_draws(
+    log_probs: torch.Tensor,
+    top_v: torch.Tensor,
+    top_i: torch.Tensor,
+    n: int,
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Append `n` draws (with replacement) from the teacher's distribution outside its top-k."""
+    vocab = log_probs.shape[-1]
+    # a tiny floor keeps rows whose tail underflowed to 0 drawable; such draws weigh ~0
+    tail = (log_probs.exp() + 1e-30).scatter(-1, top_i, 0.0).reshape(-1, vocab)
+    drawn = torch.multinomial(tail, n, replacement=True, generator=gen).view(*top_i.shape[:-1], n)
+    drawn_v = log_probs.gather(-1, drawn)
+    return torch.cat([top_v, drawn_v], -1), torch.cat([top_i, drawn], -1)

@@ -186,25 +186,30 @@ def matmul_peak(device: str, n: int = 1024, reps: int = 10, trials: int = 5) -> 
     return 2 * n**3 * reps / best
 
 
-def decode_latency(model: nn.Module, dm, hp, device: str, batch: int, n: int) -> float:
+def decode_latency(
+    models: dict[str, nn.Module], dm, hp, devices: dict[str, str], batch: int, n: int
+) -> dict[str, float]:
     """Median ms of one greedy decode of exactly DECODE_LEN tokens (eos_id=-1 is never
-    produced, so every model decodes the same length) over real validation contexts."""
-    model = model.to(device).eval()
+    produced, so every model decodes the same length) over real validation contexts. The
+    models take turns on each context, so drift in machine load hits them alike."""
     ids = dict(pad_id=dm.pad_id, bos_id=dm.bos_id, eos_id=dm.eos_id)
     loader = DataLoader(dm.datasets["val"], batch, collate_fn=partial(collate, **ids))
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in models}
     for i, b in enumerate(loader):
         if i == n + 2:
             break
-        src, mask = b["src"].to(device), b["src_mask"].to(device)
-        t0 = time.perf_counter()
-        out = model.generate(src, mask, bos_id=hp.bos_id, eos_id=-1, max_len=DECODE_LEN)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        assert out.shape[1] == DECODE_LEN
-        if i >= 2:  # two warm-up decodes
-            times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
+        for name, model in models.items():
+            dev = devices[name]
+            model = model.to(dev).eval()
+            src, mask = b["src"].to(dev), b["src_mask"].to(dev)
+            t0 = time.perf_counter()
+            out = model.generate(src, mask, bos_id=hp.bos_id, eos_id=-1, max_len=DECODE_LEN)
+            if dev == "cuda":
+                torch.cuda.synchronize()
+            assert out.shape[1] == DECODE_LEN
+            if i >= 2:  # two warm-up decodes
+                times[name].append(time.perf_counter() - t0)
+    return {name: 1000 * statistics.median(ts) for name, ts in times.items()}
 
 
 def state_bytes(model: nn.Module) -> int:
@@ -251,20 +256,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         frozen = build_student(cfg, dm, teachers).teachers[0]
         cache = teacher_cache(cfg, dm, frozen, ckpt, str(out / "cache"))
         train_set = dm.datasets["train"]
-        rounds: dict[str, list[float]] = {"student": [], "student_raw": [], "distill_cached": []}
-        for rep in range(args.repeats):  # interleaved, so drift in machine load hits all three
-            log(f"student (Lightning), student (plain loop), distill-cached: round {rep + 1}")
+        pl.seed_everything(cfg.seed, verbose=False)
+        student = Seq2SeqModule(**module_kwargs(cfg, dm))  # for MFU and latency below
+
+        def lightning_student() -> float:
             pl.seed_everything(cfg.seed, verbose=False)
-            student = Seq2SeqModule(**module_kwargs(cfg, dm))
-            rounds["student"].append(fit(cfg, student, dm, args))
-            rounds["student_raw"].append(raw_loop(cfg, dm, args))
+            return fit(cfg, Seq2SeqModule(**module_kwargs(cfg, dm)), dm, args)
+
+        def cached_student() -> float:
             pl.seed_everything(cfg.seed, verbose=False)
             module = build_student(cfg, dm, teachers)
             train_set.teacher_cache = cache  # as jobs.distill.run: top-k travels with the batch
             try:
-                rounds["distill_cached"].append(fit(cfg, module, dm, args))
+                return fit(cfg, module, dm, args)
             finally:
                 train_set.teacher_cache = None
+
+        runs = {
+            "student": lightning_student,
+            "student_raw": lambda: raw_loop(cfg, dm, args),
+            "distill_cached": cached_student,
+        }
+        rounds: dict[str, list[float]] = {name: [] for name in runs}
+        for rep in range(args.repeats):  # interleaved, so drift in machine load hits all three;
+            names = list(runs)  # the order rotates, so no run is always first or last
+            order = names[rep % 3 :] + names[: rep % 3]
+            log(f"round {rep + 1}: {', '.join(order)}")
+            for name in order:
+                rounds[name].append(runs[name]())
         for name, values in rounds.items():
             r[f"tokens_per_s.{name}"] = max(values)  # best round: least disturbed by other load
             r[f"rounds.tokens_per_s.{name}"] = values
@@ -288,19 +307,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log("greedy-decoding latency")
         int8 = quantize_int8(student.model)
         models = {"teacher": teacher.model, "student": student.model, "student_int8": int8}
-        for name, m in models.items():
-            dev = "cpu" if name == "student_int8" else args.device  # int8 kernels: CPU only
-            r[f"latency_ms.{name}"] = decode_latency(m, dm, student.hparams, dev, 1, args.decodes)
-            r[f"latency_ms.{name}_b32"] = decode_latency(m, dm, student.hparams, dev, 32, 5)
-        r["bytes.student"], r["bytes.student_int8"] = state_bytes(student.model), state_bytes(int8)
-        r["ratio.teacher_over_student_latency"] = r["latency_ms.teacher"] / r["latency_ms.student"]
         # the model presets (gru_teacher vs gru_student, random weights: latency only)
         for name in ("teacher", "student"):
             preset = OmegaConf.load(Path(CONF_DIR) / "model" / f"gru_{name}.yaml")
-            m = instantiate(preset, vocab_size=len(dm.tokenizer), pad_id=dm.pad_id)
-            key = f"latency_ms.preset_{name}"
-            r[key] = decode_latency(m, dm, student.hparams, args.device, 1, args.decodes)
-            r[f"{key}_b32"] = decode_latency(m, dm, student.hparams, args.device, 32, 5)
+            models[f"preset_{name}"] = instantiate(
+                preset, vocab_size=len(dm.tokenizer), pad_id=dm.pad_id
+            )
+        devices = {name: args.device for name in models}
+        devices["student_int8"] = "cpu"  # int8 kernels: CPU only
+        for batch, n, suffix in ((1, args.decodes, ""), (32, 5, "_b32")):
+            for name, ms in decode_latency(models, dm, student.hparams, devices, batch, n).items():
+                r[f"latency_ms.{name}{suffix}"] = ms
+        r["bytes.student"], r["bytes.student_int8"] = state_bytes(student.model), state_bytes(int8)
+        r["ratio.teacher_over_student_latency"] = r["latency_ms.teacher"] / r["latency_ms.student"]
         r["ratio.preset_teacher_over_student_latency"] = (
             r["latency_ms.preset_teacher"] / r["latency_ms.preset_student"]
         )
@@ -378,8 +397,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cache-dir", default=str(ROOT / "outputs" / "cache"), help="data cache")
     p.add_argument("override", nargs="*", help="extra Hydra overrides, e.g. model.hidden_size=96")
     args = p.parse_args(argv)
-    defaults = dict(warmup=3, steps=40, repeats=3, decodes=20) if args.quick else {}
-    defaults = {**dict(warmup=5, steps=150, repeats=3, decodes=50), **defaults}
+    defaults = dict(warmup=3, steps=30, repeats=7, decodes=30) if args.quick else {}
+    defaults = {**dict(warmup=5, steps=100, repeats=7, decodes=60), **defaults}
     for k, v in defaults.items():
         if getattr(args, k) is None:
             setattr(args, k, v)

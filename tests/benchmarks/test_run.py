@@ -1,0 +1,34 @@
+"""Smoke test of benchmarks/run.py at tiny size: every reported number exists and is sane."""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+from tests.conftest import TINY
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_runs_and_reports_every_key(tmp_path, capsys):
+    bench = load_bench()
+    out = tmp_path / "bench.json"
+    tiny = [o for o in TINY if not o.startswith(("trainer.", "threads"))]
+    args = ["--steps", "2", "--warmup", "1", "--repeats", "2", "--decodes", "1", "--threads", "1"]
+    bench.main([*args, "--cache-dir", str(tmp_path / "cache"), "--json", str(out), *tiny])
+    r = json.loads(out.read_text())
+    for name in ("teacher", "student", "student_raw", "distill_online", "distill_cached"):
+        assert r[f"tokens_per_s.{name}"] > 0
+    for name in ("teacher", "student", "student_int8", "preset_teacher", "preset_student"):
+        assert r[f"latency_ms.{name}"] > 0 and r[f"latency_ms.{name}_b32"] > 0
+    assert len(r["rounds.tokens_per_s.student"]) == 2
+    for key in ("ratio.framework_over_raw", "ratio.distill_cached_over_student", "mfu.train"):
+        assert math.isfinite(r[key]) and r[key] > 0
+    assert "framework / plain loop" in capsys.readouterr().out

@@ -44,6 +44,7 @@ from distillab.jobs.teacher import teacher_config
 from distillab.modules.callbacks import TrainClock
 from distillab.modules.seq2seq import Seq2SeqModule, adamw_param_groups
 from distillab.train import CONF_DIR
+from distillab.utils.runtime import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 DECODE_LEN = 24  # greedy steps per decode (quickstart's max_target_len)
@@ -228,6 +229,7 @@ def quantize_int8(model: nn.Module) -> nn.Module:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as every job does (jobs.common.start_run)
     r: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="distillab-bench-") as tmp:
         out = Path(tmp)

@@ -300,12 +300,13 @@ def test_topk_full_vocab_equals_kd_loss(shape, t):
 
 
 def _with_tail_draws(teacher, k, n, seed=0):
-    """What the cache stores with tail draws: top-k, then `n` draws from the rest."""
+    """What the cache stores with tail draws: top-k, then `n` draws from the rest, sorted."""
     vals, ids = _topk(teacher, k)
     log_p = F.log_softmax(teacher, -1)
     tail = log_p.exp().scatter(-1, ids, 0.0).reshape(-1, teacher.shape[-1])
     gen = torch.Generator().manual_seed(seed)
-    drawn = torch.multinomial(tail, n, replacement=True, generator=gen).view(*ids.shape[:-1], n)
+    drawn = torch.multinomial(tail, n, replacement=True, generator=gen).sort(-1).values
+    drawn = drawn.view(*ids.shape[:-1], n)
     return torch.cat([vals, log_p.gather(-1, drawn)], -1), torch.cat([ids, drawn], -1)
 
 
@@ -421,8 +422,9 @@ def test_topk_reuses_given_student_log_probs_at_t1():
     v, i = te.topk(4, dim=-1)
     mask = torch.tensor([[True, True, False], [True, False, True]])
     ref = topk_kd_loss(s, v, i, 1.0, mask)
-    shared = topk_kd_loss(s, v, i, 1.0, mask, student_log_probs=torch.log_softmax(s, -1))
+    gathered = torch.log_softmax(s, -1).gather(-1, i)
+    shared = topk_kd_loss(s, v, i, 1.0, mask, student_log_probs=gathered)
     torch.testing.assert_close(shared, ref)
     # at T != 1 the given T=1 log-probs must not be used
-    at2 = topk_kd_loss(s, v, i, 2.0, mask, student_log_probs=torch.zeros_like(s))
+    at2 = topk_kd_loss(s, v, i, 2.0, mask, student_log_probs=torch.zeros_like(gathered))
     torch.testing.assert_close(at2, topk_kd_loss(s, v, i, 2.0, mask))

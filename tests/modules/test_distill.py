@@ -225,5 +225,8 @@ def test_smoothed_nll_equals_cross_entropy(smoothing):
     ref = torch.nn.functional.cross_entropy(
         logits.flatten(0, 1), targets.flatten(), ignore_index=0, label_smoothing=smoothing
     )
-    got = smoothed_nll(torch.log_softmax(logits, -1), targets, 0, smoothing)
-    torch.testing.assert_close(got, ref)
+    log_probs = torch.log_softmax(logits, -1)
+    torch.testing.assert_close(smoothed_nll(log_probs, targets, 0, smoothing), ref)
+    # the same from log-probs already gathered at the targets
+    gathered = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    torch.testing.assert_close(smoothed_nll(log_probs, targets, 0, smoothing, gathered), ref)

@@ -11,6 +11,7 @@ from distillab.errors import ConfigError
 from distillab.jobs.common import start_run
 from distillab.jobs.distill import build_student, check_teacher_outputs, teacher_cache
 from distillab.jobs.teacher import resolve_teachers
+from distillab.losses import topk_kd_loss
 from distillab.train import run_job
 from tests.conftest import TINY, compose_cfg
 from tests.modules.test_distill import TEACHER
@@ -38,10 +39,20 @@ def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
     # the draws are tokens outside the top-k, stored with the teacher's log-probability
     drawn = ids[..., 16:][m]
     assert not (drawn.unsqueeze(-1) == top_i[m].unsqueeze(-2)).any()
+    assert (drawn[:, 1:] >= drawn[:, :-1]).all()  # sorted, so repeats are adjacent
     torch.testing.assert_close(
         values[..., 16:][m].float(), log_probs[m].gather(-1, drawn), atol=1e-2, rtol=1e-3
     )
     assert (values[~m] == 0).all()
+    # the student's loss terms from the batch: the shared gather gives the plain CE and KD
+    alpha = cfg.distill.objective.alpha
+    with torch.no_grad():
+        out = module(batch)
+        terms = module.training_losses(out, batch)
+        ce = module.gold_losses(out, batch)["ce"]
+        kd = topk_kd_loss(out.logits, values, ids, 1.0, m, tail_samples=8)
+    torch.testing.assert_close(terms["ce"], (1 - alpha) * ce)
+    torch.testing.assert_close(terms["kd"], alpha * kd)
     # a second build finds it on disk; another number of draws is another cache
     again = teacher_cache(cfg, dm, module.teachers[0], teachers[0]["ckpt"], cfg.paths.cache_dir)
     assert again.path == cache.path

@@ -17,13 +17,16 @@ from distillab.modules.callbacks import PlainProgress, TrainClock
 from distillab.modules.seq2seq import Seq2SeqModule
 from distillab.utils.io import atomic_write_json
 from distillab.utils.run_info import save_run_info
+from distillab.utils.runtime import keep_freed_memory
 
 
 def start_run(cfg: DictConfig) -> tuple[Path, DialogueDataModule]:
-    """Seed, set threads, read and tokenise the data (errors surface here, before training)."""
+    """Seed, set threads and the allocator, read and tokenise the data (errors surface here,
+    before training)."""
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    keep_freed_memory()
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     dm = instantiate(cfg.data)

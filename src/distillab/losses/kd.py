@@ -239,17 +239,21 @@ def topk_kd_loss(
             (\log \hat p_{i,j} - \log q_{i,j}),\quad q_i = \mathrm{softmax}(z^s_i / T)
 
     over the distinct stored tokens ``j`` (a token drawn ``c`` times carries ``c`` draws'
-    weight). It equals :func:`kd_loss` exactly when ``k == vocab``.
+    weight). Repeated draws must be adjacent (the cache stores draws sorted by id) for the
+    value to merge them; the gradient is the same either way. It equals :func:`kd_loss`
+    exactly when ``k == vocab``.
 
     Args:
         student_logits: ``[..., vocab]``; must be finite (model outputs are).
         topk_log_probs: ``[..., k + S]`` teacher log-probabilities at T=1 (fp16 typical);
             detached. Top columns first, then the tail draws.
-        topk_ids: ``[..., k + S]`` int32/int64 token ids in ``[0, vocab)``; top ids distinct.
+        topk_ids: ``[..., k + S]`` int32/int64 token ids in ``[0, vocab)``; top ids distinct,
+            draws sorted.
         temperature: ``T > 0``.
         mask: optional bool ``[...]``; ``True`` = position counts.
-        student_log_probs: optional ``log_softmax(student_logits)`` already computed (e.g. for
-            the cross-entropy); used instead of recomputing it when ``temperature == 1``.
+        student_log_probs: optional ``log_softmax(student_logits)`` already gathered at
+            ``topk_ids`` (``[..., k + S]``; e.g. in one gather with the gold tokens of the
+            cross-entropy); used instead of recomputing it when ``temperature == 1``.
         tail_samples: ``S``, how many of the last columns are tail draws.
     """
     t = _check_temperature(temperature)
@@ -282,7 +286,7 @@ def topk_kd_loss(
     lp = _select_rows(topk_log_probs.detach(), mask).to(dtype)
     ids = _select_rows(topk_ids, mask).long()
     if t == 1.0 and student_log_probs is not None:
-        log_q = student_log_probs.reshape(s.shape).gather(-1, ids)
+        log_q = student_log_probs.reshape(ids.shape)
     else:
         log_q = F.log_softmax(s if t == 1.0 else s / t, dim=-1).gather(-1, ids)
     top, drawn = lp[:, :n_top], lp[:, n_top:]
@@ -292,9 +296,13 @@ def topk_kd_loss(
         log_w = torch.cat([log_w, log_tail - math.log(tail_samples) + (1 / t - 1) * drawn], -1)
     log_p = F.log_softmax(log_w, dim=-1)  # one weight per column
     log_p_token = log_p  # log of the weight of each column's token (repeated draws summed)
-    if tail_samples:
+    if tail_samples:  # a run of c equal (adjacent) draws is one token with c draws' weight
         d = ids[:, n_top:]
-        repeats = (d.unsqueeze(-1) == d.unsqueeze(-2)).sum(-1).to(dtype)
-        log_p_token = torch.cat([log_p[:, :n_top], log_p[:, n_top:] + repeats.log()], -1)
+        starts = torch.cat([torch.ones_like(d[:, :1], dtype=torch.bool), d[:, 1:] != d[:, :-1]], 1)
+        run = starts.cumsum(-1) - 1
+        ones = torch.ones((), dtype=dtype, device=d.device).expand(d.shape)
+        repeats = torch.zeros(d.shape, dtype=dtype, device=d.device).scatter_add_(1, run, ones)
+        log_repeats = repeats.gather(1, run).log()
+        log_p_token = torch.cat([log_p[:, :n_top], log_p[:, n_top:] + log_repeats], -1)
     per_row = _kl_rows(log_p.exp(), log_p_token, log_q)
     return _mean_over_rows(per_row, mask) * (t * t)

@@ -88,8 +88,8 @@ class DistillObjective(nn.Module):
         log_probs: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """Loss terms, already weighted. Give `teachers` (online) or `topk` (cached values, ids,
-        number of tail draws among the columns);
-        `log_probs`, the student's log_softmax at T=1 if already computed, is reused at T=1."""
+        number of tail draws among the columns); with `topk`, `log_probs` (the student's
+        log_softmax at T=1, gathered at the cached ids) is reused at T=1."""
         alpha, temp = self.weights(progress)
         mask = batch["tgt_mask"]
         terms = {"ce": (1.0 - alpha) * gold_ce}

@@ -78,11 +78,15 @@ class DistillationModule(Seq2SeqModule):
 
     def training_losses(self, out: Seq2SeqOutput, batch: dict) -> dict[str, Tensor]:
         log_probs = F.log_softmax(out.logits.float(), dim=-1)  # shared by CE and KD at T=1
-        gold = self.gold_losses(out, batch, log_probs)
-        if "topk_values" in batch:  # cached teacher outputs came with the batch
+        if "topk_values" in batch:  # cached teacher outputs came with the batch:
+            # one gather serves the gold tokens and the cached ids (one [N, V] gradient buffer)
+            ids = torch.cat([batch["tgt_out"].unsqueeze(-1), batch["topk_ids"]], dim=-1)
+            picked = log_probs.gather(-1, ids)
+            gold = self.gold_losses(out, batch, log_probs, picked[..., 0])
             topk = (batch["topk_values"], batch["topk_ids"], batch["topk_tail_samples"])
-            teacher = {"topk": topk, "log_probs": log_probs}
+            teacher = {"topk": topk, "log_probs": picked[..., 1:]}
         else:
+            gold = self.gold_losses(out, batch, log_probs)
             teacher = {"teachers": self.teacher_outputs(batch)}
         terms = self.objective(
             out,

@@ -23,13 +23,26 @@ from distillab.modules.metrics import EvalMetrics
 SCHEDULES = ("constant_with_warmup", "linear", "cosine")
 
 
-def smoothed_nll(log_probs: Tensor, targets: Tensor, pad_id: int, smoothing: float) -> Tensor:
-    """F.cross_entropy(..., ignore_index, label_smoothing) computed from log-probabilities."""
+def smoothed_nll(
+    log_probs: Tensor,
+    targets: Tensor,
+    pad_id: int,
+    smoothing: float,
+    target_log_probs: Tensor | None = None,
+) -> Tensor:
+    """F.cross_entropy(..., ignore_index, label_smoothing) computed from log-probabilities.
+
+    `target_log_probs` (`log_probs` gathered at `targets`, same shape as `targets`) may be given
+    when a caller gathers them together with other ids: one gather, one [N, V] gradient buffer.
+    """
     lp, tgt = log_probs.flatten(0, -2), targets.flatten()
-    nll = F.nll_loss(lp, tgt, ignore_index=pad_id)
+    keep = (tgt != pad_id).to(lp.dtype)
+    if target_log_probs is None:
+        nll = F.nll_loss(lp, tgt, ignore_index=pad_id)
+    else:
+        nll = -(target_log_probs.flatten().to(lp.dtype) * keep).sum() / keep.sum().clamp(min=1.0)
     if smoothing == 0:
         return nll
-    keep = (tgt != pad_id).to(lp.dtype)
     uniform = (-lp.mean(-1) * keep).sum() / keep.sum().clamp(min=1.0)
     return (1 - smoothing) * nll + smoothing * uniform
 
@@ -97,17 +110,26 @@ class Seq2SeqModule(pl.LightningModule):
         return self.model(batch["src"], batch["src_mask"], batch["tgt_in"])
 
     def gold_losses(
-        self, out: Seq2SeqOutput, batch: dict, log_probs: Tensor | None = None
+        self,
+        out: Seq2SeqOutput,
+        batch: dict,
+        log_probs: Tensor | None = None,
+        target_log_probs: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """Cross-entropy on gold tokens (padding ignored) plus the task-head losses.
 
         `log_probs` (log_softmax of the logits) may be passed in so that a distillation loss
-        can share it: the [tokens, vocab] softmax is the most expensive op of a step.
+        can share it: the [tokens, vocab] softmax is the most expensive op of a step; so may
+        `target_log_probs`, those log-probs already gathered at the gold tokens.
         """
         hp = self.hparams
         if log_probs is None:
             log_probs = F.log_softmax(out.logits.float(), dim=-1)
-        losses = {"ce": smoothed_nll(log_probs, batch["tgt_out"], hp.pad_id, hp.label_smoothing)}
+        losses = {
+            "ce": smoothed_nll(
+                log_probs, batch["tgt_out"], hp.pad_id, hp.label_smoothing, target_log_probs
+            )
+        }
         if out.topic_logits is not None:
             losses["topic"] = hp.topic_weight * F.cross_entropy(
                 out.topic_logits.float(), batch["topic"]

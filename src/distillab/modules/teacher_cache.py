@@ -47,7 +47,9 @@ class TeacherCache:
     @classmethod
     def key(cls, ckpt: str, dm: DialogueDataModule, k: int, tail_samples: int) -> str:
         rows = fingerprint(dm.datasets["train"].rows.tolist())
-        return fingerprint(file_sha256(ckpt), dm.fingerprint, rows, k, tail_samples, "logp")
+        return fingerprint(
+            file_sha256(ckpt), dm.fingerprint, rows, k, tail_samples, "logp-sorted-draws"
+        )
 
     @classmethod
     def build_or_load(
@@ -136,10 +138,12 @@ def _add_tail_draws(
     n: int,
     gen: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Append `n` draws (with replacement) from the teacher's distribution outside its top-k."""
+    """Append `n` draws (with replacement, sorted by id) from the teacher's distribution
+    outside its top-k."""
     vocab = log_probs.shape[-1]
     # a tiny floor keeps rows whose tail underflowed to 0 drawable; such draws weigh ~0
     tail = (log_probs.exp() + 1e-30).scatter(-1, top_i, 0.0).reshape(-1, vocab)
-    drawn = torch.multinomial(tail, n, replacement=True, generator=gen).view(*top_i.shape[:-1], n)
+    drawn = torch.multinomial(tail, n, replacement=True, generator=gen).sort(-1).values
+    drawn = drawn.view(*top_i.shape[:-1], n)  # sorted: repeated draws are adjacent
     drawn_v = log_probs.gather(-1, drawn)
     return torch.cat([top_v, drawn_v], -1), torch.cat([top_i, drawn], -1)

@@ -393,13 +393,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--warmup", type=int, help="untimed steps per run (default 5; quick 3)")
-    p.add_argument("--steps", type=int, help="timed steps per run (default 150; quick 30)")
-    p.add_argument("--repeats", type=int, help="rounds of student/raw/cached, best kept")
+    p.add_argument("--steps", type=int, help="timed steps per run (default 100; quick 50)")
+    p.add_argument("--repeats", type=int, help="interleaved rounds of student/raw/cached (default 7)")
     p.add_argument("--decodes", type=int, help="batch-1 decodes per model (median)")
     p.add_argument("--cache-dir", default=str(ROOT / "outputs" / "cache"), help="data cache")
     p.add_argument("override", nargs="*", help="extra Hydra overrides, e.g. model.hidden_size=96")
     args = p.parse_args(argv)
-    defaults = dict(warmup=3, steps=30, repeats=7, decodes=30) if args.quick else {}
+    defaults = dict(warmup=3, steps=50, repeats=7, decodes=30) if args.quick else {}
     defaults = {**dict(warmup=5, steps=100, repeats=7, decodes=60), **defaults}
     for k, v in defaults.items():
         if getattr(args, k) is None:

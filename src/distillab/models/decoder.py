@@ -60,24 +60,28 @@ class GRUDecoder(nn.Module):
         states [B, T, H])`` where ``states`` are the top-layer GRU outputs.
         """
         states, hidden = self.gru(y_emb, hidden0.contiguous())
-        context, weights = self.attention(states, enc_out, enc_mask, proj_keys)
-        attn_hidden = torch.tanh(self.combine(torch.cat([states, context], dim=-1)))
+        attn_hidden, weights = self._attend(states, enc_out, enc_mask, proj_keys)
         return attn_hidden, hidden, weights, states
+
+    def _attend(
+        self, states: Tensor, enc_out: Tensor, enc_mask: Tensor, proj_keys: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """GRU outputs ``[B, T, H]`` -> ``(tanh(W_c [h; ctx]) [B, T, H], weights)``."""
+        context, weights = self.attention(states, enc_out, enc_mask, proj_keys)
+        return torch.tanh(self.combine(torch.cat([states, context], dim=-1))), weights
 
     def step(
         self, y_emb: Tensor, hidden: Tensor, enc_out: Tensor, enc_mask: Tensor, proj_keys: Tensor
     ) -> tuple[Tensor, Tensor]:
         """One token: ``y_emb [B, E]``, ``hidden [L, B, H]`` -> ``(attn_hidden [B, H], hidden)``;
         equal to :meth:`forward` with ``T == 1`` in eval mode (no inter-layer dropout)."""
-        if type(self.gru) is not nn.GRU:  # e.g. quantize_dynamic's GRU: no float weights
+        if type(self.gru) is nn.GRU:
+            x, layers = y_emb, []
+            for w_ih, w_hh, b_ih, b_hh in self.gru.all_weights:
+                x = torch.gru_cell(x, hidden[len(layers)], w_ih, w_hh, b_ih, b_hh)
+                layers.append(x)
+            states, hidden = x.unsqueeze(1), torch.stack(layers)
+        else:  # e.g. quantize_dynamic's GRU, which has no float weights to call cells with
             states, hidden = self.gru(y_emb.unsqueeze(1), hidden)
-            context, _ = self.attention(states, enc_out, enc_mask, proj_keys)
-            cat = torch.cat([states, context], dim=-1).squeeze(1)
-            return torch.tanh(self.combine(cat)), hidden
-        x, layers = y_emb, []
-        for w_ih, w_hh, b_ih, b_hh in self.gru.all_weights:
-            x = torch.gru_cell(x, hidden[len(layers)], w_ih, w_hh, b_ih, b_hh)
-            layers.append(x)
-        context, _ = self.attention(x.unsqueeze(1), enc_out, enc_mask, proj_keys)
-        attn_hidden = torch.tanh(self.combine(torch.cat([x, context.squeeze(1)], dim=-1)))
-        return attn_hidden, torch.stack(layers)
+        attn_hidden, _ = self._attend(states, enc_out, enc_mask, proj_keys)
+        return attn_hidden.squeeze(1), hidden

@@ -394,7 +394,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--warmup", type=int, help="untimed steps per run (default 5; quick 3)")
     p.add_argument("--steps", type=int, help="timed steps per run (default 100; quick 50)")
-    p.add_argument("--repeats", type=int, help="interleaved rounds of student/raw/cached (default 7)")
+    p.add_argument("--repeats", type=int, help="interleaved rounds (default 7)")
     p.add_argument("--decodes", type=int, help="batch-1 decodes per model (median)")
     p.add_argument("--cache-dir", default=str(ROOT / "outputs" / "cache"), help="data cache")
     p.add_argument("override", nargs="*", help="extra Hydra overrides, e.g. model.hidden_size=96")

@@ -26,9 +26,13 @@ def test_benchmark_runs_and_reports_every_key(tmp_path, capsys):
     r = json.loads(out.read_text())
     for name in ("teacher", "student", "student_raw", "distill_online", "distill_cached"):
         assert r[f"tokens_per_s.{name}"] > 0
-    for name in ("teacher", "student", "student_int8", "preset_teacher", "preset_student"):
+    presets = ("preset_teacher", "preset_student")
+    presets += tuple(f"{p}_default_vocab" for p in presets)
+    for name in ("teacher", "student", "student_int8", *presets):
         assert r[f"latency_ms.{name}"] > 0 and r[f"latency_ms.{name}_b32"] > 0
     assert len(r["rounds.tokens_per_s.student"]) == 2
-    for key in ("ratio.framework_over_raw", "ratio.distill_cached_over_student", "mfu.train"):
+    ratios = ("framework_over_raw", "distill_cached_over_student")
+    ratios += ("preset_default_vocab_teacher_over_student_latency",)
+    for key in (*(f"ratio.{k}" for k in ratios), "mfu.train"):
         assert math.isfinite(r[key]) and r[key] > 0
     assert "framework / plain loop" in capsys.readouterr().out

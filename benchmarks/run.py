@@ -195,13 +195,13 @@ def decode_latency(
     models take turns on each context, so drift in machine load hits them alike."""
     ids = dict(pad_id=dm.pad_id, bos_id=dm.bos_id, eos_id=dm.eos_id)
     loader = DataLoader(dm.datasets["val"], batch, collate_fn=partial(collate, **ids))
+    models = {name: model.to(devices[name]).eval() for name, model in models.items()}
     times: dict[str, list[float]] = {name: [] for name in models}
     for i, b in enumerate(loader):
         if i == n + 2:
             break
         for name, model in models.items():
             dev = devices[name]
-            model = model.to(dev).eval()
             src, mask = b["src"].to(dev), b["src_mask"].to(dev)
             t0 = time.perf_counter()
             out = model.generate(src, mask, bos_id=hp.bos_id, eos_id=-1, max_len=DECODE_LEN)

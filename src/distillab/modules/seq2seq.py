@@ -36,15 +36,18 @@ def smoothed_nll(
     when a caller gathers them together with other ids: one gather, one [N, V] gradient buffer.
     """
     lp, tgt = log_probs.flatten(0, -2), targets.flatten()
-    keep = (tgt != pad_id).to(lp.dtype)
+    keep = (tgt != pad_id).to(lp.dtype)  # cheap [N]; nll_loss below masks by itself
+
+    def masked_mean(x: Tensor) -> Tensor:
+        return (x * keep).sum() / keep.sum().clamp(min=1.0)
+
     if target_log_probs is None:
         nll = F.nll_loss(lp, tgt, ignore_index=pad_id)
     else:
-        nll = -(target_log_probs.flatten().to(lp.dtype) * keep).sum() / keep.sum().clamp(min=1.0)
+        nll = -masked_mean(target_log_probs.flatten().to(lp.dtype))
     if smoothing == 0:
         return nll
-    uniform = (-lp.mean(-1) * keep).sum() / keep.sum().clamp(min=1.0)
-    return (1 - smoothing) * nll + smoothing * uniform
+    return (1 - smoothing) * nll + smoothing * masked_mean(-lp.mean(-1))
 
 
 def build_model(hp: Any) -> torch.nn.Module:

@@ -134,15 +134,27 @@ def test_attention_masks_and_normalises(kind: str) -> None:
     att = Attention(10, 6, kind)
     q, k = torch.randn(2, 4, 10), torch.randn(2, 7, 6)
     mask = lengths_mask([7, 3], 7)
-    ctx, w = att(q, k, mask)
+    ctx, w = att(q, att.precompute(k, mask))
     assert ctx.shape == (2, 4, 6) and w.shape == (2, 4, 7)
     assert torch.all(w[1, :, 3:] == 0)
     assert torch.all(w[1, :, :3] > 0)
     torch.testing.assert_close(w.sum(-1), torch.ones(2, 4))
     torch.testing.assert_close(ctx, torch.bmm(w, k))
-    ctx2, w2 = att(q, k, mask, att.precompute(k))
-    torch.testing.assert_close(w2, w)
-    torch.testing.assert_close(ctx2, ctx)
+    # the textbook scores, masked after the fact: the precomputed bias gives the same weights
+    proj = att.key_proj(k)
+    if kind == "additive":
+        scores = att.v(torch.tanh(att.query_proj(q).unsqueeze(2) + proj.unsqueeze(1))).squeeze(-1)
+    else:
+        scores = q @ proj.transpose(1, 2)
+    want = torch.softmax(scores.masked_fill(~mask.unsqueeze(1), float("-inf")), dim=-1)
+    torch.testing.assert_close(w, want)
+
+
+def test_attention_fully_masked_row_is_uniform_not_nan() -> None:
+    att = Attention(4, 4)
+    mask = torch.zeros(1, 5, dtype=torch.bool)
+    _, w = att(torch.randn(1, 2, 4), att.precompute(torch.randn(1, 5, 4), mask))
+    torch.testing.assert_close(w, torch.full((1, 2, 5), 0.2))
 
 
 def test_invalid_attention_kind_raises() -> None:
@@ -220,11 +232,11 @@ def test_decoder_step_equals_forward_for_one_token(attention: str) -> None:
     assert dec.num_layers == 2
     with torch.no_grad():
         enc, hidden = model.encode(src, mask)
-        keys = dec.precompute(enc)
+        memory = dec.precompute(enc, mask)
         y = torch.randn(src.size(0), 16)
         for _ in range(3):  # chained steps: the returned hidden state feeds the next one
-            want, want_hidden, _, _ = dec(y.unsqueeze(1), hidden, enc, mask, keys)
-            got, hidden = dec.step(y, hidden, enc, mask, keys)
+            want, want_hidden, _, _ = dec(y.unsqueeze(1), hidden, memory)
+            got, hidden = dec.step(y, hidden, memory)
             torch.testing.assert_close(got, want[:, 0], rtol=1e-5, atol=1e-6)
             torch.testing.assert_close(hidden, want_hidden, rtol=1e-5, atol=1e-6)
             y = got[:, :16]
@@ -248,7 +260,8 @@ def test_beam_size_one_equals_greedy() -> None:
     greedy = model.generate(src, mask, BOS, EOS, 9)
     with torch.no_grad():
         enc, h0 = model.encode(src, mask)
-        beam1, _ = model._beam(enc, mask, h0, BOS, EOS, 9, 1, 1.0, model.banned_bias(BOS))
+        memory = model.decoder.precompute(enc, mask)
+        beam1, _ = model._beam(memory, h0, BOS, EOS, 9, 1, 1.0, model.banned_bias(BOS))
     assert torch.equal(beam1, greedy)
 
 
@@ -259,8 +272,9 @@ def test_beam_scores_match_forward_logprob(length_penalty: float) -> None:
     with torch.no_grad():
         model.embedding.weight.mul_(4.0)  # sharper, history-dependent distributions
         enc, h0 = model.encode(src, mask)
+        memory = model.decoder.precompute(enc, mask)
         toks, scores = model._beam(
-            enc, mask, h0, BOS, EOS, 7, 5, length_penalty, model.banned_bias(BOS)
+            memory, h0, BOS, EOS, 7, 5, length_penalty, model.banned_bias(BOS)
         )
         assert toks.size(1) > 2
         for i in range(src.size(0)):

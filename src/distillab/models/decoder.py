@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from distillab.models.attention import Attention
+from distillab.models.attention import Attention, AttentionMemory
 
 
 class GRUDecoder(nn.Module):
@@ -42,17 +42,13 @@ class GRUDecoder(nn.Module):
         self.attention = Attention(hidden_size, hidden_size, attention)
         self.combine = nn.Linear(2 * hidden_size, hidden_size)
 
-    def precompute(self, enc_out: Tensor) -> Tensor:
-        """Project encoder outputs once for repeated single-step calls."""
-        return self.attention.precompute(enc_out)
+    def precompute(self, enc_out: Tensor, enc_mask: Tensor) -> AttentionMemory:
+        """Encoder outputs ``[B, Tsrc, H]`` and their mask -> the attention memory, prepared once
+        per batch and read by every decoder position or step."""
+        return self.attention.precompute(enc_out, enc_mask)
 
     def forward(
-        self,
-        y_emb: Tensor,
-        hidden0: Tensor,
-        enc_out: Tensor,
-        enc_mask: Tensor,
-        proj_keys: Tensor | None = None,
+        self, y_emb: Tensor, hidden0: Tensor, memory: AttentionMemory
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Decode ``y_emb [B, T, E]`` from ``hidden0 [L, B, H]``.
 
@@ -60,19 +56,15 @@ class GRUDecoder(nn.Module):
         states [B, T, H])`` where ``states`` are the top-layer GRU outputs.
         """
         states, hidden = self.gru(y_emb, hidden0.contiguous())
-        attn_hidden, weights = self._attend(states, enc_out, enc_mask, proj_keys)
+        attn_hidden, weights = self._attend(states, memory)
         return attn_hidden, hidden, weights, states
 
-    def _attend(
-        self, states: Tensor, enc_out: Tensor, enc_mask: Tensor, proj_keys: Tensor | None
-    ) -> tuple[Tensor, Tensor]:
+    def _attend(self, states: Tensor, memory: AttentionMemory) -> tuple[Tensor, Tensor]:
         """GRU outputs ``[B, T, H]`` -> ``(tanh(W_c [h; ctx]) [B, T, H], weights)``."""
-        context, weights = self.attention(states, enc_out, enc_mask, proj_keys)
+        context, weights = self.attention(states, memory)
         return torch.tanh(self.combine(torch.cat([states, context], dim=-1))), weights
 
-    def step(
-        self, y_emb: Tensor, hidden: Tensor, enc_out: Tensor, enc_mask: Tensor, proj_keys: Tensor
-    ) -> tuple[Tensor, Tensor]:
+    def step(self, y_emb: Tensor, hidden: Tensor, memory: AttentionMemory) -> tuple[Tensor, Tensor]:
         """One token: ``y_emb [B, E]``, ``hidden [L, B, H]`` -> ``(attn_hidden [B, H], hidden)``;
         equal to :meth:`forward` with ``T == 1`` in eval mode (no inter-layer dropout)."""
         if type(self.gru) is nn.GRU:
@@ -83,5 +75,5 @@ class GRUDecoder(nn.Module):
             states, hidden = x.unsqueeze(1), torch.stack(layers)
         else:  # e.g. quantize_dynamic's GRU, which has no float weights to call cells with
             states, hidden = self.gru(y_emb.unsqueeze(1), hidden)
-        attn_hidden, _ = self._attend(states, enc_out, enc_mask, proj_keys)
+        attn_hidden, _ = self._attend(states, memory)
         return attn_hidden.squeeze(1), hidden

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from distillab.models.attention import AttentionMemory
 from distillab.models.decoder import GRUDecoder
 from distillab.models.encoder import GRUEncoder
 
@@ -113,7 +114,8 @@ class Seq2Seq(nn.Module):
         """Teacher-forced pass: ``tgt_in [B, Tt]`` starts with BOS (right-padded)."""
         enc_states, h0 = self.encode(src, src_mask)
         y_emb = self.emb_dropout(self.embedding(tgt_in))
-        attn_hidden, _, attn, _ = self.decoder(y_emb, h0, enc_states, src_mask)
+        memory = self.decoder.precompute(enc_states, src_mask)
+        attn_hidden, _, attn, _ = self.decoder(y_emb, h0, memory)
         logits = self.project(self.out_dropout(attn_hidden))
         topic_logits = rating = None
         if self.topic_head is not None or self.rating_head is not None:
@@ -126,11 +128,11 @@ class Seq2Seq(nn.Module):
 
     # ------------------------------------------------------------------ generation
     def _step_logits(
-        self, prev: Tensor, hidden: Tensor, enc: Tensor, mask: Tensor, keys: Tensor
+        self, prev: Tensor, hidden: Tensor, memory: AttentionMemory
     ) -> tuple[Tensor, Tensor]:
         """One decoding step for tokens ``prev [N]`` -> ``(logits [N, V] float, hidden)``."""
         y_emb = self.emb_dropout(self.embedding(prev))
-        attn_hidden, hidden = self.decoder.step(y_emb, hidden, enc, mask, keys)
+        attn_hidden, hidden = self.decoder.step(y_emb, hidden, memory)
         return self.project(attn_hidden).float(), hidden
 
     def banned_bias(self, bos_id: int, device: torch.device | None = None) -> Tensor:
@@ -158,30 +160,27 @@ class Seq2Seq(nn.Module):
         Call ``eval()`` first for deterministic (dropout-free) output.
         """
         enc, h0 = self.encode(src, src_mask)
+        memory = self.decoder.precompute(enc, src_mask)
         banned = self.banned_bias(bos_id, src.device)
         if beam_size <= 1:
-            return self._greedy(enc, src_mask, h0, bos_id, eos_id, max_len, banned)
-        return self._beam(
-            enc, src_mask, h0, bos_id, eos_id, max_len, beam_size, length_penalty, banned
-        )[0]
+            return self._greedy(memory, h0, bos_id, eos_id, max_len, banned)
+        return self._beam(memory, h0, bos_id, eos_id, max_len, beam_size, length_penalty, banned)[0]
 
     def _greedy(
         self,
-        enc: Tensor,
-        mask: Tensor,
+        memory: AttentionMemory,
         hidden: Tensor,
         bos_id: int,
         eos_id: int,
         max_len: int,
         banned: Tensor,
     ) -> Tensor:
-        batch = enc.size(0)
-        keys = self.decoder.precompute(enc)
-        prev = torch.full((batch,), bos_id, dtype=torch.long, device=enc.device)
-        finished = torch.zeros(batch, dtype=torch.bool, device=enc.device)
+        batch, device = hidden.size(1), hidden.device
+        prev = torch.full((batch,), bos_id, dtype=torch.long, device=device)
+        finished = torch.zeros(batch, dtype=torch.bool, device=device)
         out: list[Tensor] = []
         for _ in range(max_len):
-            logits, hidden = self._step_logits(prev, hidden, enc, mask, keys)
+            logits, hidden = self._step_logits(prev, hidden, memory)
             tok = (logits + banned).argmax(dim=-1).masked_fill(finished, self.pad_id)
             out.append(tok)
             finished = finished | (tok == eos_id)
@@ -189,13 +188,12 @@ class Seq2Seq(nn.Module):
             if bool(finished.all()):
                 break
         if not out:
-            return torch.empty(batch, 0, dtype=torch.long, device=enc.device)
+            return torch.empty(batch, 0, dtype=torch.long, device=device)
         return torch.stack(out, dim=1)
 
     def _beam(
         self,
-        enc: Tensor,
-        mask: Tensor,
+        memory: AttentionMemory,
         h0: Tensor,
         bos_id: int,
         eos_id: int,
@@ -209,11 +207,9 @@ class Seq2Seq(nn.Module):
         Finished hypotheses stay in the beam and can only be extended by ``pad`` at zero cost with
         frozen length, so they compete with live ones on their final normalised score.
         """
-        batch, device = enc.size(0), enc.device
+        batch, device = h0.size(1), h0.device
         vocab = self.vocab_size
-        keys = self.decoder.precompute(enc).repeat_interleave(k, dim=0)
-        enc = enc.repeat_interleave(k, dim=0)
-        mask = mask.repeat_interleave(k, dim=0)
+        memory = memory.repeat_interleave(k)
         hidden = h0.repeat_interleave(k, dim=1).contiguous()
         neg_inf = float("-inf")
         scores = torch.full((batch, k), neg_inf, device=device)
@@ -226,7 +222,7 @@ class Seq2Seq(nn.Module):
         row_base = (torch.arange(batch, device=device) * k).unsqueeze(1)
         prev = torch.full((batch * k,), bos_id, dtype=torch.long, device=device)
         for t in range(max_len):
-            logits, hidden = self._step_logits(prev, hidden, enc, mask, keys)
+            logits, hidden = self._step_logits(prev, hidden, memory)
             logp = torch.log_softmax(logits, dim=-1) + banned
             logp = torch.where(finished.unsqueeze(-1), fin_row, logp.view(batch, k, vocab))
             cand = scores.unsqueeze(-1) + logp  # [B, K, V]

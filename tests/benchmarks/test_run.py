@@ -35,4 +35,6 @@ def test_benchmark_runs_and_reports_every_key(tmp_path, capsys):
     ratios += ("preset_default_vocab_teacher_over_student_latency",)
     for key in (*(f"ratio.{k}" for k in ratios), "mfu.train"):
         assert math.isfinite(r[key]) and r[key] > 0
+    for pair in ("", "preset_", "preset_default_vocab_"):  # each teacher out-computes its student
+        assert r[f"ratio.{pair}teacher_over_student_decode_flops"] > 1
     assert "framework / plain loop" in capsys.readouterr().out

@@ -142,7 +142,7 @@ class Seq2Seq(nn.Module):
         bias[[self.pad_id, bos_id]] = float("-inf")
         return bias
 
-    @torch.no_grad()
+    @torch.inference_mode()  # ~10% faster than no_grad at batch 1 (lighter per-op dispatch)
     def generate(
         self,
         src: Tensor,
@@ -157,7 +157,8 @@ class Seq2Seq(nn.Module):
 
         EOS is included; positions after it are ``pad_id``. ``beam_size == 1`` is batched greedy
         decoding; otherwise batched beam search ranked by ``logp / len ** length_penalty``.
-        Call ``eval()`` first for deterministic (dropout-free) output.
+        Call ``eval()`` first for deterministic (dropout-free) output. Runs in inference mode:
+        the result is an inference tensor (read it, copy it; don't modify it in place).
         """
         enc, h0 = self.encode(src, src_mask)
         memory = self.decoder.precompute(enc, src_mask)

@@ -185,7 +185,6 @@ class Seq2SeqModule(pl.LightningModule):
         self.log_dict(self.test_metrics.compute("test"))
         self.test_metrics.reset()
 
-    @torch.no_grad()
     def generate(self, src: Tensor, src_mask: Tensor, beam_size: int | None = None) -> Tensor:
         hp = self.hparams
         return self.model.generate(

@@ -276,9 +276,9 @@ def test_kd_from_probs_handles_zero_teacher_probs():
 # ---------------------------------------------------------------- top-k cache
 
 
-def _topk(teacher, k):
-    """What the cache stores: the teacher's top-k log-probabilities at T=1, and their ids."""
-    vals, ids = F.log_softmax(teacher, -1).topk(k, dim=-1)
+def _topk(teacher, k, tc=1.0):
+    """What the cache stores: the teacher's top-k log-probabilities at T_c, and their ids."""
+    vals, ids = F.log_softmax(teacher / tc, -1).topk(k, dim=-1)
     return vals, ids
 
 
@@ -299,10 +299,11 @@ def test_topk_full_vocab_equals_kd_loss(shape, t):
     )
 
 
-def _with_tail_draws(teacher, k, n, seed=0):
-    """What the cache stores with tail draws: top-k, then `n` draws from the rest, sorted."""
-    vals, ids = _topk(teacher, k)
-    log_p = F.log_softmax(teacher, -1)
+def _with_tail_draws(teacher, k, n, seed=0, tc=1.0):
+    """What the cache stores with tail draws: top-k, then `n` draws from the rest, sorted, all
+    from the teacher softened at T_c."""
+    vals, ids = _topk(teacher, k, tc)
+    log_p = F.log_softmax(teacher / tc, -1)
     tail = log_p.exp().scatter(-1, ids, 0.0).reshape(-1, teacher.shape[-1])
     gen = torch.Generator().manual_seed(seed)
     drawn = torch.multinomial(tail, n, replacement=True, generator=gen).sort(-1).values
@@ -310,43 +311,45 @@ def _with_tail_draws(teacher, k, n, seed=0):
     return torch.cat([vals, log_p.gather(-1, drawn)], -1), torch.cat([ids, drawn], -1)
 
 
-def test_topk_partial_matches_documented_formula():
-    """Plain numpy over distinct tokens: top-k p^(1/T); each draw (P/S) p^(1/T - 1)."""
+@pytest.mark.parametrize(("t", "tc"), [(1.0, 1.0), (2.0, 1.0), (2.0, 2.0), (1.0, 2.0)])
+def test_topk_partial_matches_documented_formula(t, tc):
+    """Plain numpy over distinct tokens, values softened at T_c, r = T_c / T: top-k p^r; each
+    draw (P/S) p^(r - 1)."""
     s, te = _logits((4, 12), 0), _logits((4, 12), 1)
-    k, n = 3, 6
-    for t in (1.0, 2.0):
-        for draws in (0, n):
-            vals, ids = _with_tail_draws(te, k, n) if draws else _topk(te, k)
-            ref = 0.0
-            for i in range(4):
-                lp, tok = vals[i].numpy().astype(np.float64), ids[i].numpy()
-                p_top = np.exp(lp[:k])
-                w = {int(j): pj ** (1 / t) for j, pj in zip(tok[:k], p_top, strict=True)}
-                for j, lpj in zip(tok[k:], lp[k:], strict=True):  # repeated draws add up
-                    w[int(j)] = w.get(int(j), 0.0) + (1 - p_top.sum()) / n * np.exp(lpj) ** (
-                        1 / t - 1
-                    )
-                z = sum(w.values())
-                q = np.exp(F.log_softmax(s[i].double() / t, -1).numpy())
-                ref += sum(wj / z * (np.log(wj / z) - np.log(q[j])) for j, wj in w.items())
-            got = topk_kd_loss(s, vals, ids, t, tail_samples=draws).item()
-            assert got == pytest.approx(ref / 4 * t * t, rel=1e-9)
-            assert got > 0
+    k, n, r = 3, 6, tc / t
+    for draws in (0, n):
+        vals, ids = _with_tail_draws(te, k, n, tc=tc) if draws else _topk(te, k, tc)
+        ref = 0.0
+        for i in range(4):
+            lp, tok = vals[i].numpy().astype(np.float64), ids[i].numpy()
+            p_top = np.exp(lp[:k])
+            w = {int(j): pj**r for j, pj in zip(tok[:k], p_top, strict=True)}
+            for j, lpj in zip(tok[k:], lp[k:], strict=True):  # repeated draws add up
+                w[int(j)] = w.get(int(j), 0.0) + (1 - p_top.sum()) / n * np.exp(lpj) ** (r - 1)
+            z = sum(w.values())
+            q = np.exp(F.log_softmax(s[i].double() / t, -1).numpy())
+            ref += sum(wj / z * (np.log(wj / z) - np.log(q[j])) for j, wj in w.items())
+        got = topk_kd_loss(s, vals, ids, t, tail_samples=draws, cache_temperature=tc).item()
+        assert got == pytest.approx(ref / 4 * t * t, rel=1e-9)
+        assert got > 0
     assert len(set(ids[..., k:].flatten().tolist())) < ids[..., k:].numel()  # repeats covered
 
 
-def test_tail_draws_make_the_t1_gradient_unbiased():
-    """The mean gradient over independent caches approaches the full-teacher gradient on
-    every token, the tail included; a top-k alone stays biased on the tail."""
+@pytest.mark.parametrize("t", [1.0, 2.0])
+def test_tail_draws_at_the_cache_temperature_make_the_gradient_unbiased(t):
+    """Cached at the job's temperature, the mean gradient over independent caches approaches
+    the full-teacher gradient on every token, the tail included; a top-k alone stays biased
+    on the tail."""
     s = _logits((6, 30), 0).requires_grad_()
     te = _logits((6, 30), 1)
-    kd_loss(s, te, 1.0).backward()
+    kd_loss(s, te, t).backward()
     full, s.grad = s.grad.clone(), None
-    topk_kd_loss(s, *_topk(te, 4), 1.0).backward()
+    topk_kd_loss(s, *_topk(te, 4, t), t, cache_temperature=t).backward()
     topk_only, s.grad = s.grad.clone(), None
     grads = []
     for seed in range(400):
-        topk_kd_loss(s, *_with_tail_draws(te, 4, 8, seed), 1.0, tail_samples=8).backward()
+        cache = _with_tail_draws(te, 4, 8, seed, tc=t)
+        topk_kd_loss(s, *cache, t, tail_samples=8, cache_temperature=t).backward()
         grads.append(s.grad.clone())
         s.grad = None
     mean = torch.stack(grads).mean(0)
@@ -355,9 +358,9 @@ def test_tail_draws_make_the_t1_gradient_unbiased():
     assert err_draws < 0.1 * err_topk, (err_draws, err_topk)
 
 
-def test_tail_draws_at_high_temperature_approach_kd_loss():
-    """At T != 1 the draws' importance weights estimate the softened tail: with many draws
-    the loss approaches the full KD loss."""
+def test_tail_draws_away_from_the_cache_temperature_approach_kd_loss():
+    """At T != T_c (a temperature schedule) the draws' importance weights estimate the
+    re-softened tail: with many draws the loss approaches the full KD loss."""
     s, te = _logits((5, 40), 0), _logits((5, 40), 1)
     t, n = 2.0, 4000
     vals, ids = _with_tail_draws(te, 4, n)

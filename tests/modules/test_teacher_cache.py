@@ -29,7 +29,7 @@ def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
     dm.datasets["train"].teacher_cache = cache
     batch = next(iter(dm.train_dataloader()))
     values, ids = batch["topk_values"], batch["topk_ids"]
-    assert batch["topk_tail_samples"] == 8
+    assert batch["topk_tail_samples"] == 8 and batch["topk_temperature"] == 1.0
     with torch.no_grad():
         log_probs = module.teachers[0](batch).logits.log_softmax(-1)
     top_v, top_i = log_probs.topk(16, dim=-1)
@@ -60,6 +60,21 @@ def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
     plain = teacher_cache(cfg, dm, module.teachers[0], teachers[0]["ckpt"], cfg.paths.cache_dir)
     assert plain.path != cache.path and plain.values.shape[1] == 16
     assert np.array_equal(plain.ids[:], cache.ids[:, :16])
+    # another temperature is another cache, softened at that temperature (same top tokens)
+    cfg.distill.objective.temperature = 2.0
+    soft = teacher_cache(cfg, dm, module.teachers[0], teachers[0]["ckpt"], cfg.paths.cache_dir)
+    assert soft.path != plain.path and soft.temperature == 2.0
+    assert np.array_equal(soft.ids[:], plain.ids[:])
+    dm.datasets["train"].teacher_cache = soft
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["topk_temperature"] == 2.0
+    with torch.no_grad():
+        soft_v, soft_i = (module.teachers[0](batch).logits / 2).log_softmax(-1).topk(16, dim=-1)
+    m = batch["tgt_mask"]
+    assert torch.equal(batch["topk_ids"][..., :16][m], soft_i[m])
+    torch.testing.assert_close(
+        batch["topk_values"][..., :16][m].float(), soft_v[m], atol=1e-2, rtol=1e-3
+    )
 
 
 def test_topk_larger_than_vocabulary_is_a_config_error(tmp_path):

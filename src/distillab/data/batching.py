@@ -97,8 +97,8 @@ def collate(items: list[dict], pad_id: int, bos_id: int, eos_id: int) -> dict:
         values = np.zeros((b, tgt_len, k), dtype=np.float16)
         ids = np.zeros((b, tgt_len, k), dtype=np.int64)
         for i, it in enumerate(items):
-            v, idx, _ = it["topk"]
+            v, idx = it["topk"][:2]
             values[i, : len(v)], ids[i, : len(idx)] = v, idx
         batch["topk_values"], batch["topk_ids"] = torch.from_numpy(values), torch.from_numpy(ids)
-        batch["topk_tail_samples"] = items[0]["topk"][2]
+        batch["topk_tail_samples"], batch["topk_temperature"] = items[0]["topk"][2:]
     return batch

@@ -53,9 +53,11 @@ def check_teacher_outputs(cfg: DictConfig) -> None:
 
 
 def teacher_cache(cfg: DictConfig, dm, teacher, ckpt: str, cache_dir: str) -> TeacherCache:
-    """The teacher's cached top-k and tail draws for `dm`'s training rows (built once)."""
-    k, tail_samples = int(cfg.distill.topk), int(cfg.distill.tail_samples)
-    return TeacherCache.build_or_load(teacher, ckpt, dm, k, tail_samples, cache_dir)
+    """The teacher's cached top-k and tail draws for `dm`'s training rows (built once), softened
+    at the job's (starting) temperature, where the cached KD target is unbiased."""
+    d = cfg.distill
+    k, tail_samples, temp = int(d.topk), int(d.tail_samples), float(d.objective.temperature)
+    return TeacherCache.build_or_load(teacher, ckpt, dm, k, tail_samples, temp, cache_dir)
 
 
 def run(cfg: DictConfig) -> dict[str, float]:

@@ -216,22 +216,23 @@ def topk_kd_loss(
     mask: Tensor | None = None,
     student_log_probs: Tensor | None = None,
     tail_samples: int = 0,
+    cache_temperature: float = 1.0,
 ) -> Tensor:
     r"""KD against a teacher stored as its top-k log-probabilities plus samples of its tail
-    (the teacher-output cache).
+    (the teacher-output cache), softened at the cache temperature ``T_c``.
 
-    The last ``tail_samples`` columns are not top tokens but ``S`` draws, with replacement, from
-    the teacher's distribution restricted to the tokens outside the top ``k`` (values: the
-    teacher's log-probabilities of the drawn tokens). Together they give a sparse target
-    ``\hat p`` whose expectation is the teacher's full distribution: a top token keeps its
-    probability ``p_j``; each draw carries ``P / S`` of the tail mass ``P = 1 - \sum_{top} p_j``.
-    At ``T == 1`` the student's gradient ``q - \hat p`` is therefore an unbiased estimate of the
-    full-teacher gradient ``q - p`` on every token, the tail included (a top-k alone leaves the
-    tail untaught). At temperature ``T`` the target is ``p^{1/T}`` renormalised; the tail's
-    share is estimated by importance weights, a draw of token ``j`` weighing
-    ``(P / S) p_j^{1/T - 1}``, and the weights are normalised over all columns (consistent,
-    slightly biased for small ``S``). With ``tail_samples == 0`` the top-k is renormalised and
-    the tail is dropped.
+    The stored distribution is ``\tilde p = softmax(z / T_c)``. The last ``tail_samples``
+    columns are not top tokens but ``S`` draws, with replacement, from ``\tilde p`` restricted to
+    the tokens outside the top ``k`` (values: their log ``\tilde p``). Together they give a
+    sparse target ``\hat p`` whose expectation is ``\tilde p``: a top token keeps ``\tilde p_j``;
+    each draw carries ``\tilde P / S`` of the tail mass ``\tilde P = 1 - \sum_{top} \tilde p_j``.
+    At ``T == T_c`` the student's gradient ``(q - \hat p) T`` is therefore an unbiased estimate
+    of the full-teacher gradient on every token, the tail included (a top-k alone leaves the
+    tail untaught); that is why a job caches at its own temperature. At another ``T`` (a
+    temperature schedule) the target ``\tilde p^{r}``, ``r = T_c / T``, is renormalised over
+    the columns, a draw of token ``j`` weighing ``(\tilde P / S) \tilde p_j^{r - 1}``
+    (importance weights: consistent, biased for small ``S``, noisy for ``r < 1``). With
+    ``tail_samples == 0`` the top-k is renormalised and the tail is dropped.
 
     .. math::
 
@@ -245,8 +246,8 @@ def topk_kd_loss(
 
     Args:
         student_logits: ``[..., vocab]``; must be finite (model outputs are).
-        topk_log_probs: ``[..., k + S]`` teacher log-probabilities at T=1 (fp16 typical);
-            detached. Top columns first, then the tail draws.
+        topk_log_probs: ``[..., k + S]`` teacher log-probabilities at ``T_c`` (fp16
+            typical); detached. Top columns first, then the tail draws.
         topk_ids: ``[..., k + S]`` int32/int64 token ids in ``[0, vocab)``; top ids distinct,
             draws sorted.
         temperature: ``T > 0``.
@@ -255,8 +256,10 @@ def topk_kd_loss(
             ``topk_ids`` (``[..., k + S]``; e.g. in one gather with the gold tokens of the
             cross-entropy); used instead of recomputing it when ``temperature == 1``.
         tail_samples: ``S``, how many of the last columns are tail draws.
+        cache_temperature: ``T_c > 0``, the temperature ``topk_log_probs`` were softened at.
     """
     t = _check_temperature(temperature)
+    r = _check_temperature(cache_temperature) / t
     if topk_log_probs.shape != topk_ids.shape:
         raise ValueError(
             f"topk_log_probs shape {tuple(topk_log_probs.shape)} != topk_ids shape "
@@ -290,10 +293,10 @@ def topk_kd_loss(
     else:
         log_q = F.log_softmax(s if t == 1.0 else s / t, dim=-1).gather(-1, ids)
     top, drawn = lp[:, :n_top], lp[:, n_top:]
-    log_w = top / t
+    log_w = top * r
     if tail_samples:
         log_tail = torch.log1p(-top.exp().sum(-1, keepdim=True).clamp(max=1.0 - 1e-6))
-        log_w = torch.cat([log_w, log_tail - math.log(tail_samples) + (1 / t - 1) * drawn], -1)
+        log_w = torch.cat([log_w, log_tail - math.log(tail_samples) + (r - 1) * drawn], -1)
     log_p = F.log_softmax(log_w, dim=-1)  # one weight per column
     log_p_token = log_p  # log of the weight of each column's token (repeated draws summed)
     if tail_samples:  # a run of c equal (adjacent) draws is one token with c draws' weight

@@ -84,19 +84,21 @@ class DistillObjective(nn.Module):
         progress: float,
         teachers: Sequence[Seq2SeqOutput] = (),
         teacher_weights: Sequence[float] | None = None,
-        topk: tuple[Tensor, Tensor, int] | None = None,
+        topk: tuple[Tensor, Tensor, int, float] | None = None,
         log_probs: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """Loss terms, already weighted. Give `teachers` (online) or `topk` (cached values, ids,
-        number of tail draws among the columns); with `topk`, `log_probs` (the student's
-        log_softmax at T=1, gathered at the cached ids) is reused at T=1."""
+        number of tail draws among the columns, cache temperature); with `topk`, `log_probs`
+        (the student's log_softmax at T=1, gathered at the cached ids) is reused at T=1."""
         alpha, temp = self.weights(progress)
         mask = batch["tgt_mask"]
         terms = {"ce": (1.0 - alpha) * gold_ce}
         if alpha > 0:
             if topk is not None:
-                values, ids, tail_samples = topk
-                kd = topk_kd_loss(student.logits, values, ids, temp, mask, log_probs, tail_samples)
+                values, ids, tail_samples, cache_temp = topk
+                kd = topk_kd_loss(
+                    student.logits, values, ids, temp, mask, log_probs, tail_samples, cache_temp
+                )
             else:
                 probs = average_teacher_probs([t.logits for t in teachers], teacher_weights, temp)
                 kd = kd_loss_from_probs(student.logits, probs, temp, mask)

@@ -83,7 +83,9 @@ class DistillationModule(Seq2SeqModule):
             ids = torch.cat([batch["tgt_out"].unsqueeze(-1), batch["topk_ids"]], dim=-1)
             picked = log_probs.gather(-1, ids)
             gold = self.gold_losses(out, batch, log_probs, picked[..., 0])
-            topk = (batch["topk_values"], batch["topk_ids"], batch["topk_tail_samples"])
+            topk = tuple(
+                batch[f"topk_{x}"] for x in ("values", "ids", "tail_samples", "temperature")
+            )
             teacher = {"topk": topk, "log_probs": picked[..., 1:]}
         else:
             gold = self.gold_losses(out, batch, log_probs)

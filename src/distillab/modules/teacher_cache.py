@@ -1,12 +1,16 @@
-"""Teacher-output cache: the teacher's top-k logits for every training target token, computed
-once per (teacher, data, training rows, k) and memory-mapped by every student that needs them.
+"""Teacher-output cache: the teacher's top-k log-probabilities for every training target token,
+computed once per (teacher, data, training rows, k, draws, temperature) and memory-mapped by
+every student that needs them.
 
 Layout of `<cache_dir>/teacher_outputs/<key>/`: `values.npy` (fp16 [tokens, k + S], the
-teacher's log-probabilities at T=1), `ids.npy` (int32 [tokens, k + S]), `offsets.npy` (int64
-[rows + 1]: row r's target tokens, EOS included, are `offsets[r]:offsets[r+1]`), `info.json`.
-The first k columns are the teacher's top-k tokens; the last S (`tail_samples`) are draws from
-its distribution outside them, seeded by the cache key, so that KD against the cache
-(`topk_kd_loss`) also teaches the tail, unbiasedly at T=1.
+teacher's log-probabilities softened at the cache temperature, `log_softmax(z / T_c)`),
+`ids.npy` (int32 [tokens, k + S]), `offsets.npy` (int64 [rows + 1]: row r's target tokens, EOS
+included, are `offsets[r]:offsets[r+1]`), `info.json`. The first k columns are the teacher's
+top-k tokens; the last S (`tail_samples`) are draws from its softened distribution outside
+them, seeded by the cache key, so that KD against the cache (`topk_kd_loss`) also teaches the
+tail, unbiasedly at the cache temperature. A job caches at its own `distill.objective.temperature`
+(one teacher pass per temperature of a sweep); a temperature schedule moves away from it by
+importance weights.
 """
 
 from __future__ import annotations
@@ -38,17 +42,29 @@ class TeacherCache:
     def tail_samples(self) -> int:
         return int(self.info["tail_samples"])
 
-    def row(self, row: int) -> tuple[np.ndarray, np.ndarray, int]:
+    @property
+    def temperature(self) -> float:
+        return float(self.info["temperature"])
+
+    def row(self, row: int) -> tuple[np.ndarray, np.ndarray, int, float]:
         """For each target token of a training row: values (fp16) and ids (int32) of the top-k
-        and the tail draws, and how many trailing columns are draws."""
+        and the tail draws; how many trailing columns are draws; the cache temperature."""
         a, b = self.offsets[row], self.offsets[row + 1]
-        return self.values[a:b], self.ids[a:b], self.tail_samples
+        return self.values[a:b], self.ids[a:b], self.tail_samples, self.temperature
 
     @classmethod
-    def key(cls, ckpt: str, dm: DialogueDataModule, k: int, tail_samples: int) -> str:
+    def key(
+        cls, ckpt: str, dm: DialogueDataModule, k: int, tail_samples: int, temperature: float
+    ) -> str:
         rows = fingerprint(dm.datasets["train"].rows.tolist())
         return fingerprint(
-            file_sha256(ckpt), dm.fingerprint, rows, k, tail_samples, "logp-sorted-draws"
+            file_sha256(ckpt),
+            dm.fingerprint,
+            rows,
+            k,
+            tail_samples,
+            float(temperature),
+            "softened-logp-sorted-draws",
         )
 
     @classmethod
@@ -59,19 +75,20 @@ class TeacherCache:
         dm: DialogueDataModule,
         k: int,
         tail_samples: int,
+        temperature: float,
         cache_dir: str,
     ) -> TeacherCache:
         vocab = len(dm.tokenizer)
         if k > vocab:
             raise ConfigError(f"distill.topk={k} exceeds the vocabulary size {vocab}")
         tail_samples = tail_samples if k < vocab else 0  # no tail to draw from
-        key = cls.key(ckpt, dm, k, tail_samples)
+        key = cls.key(ckpt, dm, k, tail_samples, temperature)
         path = Path(cache_dir) / "teacher_outputs" / key
         path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(path) + ".lock"):
             if not (path / "info.json").exists():
                 seed = int(key[:8], 16)
-                cls._build(teacher, ckpt, dm, k, tail_samples, seed, path)
+                cls._build(teacher, ckpt, dm, k, tail_samples, temperature, seed, path)
         return cls(path)
 
     @staticmethod
@@ -82,6 +99,7 @@ class TeacherCache:
         dm: DialogueDataModule,
         k: int,
         tail_samples: int,
+        temperature: float,
         seed: int,
         path: Path,
     ) -> None:
@@ -102,7 +120,8 @@ class TeacherCache:
             gen = torch.Generator().manual_seed(seed)
             teacher.eval()
             for batch in dm.plain_loader("train"):
-                log_probs = torch.log_softmax(teacher(batch).logits.float(), dim=-1)
+                logits = teacher(batch).logits.float()
+                log_probs = torch.log_softmax(logits / temperature, dim=-1)
                 top_v, top_i = log_probs.topk(k, dim=-1)
                 if tail_samples:
                     top_v, top_i = _add_tail_draws(log_probs, top_v, top_i, tail_samples, gen)
@@ -120,6 +139,7 @@ class TeacherCache:
                     "data": dm.fingerprint,
                     "k": k,
                     "tail_samples": tail_samples,
+                    "temperature": float(temperature),
                     "seed": seed,
                     "rows": len(train),
                     "tokens": total,
@@ -138,7 +158,7 @@ def _add_tail_draws(
     n: int,
     gen: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Append `n` draws (with replacement, sorted by id) from the teacher's distribution
+    """Append `n` draws (with replacement, sorted by id) from the (softened) teacher distribution
     outside its top-k."""
     vocab = log_probs.shape[-1]
     # a tiny floor keeps rows whose tail underflowed to 0 drawable; such draws weigh ~0

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import get_method
+from omegaconf import OmegaConf
 
 from distillab.train import CONF_DIR
 from distillab.train import run_job as train
@@ -25,8 +26,9 @@ def test_every_experiment_composes(name):
     assert callable(get_method(cfg.job))
 
 
-def run_cli(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "distillab.train", f"paths.output_root={tmp_path}", *args]
+def run_cli(args: list[str], tmp_path: Path, multirun: bool = False) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "distillab.train", *(["-m"] if multirun else [])]
+    cmd += [f"paths.output_root={tmp_path}", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
@@ -111,14 +113,41 @@ def test_parallel_sweep_with_joblib_shares_one_sweep_dir(tmp_path):
         *TINY,
         "seed=1,2",
     ]
-    proc = subprocess.run(
-        [sys.executable, "-m", "distillab.train", "-m", f"paths.output_root={tmp_path}", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_cli(args, tmp_path, multirun=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     found = sorted(tmp_path.glob("multiruns/*/*/*/metrics.json"))
     assert len(found) == 2 and found[0].parents[1] == found[1].parents[1]
     overrides = {(p.parent / ".hydra" / "overrides.yaml").read_text() for p in found}
     assert any("seed=1" in o for o in overrides) and any("seed=2" in o for o in overrides)
+
+
+def test_submitit_launcher_runs_each_job_through_submitit(tmp_path):
+    """`submitit_local` goes through the same submitit executor as `submitit_slurm`, minus the
+    cluster: each job runs in its own submitit process and writes its own metrics."""
+    args = ["hydra/launcher=submitit_local", "experiment=student", *TINY, "seed=1,2"]
+    proc = run_cli(args, tmp_path, multirun=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = sorted(tmp_path.glob("multiruns/*/*/*/metrics.json"))
+    assert [p.parent.name for p in found] == ["0", "1"]
+    assert len(list(found[0].parents[1].glob(".submitit/*/*_log.out"))) == 2
+
+
+def test_optuna_sweep_minimises_the_optimized_metric(tmp_path):
+    """The Optuna sweeper gets each job's `optimized_metric` (val/ppl) back from train() and
+    reports the best of them."""
+    args = [
+        "hydra/sweeper=optuna",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.direction=minimize",
+        "module.lr=interval(0.001,0.01)",
+        "experiment=student",
+        *TINY,
+    ]
+    proc = run_cli(args, tmp_path, multirun=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = [json.loads(p.read_text()) for p in tmp_path.glob("multiruns/*/*/*/metrics.json")]
+    assert len(metrics) == 3
+    (results,) = tmp_path.glob("multiruns/*/*/optimization_results.yaml")
+    best = OmegaConf.load(results)
+    assert best["best_value"] == pytest.approx(min(m["val/ppl"] for m in metrics), rel=1e-6)
+    assert 0.001 <= best["best_params"]["module.lr"] <= 0.01

@@ -187,14 +187,19 @@ def matmul_peak(device: str, n: int = 1024, reps: int = 10, trials: int = 5) -> 
     return 2 * n**3 * reps / best
 
 
+def val_contexts(dm, batch: int) -> DataLoader:
+    """Validation contexts in their fixed order, `batch` at a time (what the decodes read)."""
+    ids = dict(pad_id=dm.pad_id, bos_id=dm.bos_id, eos_id=dm.eos_id)
+    return DataLoader(dm.datasets["val"], batch, collate_fn=partial(collate, **ids))
+
+
 def decode_latency(
     models: dict[str, nn.Module], dm, hp, devices: dict[str, str], batch: int, n: int
 ) -> dict[str, float]:
     """Median ms of one greedy decode of exactly DECODE_LEN tokens (eos_id=-1 is never
     produced, so every model decodes the same length) over real validation contexts. The
     models take turns on each context, so drift in machine load hits them alike."""
-    ids = dict(pad_id=dm.pad_id, bos_id=dm.bos_id, eos_id=dm.eos_id)
-    loader = DataLoader(dm.datasets["val"], batch, collate_fn=partial(collate, **ids))
+    loader = val_contexts(dm, batch)
     models = {name: model.to(devices[name]).eval() for name, model in models.items()}
     times: dict[str, list[float]] = {name: [] for name in models}
     for i, b in enumerate(loader):
@@ -217,8 +222,7 @@ def decode_flops(model: nn.Module, dm, hp, n: int = 8) -> float:
     """FLOPs (FlopCounterMode) of one batch-1 greedy decode of DECODE_LEN tokens, mean over the
     first `n` validation contexts: the arithmetic a latency ratio would follow if both models
     ran at the same efficiency."""
-    ids = dict(pad_id=dm.pad_id, bos_id=dm.bos_id, eos_id=dm.eos_id)
-    loader = DataLoader(dm.datasets["val"], 1, collate_fn=partial(collate, **ids))
+    loader = val_contexts(dm, 1)
     model = copy.deepcopy(model).cpu().eval()
     with FlopCounterMode(display=False) as counter:
         for i, b in enumerate(loader):

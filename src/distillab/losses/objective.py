@@ -12,6 +12,7 @@ Padding never counts. Hidden-state and attention transfer use the first teacher.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from torch import Tensor, nn
 
@@ -19,6 +20,17 @@ from distillab.errors import check_range
 from distillab.losses.kd import average_teacher_probs, kd_loss_from_probs, topk_kd_loss
 from distillab.losses.transfer import attention_transfer_loss, hidden_state_loss
 from distillab.models import Seq2SeqOutput
+
+
+class CachedTeacher(NamedTuple):
+    """A batch's cached teacher outputs (see `modules.teacher_cache`): per target token the
+    top-k and tail-draw log-probabilities and ids; how many trailing columns are draws; the
+    temperature the cache was softened at."""
+
+    values: Tensor
+    ids: Tensor
+    tail_samples: int
+    temperature: float
 
 
 def linear(start: float, end: float | None, progress: float) -> float:
@@ -84,20 +96,26 @@ class DistillObjective(nn.Module):
         progress: float,
         teachers: Sequence[Seq2SeqOutput] = (),
         teacher_weights: Sequence[float] | None = None,
-        topk: tuple[Tensor, Tensor, int, float] | None = None,
+        topk: CachedTeacher | None = None,
         log_probs: Tensor | None = None,
     ) -> dict[str, Tensor]:
-        """Loss terms, already weighted. Give `teachers` (online) or `topk` (cached values, ids,
-        number of tail draws among the columns, cache temperature); with `topk`, `log_probs`
-        (the student's log_softmax at T=1, gathered at the cached ids) is reused at T=1."""
+        """Loss terms, already weighted. Give `teachers` (online) or `topk` (the cached teacher
+        outputs of the batch); with `topk`, `log_probs` (the student's log_softmax at T=1,
+        gathered at the cached ids) is reused at T=1."""
         alpha, temp = self.weights(progress)
         mask = batch["tgt_mask"]
         terms = {"ce": (1.0 - alpha) * gold_ce}
         if alpha > 0:
             if topk is not None:
-                values, ids, tail_samples, cache_temp = topk
                 kd = topk_kd_loss(
-                    student.logits, values, ids, temp, mask, log_probs, tail_samples, cache_temp
+                    student.logits,
+                    topk.values,
+                    topk.ids,
+                    temp,
+                    mask,
+                    log_probs,
+                    topk.tail_samples,
+                    topk.temperature,
                 )
             else:
                 probs = average_teacher_probs([t.logits for t in teachers], teacher_weights, temp)

@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from torch import Tensor
 
 from distillab.errors import ConfigError
+from distillab.losses.objective import CachedTeacher
 from distillab.models import Seq2SeqOutput
 from distillab.modules.seq2seq import Seq2SeqModule
 
@@ -83,9 +84,7 @@ class DistillationModule(Seq2SeqModule):
             ids = torch.cat([batch["tgt_out"].unsqueeze(-1), batch["topk_ids"]], dim=-1)
             picked = log_probs.gather(-1, ids)
             gold = self.gold_losses(out, batch, log_probs, picked[..., 0])
-            topk = tuple(
-                batch[f"topk_{x}"] for x in ("values", "ids", "tail_samples", "temperature")
-            )
+            topk = CachedTeacher(*(batch[f"topk_{f}"] for f in CachedTeacher._fields))
             teacher = {"topk": topk, "log_probs": picked[..., 1:]}
         else:
             gold = self.gold_losses(out, batch, log_probs)

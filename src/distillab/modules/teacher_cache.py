@@ -87,8 +87,13 @@ class TeacherCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(path) + ".lock"):
             if not (path / "info.json").exists():
-                seed = int(key[:8], 16)
-                cls._build(teacher, ckpt, dm, k, tail_samples, temperature, seed, path)
+                spec = {
+                    "k": k,
+                    "tail_samples": tail_samples,
+                    "temperature": float(temperature),
+                    "seed": int(key[:8], 16),
+                }
+                cls._build(teacher, ckpt, dm, spec, path)
         return cls(path)
 
     @staticmethod
@@ -97,12 +102,12 @@ class TeacherCache:
         teacher: Seq2SeqModule,
         ckpt: str,
         dm: DialogueDataModule,
-        k: int,
-        tail_samples: int,
-        temperature: float,
-        seed: int,
+        spec: dict,
         path: Path,
     ) -> None:
+        """Write the cache described by `spec` (k, tail_samples, temperature, seed; it goes to
+        info.json as is) to `path`, atomically."""
+        k, tail_samples, temperature = spec["k"], spec["tail_samples"], spec["temperature"]
         train = dm.datasets["train"]
         n_rows = len(train.split.examples)
         lengths = np.zeros(n_rows, dtype=np.int64)
@@ -117,7 +122,7 @@ class TeacherCache:
             cols = k + tail_samples
             values = np.lib.format.open_memmap(tmp / "values.npy", "w+", np.float16, (total, cols))
             ids = np.lib.format.open_memmap(tmp / "ids.npy", "w+", np.int32, (total, cols))
-            gen = torch.Generator().manual_seed(seed)
+            gen = torch.Generator().manual_seed(spec["seed"])
             teacher.eval()
             for batch in dm.plain_loader("train"):
                 logits = teacher(batch).logits.float()
@@ -137,10 +142,7 @@ class TeacherCache:
                 {
                     "teacher": ckpt,
                     "data": dm.fingerprint,
-                    "k": k,
-                    "tail_samples": tail_samples,
-                    "temperature": float(temperature),
-                    "seed": seed,
+                    **spec,
                     "rows": len(train),
                     "tokens": total,
                 },

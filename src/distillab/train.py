@@ -1,4 +1,4 @@
-"""`distillab-train`: the Hydra app. Composes conf/train.yaml and runs `cfg.job`."""
+"""`distillab-train`: the Hydra app. Composes distillab/conf/train.yaml and runs `cfg.job`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from distillab.utils import resolvers
 
 resolvers.register()
 
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+CONF_DIR = str(Path(__file__).resolve().parent / "conf")  # shipped inside the package
 
 
 def run_job(cfg: DictConfig) -> dict[str, float]:

@@ -24,8 +24,19 @@ TINY = [
     "model.dec_layers=1",
     "trainer.max_steps=6",
     "module.decode_examples=8",
-    "module.warmup_steps=2",
+    "scheduler.warmup_steps=2",
     "threads=1",
+]
+
+# the registry teacher of distillation tests: its own (tiny) training config
+TINY_TEACHER = [
+    "teacher.train.model.emb_dim=24",
+    "teacher.train.model.hidden_size=48",
+    "teacher.train.model.enc_layers=1",
+    "teacher.train.model.dec_layers=1",
+    "teacher.train.trainer.max_steps=6",
+    "teacher.train.module.decode_examples=8",
+    "teacher.train.scheduler.warmup_steps=2",
 ]
 
 

@@ -139,7 +139,7 @@ def test_optuna_sweep_minimises_the_optimized_metric(tmp_path):
         "hydra/sweeper=optuna",
         "hydra.sweeper.n_trials=3",
         "hydra.sweeper.direction=minimize",
-        "module.lr=interval(0.001,0.01)",
+        "optimizer.lr=interval(0.001,0.01)",
         "experiment=student",
         *TINY,
     ]
@@ -150,4 +150,4 @@ def test_optuna_sweep_minimises_the_optimized_metric(tmp_path):
     (results,) = tmp_path.glob("multiruns/*/*/optimization_results.yaml")
     best = OmegaConf.load(results)
     assert best["best_value"] == pytest.approx(min(m["val/ppl"] for m in metrics), rel=1e-6)
-    assert 0.001 <= best["best_params"]["module.lr"] <= 0.01
+    assert 0.001 <= best["best_params"]["optimizer.lr"] <= 0.01

@@ -22,7 +22,7 @@ CONF_DIR = str(Path(__file__).resolve().parent / "conf")  # shipped inside the p
 
 def run_job(cfg: DictConfig) -> dict[str, float]:
     """Run the job named by `cfg.job` (e.g. distillab.jobs.train.run) and return its metrics."""
-    return get_method(cfg.job)(cfg)
+    return get_method(cfg.job)(cfg).metrics
 
 
 def first_distillab_error(e: BaseException) -> DistillabError | None:

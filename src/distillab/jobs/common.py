@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +41,15 @@ def save_run(cfg: DictConfig, dm: DialogueDataModule, run_dir: Path) -> None:
 
 
 def module_kwargs(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
-    """`cfg.module` (optimisation, decoding) wired to the data's vocabulary and labels."""
+    """The model being trained (`model`, `module`, `optimizer`, `scheduler`, the task's heads)
+    wired to the data's vocabulary and labels."""
     kwargs = OmegaConf.to_container(cfg.module, resolve=True)
     kwargs.update(
         model=OmegaConf.to_container(cfg.model, resolve=True),
+        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
+        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True),
+        topic_weight=float(cfg.task.topic_weight),
+        rating_weight=float(cfg.task.rating_weight),
         vocab_size=len(dm.tokenizer),
         pad_id=dm.pad_id,
         bos_id=dm.bos_id,
@@ -79,9 +85,18 @@ def evaluate(trainer: pl.Trainer, module: Seq2SeqModule, dm, ckpt: str | None = 
     return {k: float(v) for k, v in {**val, **test}.items() if not k.endswith("/loss")}
 
 
+@dataclass
+class JobResult:
+    """What a job hands back to its caller (the CLI, a sweep, the quickstart)."""
+
+    metrics: dict[str, float]
+    run_dir: Path
+    checkpoint: str | None = None  # the best checkpoint by val/ppl, else the last one
+
+
 def fit_and_evaluate(
     cfg: DictConfig, dm: DialogueDataModule, module: Seq2SeqModule, run_dir: Path
-) -> dict[str, float]:
+) -> JobResult:
     """Train, evaluate the best checkpoint (or the final weights), write metrics.json."""
     clock = TrainClock()
     trainer = build_trainer(cfg, run_dir, [clock])
@@ -103,7 +118,7 @@ def fit_and_evaluate(
     atomic_write_json(run_dir / "metrics.json", metrics)
     atomic_write_json(run_dir / "checkpoint.json", {"best": best, "last": str(last)})
     close_loggers(trainer)
-    return metrics
+    return JobResult(metrics, run_dir, best or str(last))
 
 
 def close_loggers(trainer: pl.Trainer) -> None:

@@ -3,16 +3,14 @@ trained with the same seed and budget, evaluated on the same sets, compared in o
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from distillab.jobs import distill, train
-from distillab.jobs.common import build_trainer, evaluate, start_run
-from distillab.jobs.teacher import resolve_teacher
-from distillab.modules.distill import load_teacher
+from distillab.jobs.common import JobResult, build_trainer, evaluate, start_run
+from distillab.jobs.teacher import AUTO, build_teacher, registry_entry
 from distillab.modules.seq2seq import load_model
 from distillab.utils.io import atomic_write_json, atomic_write_text
 
@@ -60,37 +58,27 @@ def markdown_table(results: dict[str, dict], note: str) -> str:
     return "\n".join(rows) + "\n\n" + note + "\n"
 
 
-def run(cfg: DictConfig) -> dict[str, float]:
+def run(cfg: DictConfig) -> JobResult:
     run_dir, dm = start_run(cfg)
-    teacher_ckpt = resolve_teacher(cfg, dm)
-    results = {
+    teacher = build_teacher(cfg.teacher, cfg, dm)  # trained into the registry the first time
+    runs = {
         "student_scratch": train.run(sub_config(cfg, run_dir / "student_scratch", "scratch")),
         "student_distilled": distill.run(
             sub_config(cfg, run_dir / "student_distilled", "distilled")
         ),
     }
-    # the teacher on the same validation and test sets as the students: its registry run
-    # evaluated it on them already when its data fingerprint is the students' (same splits)
-    teacher = load_teacher(teacher_ckpt, dm.vocab_hash, dm.fingerprint)
-    teacher.tokenizer = dm.tokenizer
-    teacher_dir = Path(teacher_ckpt).parents[1]
-    data_file, metrics_file = teacher_dir / "data.json", teacher_dir / "metrics.json"
-    same_sets = (
-        data_file.exists()
-        and metrics_file.exists()
-        and json.loads(data_file.read_text())["fingerprint"] == dm.fingerprint
-    )
-    if same_sets:
-        metrics = json.loads(metrics_file.read_text())
+    results = {role: dict(r.metrics) for role, r in runs.items()}
+    # the teacher on the same validation and test sets as the students: a registry teacher
+    # was evaluated on them when it was trained (its key includes this data's fingerprint)
+    if cfg.teacher.get("ckpt") == AUTO:
+        metrics = registry_entry(cfg, dm)["metrics"]
     else:
         trainer = build_trainer(sub_config(cfg, run_dir / "teacher_eval", "teacher"), run_dir, [])
-        metrics = evaluate(trainer, teacher, dm)
-    results["teacher"] = {**metrics, "checkpoint": teacher_ckpt}
+        teacher.module.tokenizer = dm.tokenizer
+        metrics = evaluate(trainer, teacher.module, dm)
+    results["teacher"] = {**metrics, "checkpoint": teacher.ckpt}
     students = ("student_scratch", "student_distilled")
-    models = []
-    for role in students:
-        ckpts = json.loads((run_dir / role / "checkpoint.json").read_text())
-        models.append(load_model(ckpts["best"] or ckpts["last"]))
+    models = [load_model(runs[role].checkpoint) for role in students]
     agreement = teacher_agreement(models, teacher.model, dm.val_dataloader())
     for role, value in zip(students, agreement, strict=True):
         results[role]["val/teacher_agreement"] = value
@@ -108,8 +96,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
     atomic_write_json(run_dir / "comparison.json", results)
     atomic_write_text(run_dir / "comparison.md", table)
     print("\n" + table)
-    return {
-        "val/ppl": results["student_distilled"]["val/ppl"],
-        "val/ppl_gain": results["student_scratch"]["val/ppl"]
-        - results["student_distilled"]["val/ppl"],
+    scratch, distilled = results["student_scratch"], results["student_distilled"]
+    summary = {
+        "val/ppl": distilled["val/ppl"],
+        "val/ppl_gain": scratch["val/ppl"] - distilled["val/ppl"],
     }
+    return JobResult(summary, run_dir, runs["student_distilled"].checkpoint)

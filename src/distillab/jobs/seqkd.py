@@ -16,18 +16,17 @@ from omegaconf import DictConfig
 
 from distillab.data import DialogueDataModule
 from distillab.errors import check_range
-from distillab.modules.seq2seq import Seq2SeqModule
-from distillab.utils.io import file_sha256, fingerprint
+from distillab.teachers import Teacher
+from distillab.utils.io import fingerprint
 
 
 @torch.no_grad()
-def decode_training_set(teacher: Seq2SeqModule, dm: DialogueDataModule, beam_size: int) -> dict:
+def decode_training_set(teacher: Teacher, dm: DialogueDataModule, beam_size: int) -> dict:
     """Teacher decodes (without EOS) for every training row in use, as flat tokens + offsets."""
     n_rows = len(dm.splits["train"].examples)
     decodes: dict[int, list[int]] = {}
-    teacher.eval()
     for batch in dm.plain_loader("train"):
-        hyps = teacher.generate(batch["src"], batch["src_mask"], beam_size=beam_size)
+        hyps = teacher.generate(batch["src"], batch["src_mask"], beam_size)
         for row, hyp in zip(batch["index"].tolist(), hyps.tolist(), strict=True):
             hyp = hyp[: hyp.index(dm.eos_id)] if dm.eos_id in hyp else hyp
             decodes[row] = [t for t in hyp if t != dm.pad_id]
@@ -41,20 +40,18 @@ def decode_training_set(teacher: Seq2SeqModule, dm: DialogueDataModule, beam_siz
     return {"tokens": tokens, "offsets": offsets}
 
 
-def use_teacher_decodes(
-    cfg: DictConfig, dm: DialogueDataModule, teacher: Seq2SeqModule, ckpt: str
-) -> Path:
+def use_teacher_decodes(cfg: DictConfig, dm: DialogueDataModule, teacher: Teacher) -> Path:
     """Make the training set serve the teacher's decodes (mixed with gold), cached on disk."""
     seq = cfg.distill.seqkd
     check_range("distill.seqkd.gold_fraction", seq.gold_fraction, 0.0, 1.0)
     check_range("distill.seqkd.beam_size", seq.beam_size, 1, 64)
     train = dm.datasets["train"]
     key = fingerprint(
-        file_sha256(ckpt),
+        teacher.identity,
         dm.fingerprint,
         fingerprint(train.rows.tolist()),
         int(seq.beam_size),
-        int(teacher.hparams.max_decode_len),
+        int(cfg.data.max_target_len),
     )
     path = Path(cfg.paths.cache_dir) / "seqkd" / f"{key}.npz"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,14 @@
-"""Teacher resolution: an explicit checkpoint, or the registry under `paths.output_root`.
+"""Teacher resolution: build the configured teacher(s), training a registry teacher if needed.
 
-The registry entry of a teacher is a normal run directory at
-`<output_root>/teachers/<key>/`, where `key` hashes everything that shapes the teacher (its
-model, optimisation, trainer, task, seed) and the data fingerprint. A file lock makes the
-concurrent jobs of a sweep wait for one training instead of each training the same teacher.
+`cfg.teacher` is a teacher config chosen by `_target_` (conf/teacher/). Its `train` block is the
+teacher's own complete training config (model, module, optimizer, scheduler, trainer budget,
+data budget, seed): nothing of the student's settings reaches it except the shared data
+pipeline (splits, tokenizer), the task heads and the trainer's hardware settings.
+
+`ckpt: auto` looks the teacher up in the registry, `<output_root>/teachers/<key>/`, where
+`key` hashes that block, the task, the teacher's resolved trainer config and the data
+fingerprint; absent, it is trained there first. A file lock makes the concurrent jobs of a
+sweep wait for one training instead of each training the same teacher.
 """
 
 from __future__ import annotations
@@ -11,81 +16,86 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
-from omegaconf import DictConfig, OmegaConf, open_dict
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 
 from distillab.data import DialogueDataModule
-from distillab.errors import ConfigError
+from distillab.teachers import Teacher
 from distillab.utils.io import atomic_write_json, fingerprint
 
+AUTO = "auto"
 
-def teacher_config(cfg: DictConfig) -> DictConfig:
-    """The config that trains the teacher: the job's config with `cfg.teacher` merged over it."""
-    t = OmegaConf.to_container(cfg.teacher, resolve=True)  # plain values: no self-references
-    tcfg = OmegaConf.merge(
-        cfg,
-        {
-            "model": t["model"],
-            "module": t.get("module") or {},
-            "trainer": t.get("trainer") or {},
-            "data": t.get("data") or {},
-            "seed": t["seed"],
-            "experiment_name": "teacher",
-            "job": "distillab.jobs.train.run",
-        },
-    )
-    return tcfg
+
+def teacher_job_config(cfg: DictConfig) -> DictConfig:
+    """The config that trains the registry teacher: the job's config, resolved, with the
+    model-specific nodes replaced (not merged) by the teacher's `train` block."""
+    t = OmegaConf.to_container(cfg.teacher.train, resolve=True)
+    job = OmegaConf.to_container(cfg, resolve=True)
+    for node in ("model", "module", "optimizer", "scheduler", "seed"):
+        job[node] = t[node]
+    job["trainer"].update(t["trainer"])  # the teacher's budget over the job's hardware
+    job["data"].update(t["data"])  # its data budget (max_train_examples)
+    job.update(experiment_name="teacher", job="distillab.jobs.train.run")
+    return OmegaConf.create(job)
 
 
 def registry_key(tcfg: DictConfig, dm: DialogueDataModule) -> str:
-    parts = {
-        k: OmegaConf.to_container(tcfg[k], resolve=True)
-        for k in ("model", "module", "trainer", "task")
-    }
-    parts["seed"] = tcfg.seed
-    parts["max_train_examples"] = tcfg.data.get("max_train_examples")
+    parts = {k: OmegaConf.to_container(tcfg[k]) for k in ("model", "module", "optimizer")}
+    parts.update(
+        scheduler=OmegaConf.to_container(tcfg.scheduler),
+        trainer=OmegaConf.to_container(tcfg.trainer),
+        task=OmegaConf.to_container(tcfg.task),
+        seed=tcfg.seed,
+        max_train_examples=tcfg.data.max_train_examples,
+    )
     return fingerprint(parts, dm.fingerprint, dm.vocab_hash)
 
 
-def resolve_teacher(cfg: DictConfig, dm: DialogueDataModule) -> str:
-    """Path of the teacher checkpoint; trains and registers it first when `ckpt=auto`."""
-    ckpt = str(cfg.teacher.ckpt)
-    if ckpt != "auto":
-        if not Path(ckpt).is_file():
-            raise ConfigError(f"teacher.ckpt={ckpt}: no such checkpoint file")
-        return ckpt
-    tcfg = teacher_config(cfg)
+def registry_entry(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
+    """The registry teacher: `{"checkpoint": path, "metrics": its val/test metrics on this
+    data's splits, "key": ...}`; trained and registered first if absent."""
+    tcfg = teacher_job_config(cfg)
     root = Path(cfg.paths.output_root) / "teachers"
     root.mkdir(parents=True, exist_ok=True)
-    key = registry_key(tcfg, dm)
-    entry = root / key
+    entry = root / registry_key(tcfg, dm)
+    done = entry / "registry.json"
     with FileLock(str(entry) + ".lock"):
-        done = entry / "registry.json"
         if not done.exists():
             shutil.rmtree(entry, ignore_errors=True)  # an earlier attempt that did not finish
-            with open_dict(tcfg):
-                tcfg.paths.output_dir = str(entry)
+            tcfg.paths.output_dir = str(entry)
             print(f"teacher: none registered under {entry}; training it now")
             from distillab.jobs.train import run as train_run
 
-            metrics = train_run(tcfg)
-            best = json.loads((entry / "checkpoint.json").read_text())
+            result = train_run(tcfg)
+            ckpt = Path(result.checkpoint).relative_to(entry)
             atomic_write_json(
-                done,
-                {"key": key, "checkpoint": best["best"] or best["last"], "metrics": metrics},
+                done, {"key": entry.name, "checkpoint": str(ckpt), "metrics": result.metrics}
             )
         info = json.loads(done.read_text())
-    print(f"teacher: {info['checkpoint']}")
-    return info["checkpoint"]
+    return {**info, "checkpoint": str(entry / info["checkpoint"])}
 
 
-def resolve_teachers(cfg: DictConfig, dm: DialogueDataModule) -> list[dict]:
-    """The main teacher plus `extra_teachers`, as [{ckpt, weight}, ...]."""
-    teachers = [{"ckpt": resolve_teacher(cfg, dm), "weight": float(cfg.teacher.weight)}]
-    for i, extra in enumerate(cfg.get("extra_teachers") or []):
-        path = str(extra.get("ckpt", ""))
-        if not Path(path).is_file():
-            raise ConfigError(f"extra_teachers[{i}].ckpt={path}: no such checkpoint file")
-        teachers.append({"ckpt": path, "weight": float(extra.get("weight", 1.0))})
+def build_teacher(spec: DictConfig | dict, cfg: DictConfig, dm: DialogueDataModule) -> Teacher:
+    """Instantiate one teacher config (`_target_`), resolving `ckpt: auto` via the registry."""
+    kwargs: dict[str, Any] = (
+        OmegaConf.to_container(spec, resolve=True) if isinstance(spec, DictConfig) else dict(spec)
+    )
+    kwargs.pop("train", None)  # how the registry trains it, not a constructor argument
+    if kwargs.get("ckpt") == AUTO:
+        kwargs["ckpt"] = registry_entry(cfg, dm)["checkpoint"]
+    teacher = instantiate(kwargs)
+    print(f"teacher: {getattr(teacher, 'ckpt', type(teacher).__name__)}")
+    return teacher
+
+
+def resolve_teachers(cfg: DictConfig, dm: DialogueDataModule) -> list[Teacher]:
+    """The main teacher plus `extra_teachers` (each a teacher config; `_target_` defaults to
+    the main teacher's)."""
+    teachers = [build_teacher(cfg.teacher, cfg, dm)]
+    for extra in cfg.get("extra_teachers") or []:
+        spec = {"_target_": cfg.teacher._target_, **OmegaConf.to_container(extra, resolve=True)}
+        teachers.append(build_teacher(spec, cfg, dm))
     return teachers

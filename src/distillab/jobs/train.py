@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from distillab.jobs.common import fit_and_evaluate, module_kwargs, save_run, start_run
+from distillab.jobs.common import JobResult, fit_and_evaluate, module_kwargs, save_run, start_run
 from distillab.modules.seq2seq import Seq2SeqModule
 
 
-def run(cfg: DictConfig) -> dict[str, float]:
+def run(cfg: DictConfig) -> JobResult:
     run_dir, dm = start_run(cfg)
     module = Seq2SeqModule(**module_kwargs(cfg, dm))
     module.tokenizer = dm.tokenizer

@@ -1,132 +1,128 @@
-"""The distillation objective: how gold, teacher logits, hidden states and attention combine.
+"""The training objective: a weighted sum of named loss terms.
 
-    loss = (1 - alpha) * CE(student, gold)
-         + alpha * T^2 * KL(teacher_T || student_T)          (teachers averaged, weighted)
-         + beta  * MSE(proj(student enc states), teacher enc states)
-         + gamma * KL(teacher attention || student attention)
+    loss = sum_name weight_name(progress) * term_name(ctx)
 
-alpha and T may follow a linear schedule from their start to `*_end` over training.
-Padding never counts. Hidden-state and attention transfer use the first teacher.
+Terms (`losses.terms`) return unweighted values, logged as `train/<name>`; the weights and
+their schedules are applied here and nowhere else (logged as `weight/<name>`), so a learned
+weighting can replace `weights()`. Training on gold data has the terms `ce` (+ `topic`,
+`rating` with task=multi). Distillation adds `kd` and whatever `distill.objective.terms`
+lists, and mixes gold and teacher by `alpha`:
+
+    (1 - alpha) * ce + alpha * kd + sum_other weight * term + task-head terms
+
+with `alpha` and the temperature optionally scheduled linearly over training.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
 
+from hydra.utils import get_class, instantiate
 from torch import Tensor, nn
 
-from distillab.errors import check_range
-from distillab.losses.kd import average_teacher_probs, kd_loss_from_probs, topk_kd_loss
-from distillab.losses.transfer import attention_transfer_loss, hidden_state_loss
-from distillab.models import Seq2SeqOutput
+from distillab.errors import ConfigError, check_range
+from distillab.losses.terms import LogitKD, LossContext
+
+Weight = Callable[[float], float]  # progress in [0, 1] -> weight
 
 
-class CachedTeacher(NamedTuple):
-    """A batch's cached teacher outputs (see `modules.teacher_cache`): per target token the
-    top-k and tail-draw log-probabilities and ids; how many trailing columns are draws; the
-    temperature the cache was softened at."""
-
-    values: Tensor
-    ids: Tensor
-    tail_samples: int
-    temperature: float
-
-
-def linear(start: float, end: float | None, progress: float) -> float:
-    """`start` when `end` is None (constant), else linear interpolation; progress in [0, 1]."""
+def linear(start: float, end: float | None = None) -> Weight:
+    """`start` throughout when `end` is None, else linear from `start` to `end` over training."""
     if end is None:
-        return start
-    return start + (end - start) * min(max(progress, 0.0), 1.0)
+        return lambda progress: start
+    return lambda progress: start + (end - start) * min(max(progress, 0.0), 1.0)
 
 
-class DistillObjective(nn.Module):
-    """Holds the loss weights and the (trainable) student->teacher hidden projection."""
+class Objective(nn.Module):
+    """Named terms and their weights; terms with weight 0 at this step are not computed."""
 
     def __init__(
         self,
-        alpha: float = 0.5,
-        temperature: float = 1.0,
-        alpha_end: float | None = None,
-        temperature_end: float | None = None,
-        beta: float = 0.0,
-        gamma: float = 0.0,
-        student_hidden: int | None = None,
-        teacher_hidden: int | None = None,
+        terms: Mapping[str, nn.Module],
+        weights: Mapping[str, Weight],
+        temperature: Weight | None = None,
     ) -> None:
         super().__init__()
-        check_range("distill.objective.alpha", alpha, 0.0, 1.0)
-        check_range("distill.objective.temperature", temperature, 0.0, 100.0, low_inclusive=False)
-        if alpha_end is not None:
-            check_range("distill.objective.alpha_end", alpha_end, 0.0, 1.0)
-        if temperature_end is not None:
-            check_range(
-                "distill.objective.temperature_end",
-                temperature_end,
-                0.0,
-                100.0,
-                low_inclusive=False,
-            )
-        check_range("distill.objective.beta", beta, 0.0, None)
-        check_range("distill.objective.gamma", gamma, 0.0, None)
-        self.alpha, self.alpha_end = alpha, alpha_end
-        self.temperature, self.temperature_end = temperature, temperature_end
-        self.beta, self.gamma = beta, gamma
-        self.projection: nn.Module | None = None
-        if beta > 0 and student_hidden and teacher_hidden and student_hidden != teacher_hidden:
-            self.projection = nn.Linear(student_hidden, teacher_hidden)
+        if set(terms) != set(weights):
+            raise ValueError(f"terms {sorted(terms)} and weights {sorted(weights)} differ")
+        self.terms = nn.ModuleDict(terms)
+        self._weights = dict(weights)
+        self._temperature = temperature or linear(1.0)
 
-    def weights(self, progress: float) -> tuple[float, float]:
-        """(alpha, temperature) at this point of training."""
-        return (
-            linear(self.alpha, self.alpha_end, progress),
-            linear(self.temperature, self.temperature_end, progress),
+    def weights(self, progress: float) -> dict[str, float]:
+        return {name: float(w(progress)) for name, w in self._weights.items()}
+
+    def temperature(self, progress: float) -> float:
+        return float(self._temperature(progress))
+
+    def forward(self, ctx: LossContext, progress: float) -> tuple[Tensor, dict, dict]:
+        """-> (total loss, unweighted term values, the weights used)."""
+        weights = self.weights(progress)
+        values = {n: term(ctx) for n, term in self.terms.items() if weights[n] != 0}
+        total = sum(weights[n] * v for n, v in values.items())
+        return total, values, weights
+
+
+def gold_objective(terms: Mapping[str, nn.Module], weights: Mapping[str, float]) -> Objective:
+    """Training on gold data: constant weights."""
+    return Objective(terms, {n: linear(w) for n, w in weights.items()})
+
+
+def build_term(spec: Mapping[str, Any], wiring: Mapping[str, Any]) -> nn.Module:
+    """Instantiate a term config, filling the wiring arguments its constructor declares
+    (`student_hidden`, `teacher_hidden`) that the config does not set."""
+    params = inspect.signature(get_class(spec["_target_"])).parameters
+    extra = {k: v for k, v in wiring.items() if k in params and k not in spec}
+    return instantiate(dict(spec), **extra)
+
+
+def check_distill_objective(
+    alpha: float,
+    temperature: float,
+    alpha_end: float | None = None,
+    temperature_end: float | None = None,
+    terms: Mapping[str, Any] | None = None,
+) -> None:
+    """Range checks of `distill.objective` (run before any work starts)."""
+    check_range("distill.objective.alpha", alpha, 0.0, 1.0)
+    check_range("distill.objective.temperature", temperature, 0.0, 100.0, low_inclusive=False)
+    if alpha_end is not None:
+        check_range("distill.objective.alpha_end", alpha_end, 0.0, 1.0)
+    if temperature_end is not None:
+        check_range(
+            "distill.objective.temperature_end", temperature_end, 0.0, 100.0, low_inclusive=False
         )
+    for name, spec in (terms or {}).items():
+        key = f"distill.objective.terms.{name}"
+        if name in ("ce", "kd", "topic", "rating"):
+            raise ConfigError(f"{key}: '{name}' is a built-in term; choose another name")
+        if not isinstance(spec, Mapping) or "_target_" not in spec:
+            raise ConfigError(f"{key} needs a _target_ (a loss term class) and a weight")
+        check_range(f"{key}.weight", spec.get("weight"), 0.0, None)
 
-    @property
-    def needs_full_teacher(self) -> bool:
-        """Hidden-state or attention transfer need the teacher's internals, not just logits."""
-        return self.beta > 0 or self.gamma > 0
 
-    def forward(
-        self,
-        student: Seq2SeqOutput,
-        gold_ce: Tensor,
-        batch: dict,
-        progress: float,
-        teachers: Sequence[Seq2SeqOutput] = (),
-        teacher_weights: Sequence[float] | None = None,
-        topk: CachedTeacher | None = None,
-        log_probs: Tensor | None = None,
-    ) -> dict[str, Tensor]:
-        """Loss terms, already weighted. Give `teachers` (online) or `topk` (the cached teacher
-        outputs of the batch); with `topk`, `log_probs` (the student's log_softmax at T=1,
-        gathered at the cached ids) is reused at T=1."""
-        alpha, temp = self.weights(progress)
-        mask = batch["tgt_mask"]
-        terms = {"ce": (1.0 - alpha) * gold_ce}
-        if alpha > 0:
-            if topk is not None:
-                kd = topk_kd_loss(
-                    student.logits,
-                    topk.values,
-                    topk.ids,
-                    temp,
-                    mask,
-                    log_probs,
-                    topk.tail_samples,
-                    topk.temperature,
-                )
-            else:
-                probs = average_teacher_probs([t.logits for t in teachers], teacher_weights, temp)
-                kd = kd_loss_from_probs(student.logits, probs, temp, mask)
-            terms["kd"] = alpha * kd
-        if self.beta > 0:
-            terms["hidden"] = self.beta * hidden_state_loss(
-                student.enc_states, teachers[0].enc_states, batch["src_mask"], self.projection
-            )
-        if self.gamma > 0:
-            terms["attention"] = self.gamma * attention_transfer_loss(
-                student.attn, teachers[0].attn, mask, batch["src_mask"]
-            )
-        return terms
+def distill_objective(
+    gold: Mapping[str, nn.Module],
+    gold_weights: Mapping[str, float],
+    alpha: float,
+    temperature: float,
+    alpha_end: float | None = None,
+    temperature_end: float | None = None,
+    terms: Mapping[str, Any] | None = None,
+    wiring: Mapping[str, Any] | None = None,
+) -> Objective:
+    """The distillation objective from `distill.objective` and the gold terms."""
+    check_distill_objective(alpha, temperature, alpha_end, temperature_end, terms)
+    a = linear(alpha, alpha_end)
+    all_terms: dict[str, nn.Module] = {**gold, "kd": LogitKD()}
+    weights: dict[str, Weight] = {n: linear(w) for n, w in gold_weights.items()}
+    weights["ce"] = lambda p: (1.0 - a(p)) * gold_weights["ce"]
+    weights["kd"] = a
+    for name, spec in (terms or {}).items():
+        spec = dict(spec)
+        w = float(spec.pop("weight"))
+        all_terms[name] = build_term(spec, wiring or {})
+        weights[name] = linear(w)
+    return Objective(all_terms, weights, linear(temperature, temperature_end))

@@ -1,59 +1,56 @@
 """A student learning from frozen teacher(s).
 
-Teachers are kept in a plain list, not as submodules: they are never trained, never in the
-optimiser and never written into the student's checkpoint (the checkpoint stores their paths).
+Teachers (`distillab.teachers`) are kept in a plain list, not as submodules: they are never
+trained, never in the optimiser and never written into the student's checkpoint (its
+hyperparameters record their identities).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import torch
-import torch.nn.functional as F
-from hydra.utils import instantiate
-from torch import Tensor
 
 from distillab.errors import ConfigError
-from distillab.losses.objective import CachedTeacher
+from distillab.losses.objective import distill_objective
+from distillab.losses.terms import LossContext
 from distillab.models import Seq2SeqOutput
 from distillab.modules.seq2seq import Seq2SeqModule
-
-
-def load_teacher(ckpt: str, vocab_hash: str, student_data: str) -> Seq2SeqModule:
-    """Load a frozen teacher; fail at start when its vocabulary is not the student's."""
-    teacher = Seq2SeqModule.load_from_checkpoint(ckpt, map_location="cpu")
-    theirs = teacher.hparams.get("vocab_hash", "")
-    if theirs != vocab_hash:
-        raise ConfigError(
-            f"teacher {ckpt} was trained with a different tokenizer (vocab {theirs or '?'}, "
-            f"data {teacher.hparams.get('data_fingerprint') or '?'}) than the student's data "
-            f"(vocab {vocab_hash}, data {student_data}); train the teacher on the same data "
-            "settings or use teacher.ckpt=auto"
-        )
-    teacher.eval()
-    teacher.requires_grad_(False)
-    return teacher
+from distillab.teachers import Teacher, check_vocab, combine_outputs
 
 
 class DistillationModule(Seq2SeqModule):
+    """`objective` is `distill.objective` (alpha, temperature, their schedules, extra terms)."""
+
+    not_hyperparameters = ("teachers",)  # live objects; `teacher_ids` records who they were
+
     def __init__(
         self,
-        objective: dict,
-        teachers: list[dict],
+        objective: Mapping[str, Any],
+        teachers: Sequence[Teacher],
         init_from_teacher: bool = False,
         **kwargs,
     ) -> None:
-        super().__init__(**kwargs)
         if not teachers:
             raise ConfigError("distillation needs at least one teacher (teacher.ckpt)")
+        super().__init__(**kwargs)
         hp = self.hparams
-        self.teachers = [
-            load_teacher(t["ckpt"], hp.vocab_hash, hp.data_fingerprint) for t in teachers
-        ]
-        self.teacher_weights = [float(t.get("weight", 1.0)) for t in teachers]
-        first = self.teachers[0].model
-        self.objective = instantiate(
-            objective, student_hidden=self.model.hidden_size, teacher_hidden=first.hidden_size
-        )
+        hp.teacher_ids = [t.identity for t in teachers]
+        for i, t in enumerate(teachers):
+            check_vocab(t, hp.vocab_hash, hp.data_fingerprint, f"teacher {i} ({t.identity[:12]})")
+        self.teachers = list(teachers)
+        self.teacher_weights = [t.weight for t in teachers]
+        wiring = {
+            "student_hidden": self.model.hidden_size,
+            "teacher_hidden": teachers[0].hidden_size,
+        }
+        self.objective = distill_objective(*self.gold_terms(), **objective, wiring=wiring)
+        self.copied: list[str] = []
         if init_from_teacher:
+            first = getattr(teachers[0], "model", None)
+            if first is None:
+                raise ConfigError("student.init_from_teacher=true needs a teacher with weights")
             self.copied = init_student_from_teacher(self.model, first)
 
     def _move_teachers(self) -> None:
@@ -63,41 +60,15 @@ class DistillationModule(Seq2SeqModule):
     def on_fit_start(self) -> None:
         self._move_teachers()
 
-    def on_validation_start(self) -> None:
-        self._move_teachers()
-
-    def on_test_start(self) -> None:
-        self._move_teachers()
-
-    @torch.no_grad()
-    def teacher_outputs(self, batch: dict) -> list[Seq2SeqOutput]:
-        return [t(batch) for t in self.teachers]
-
-    def progress(self) -> float:
-        total = self.trainer.estimated_stepping_batches if self._trainer is not None else 0
-        return self.global_step / total if total and total != float("inf") else 0.0
-
-    def training_losses(self, out: Seq2SeqOutput, batch: dict) -> dict[str, Tensor]:
-        log_probs = F.log_softmax(out.logits.float(), dim=-1)  # shared by CE and KD at T=1
-        if "topk_values" in batch:  # cached teacher outputs came with the batch:
-            # one gather serves the gold tokens and the cached ids (one [N, V] gradient buffer)
-            ids = torch.cat([batch["tgt_out"].unsqueeze(-1), batch["topk_ids"]], dim=-1)
-            picked = log_probs.gather(-1, ids)
-            gold = self.gold_losses(out, batch, log_probs, picked[..., 0])
-            topk = CachedTeacher(*(batch[f"topk_{f}"] for f in CachedTeacher._fields))
-            teacher = {"topk": topk, "log_probs": picked[..., 1:]}
-        else:
-            gold = self.gold_losses(out, batch, log_probs)
-            teacher = {"teachers": self.teacher_outputs(batch)}
-        terms = self.objective(
-            out,
-            gold.pop("ce"),
-            batch,
-            self.progress(),
-            teacher_weights=self.teacher_weights,
-            **teacher,
+    def loss_context(self, out: Seq2SeqOutput, batch: dict, progress: float) -> LossContext:
+        outputs = [t.outputs(batch) for t in self.teachers]
+        return LossContext(
+            student=out,
+            batch=batch,
+            pad_id=self.hparams.pad_id,
+            teacher=combine_outputs(outputs, self.teacher_weights),
+            temperature=self.objective.temperature(progress),
         )
-        return {**terms, **gold}
 
 
 @torch.no_grad()

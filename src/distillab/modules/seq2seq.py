@@ -10,44 +10,16 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
-from transformers import get_scheduler
 
-from distillab.errors import check_choice, check_range
+from distillab.errors import check_range
+from distillab.losses.objective import gold_objective
+from distillab.losses.terms import LossContext, gold_terms
 from distillab.models import Seq2SeqOutput
 from distillab.modules.metrics import EvalMetrics
-
-SCHEDULES = ("constant_with_warmup", "linear", "cosine")
-
-
-def smoothed_nll(
-    log_probs: Tensor,
-    targets: Tensor,
-    pad_id: int,
-    smoothing: float,
-    target_log_probs: Tensor | None = None,
-) -> Tensor:
-    """F.cross_entropy(..., ignore_index, label_smoothing) computed from log-probabilities.
-
-    `target_log_probs` (`log_probs` gathered at `targets`, same shape as `targets`) may be given
-    when a caller gathers them together with other ids: one gather, one [N, V] gradient buffer.
-    """
-    lp, tgt = log_probs.flatten(0, -2), targets.flatten()
-    keep = (tgt != pad_id).to(lp.dtype)  # cheap [N]; nll_loss below masks by itself
-
-    def masked_mean(x: Tensor) -> Tensor:
-        return (x * keep).sum() / keep.sum().clamp(min=1.0)
-
-    if target_log_probs is None:
-        nll = F.nll_loss(lp, tgt, ignore_index=pad_id)
-    else:
-        nll = -masked_mean(target_log_probs.flatten().to(lp.dtype))
-    if smoothing == 0:
-        return nll
-    return (1 - smoothing) * nll + smoothing * masked_mean(-lp.mean(-1))
+from distillab.modules.optim import param_groups
 
 
 def build_model(hp: Any) -> torch.nn.Module:
@@ -61,16 +33,13 @@ def build_model(hp: Any) -> torch.nn.Module:
     )
 
 
-def adamw_param_groups(module: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on matrices only; biases, norms and gains are not decayed."""
-    params = [p for p in module.parameters() if p.requires_grad]
-    return [
-        {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
-        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-    ]
+DEFAULT_OPTIMIZER = {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3}
+DEFAULT_SCHEDULER = {"_target_": "distillab.modules.optim.warmup_schedule", "_partial_": True}
 
 
 class Seq2SeqModule(pl.LightningModule):
+    not_hyperparameters: tuple[str, ...] = ()  # constructor arguments kept out of checkpoints
+
     def __init__(
         self,
         model: dict | DictConfig,
@@ -80,11 +49,8 @@ class Seq2SeqModule(pl.LightningModule):
         eos_id: int,
         num_topics: int = 0,
         rating_head: bool = False,
-        lr: float = 1e-3,
-        weight_decay: float = 0.01,
-        betas: tuple[float, float] = (0.9, 0.999),
-        warmup_steps: int = 100,
-        schedule: str = "linear",
+        optimizer: dict | None = None,
+        scheduler: dict | None = None,
         label_smoothing: float = 0.0,
         topic_weight: float = 1.0,
         rating_weight: float = 1.0,
@@ -95,72 +61,56 @@ class Seq2SeqModule(pl.LightningModule):
         vocab_hash: str = "",
     ) -> None:
         super().__init__()
-        check_range("module.lr", lr, 0.0, 10.0, low_inclusive=False)
-        check_range("module.label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False)
-        check_range("module.warmup_steps", warmup_steps, 0, None)
         check_range("module.beam_size", beam_size, 1, 64)
-        check_choice("module.schedule", schedule, SCHEDULES)
-        if isinstance(model, DictConfig):
-            model = OmegaConf.to_container(model, resolve=True)
-        self.save_hyperparameters()
+        model, optimizer, scheduler = (
+            OmegaConf.to_container(c, resolve=True) if isinstance(c, DictConfig) else c
+            for c in (model, optimizer or DEFAULT_OPTIMIZER, scheduler or DEFAULT_SCHEDULER)
+        )
+        self.save_hyperparameters(ignore=list(self.not_hyperparameters))
         self.model = build_model(self.hparams)
+        self.objective = gold_objective(*self.gold_terms())
         self.tokenizer = None  # set by the caller; used to turn decodes into text for BLEU/ROUGE
         self.val_metrics = EvalMetrics(vocab_size, pad_id, num_topics, rating_head)
         self.test_metrics = EvalMetrics(vocab_size, pad_id, num_topics, rating_head)
 
     # ---- forward and losses ---------------------------------------------------------------
+    def gold_terms(self) -> tuple[dict, dict[str, float]]:
+        """The gold-data terms (response CE, the task heads this model has) and weights."""
+        hp = self.hparams
+        return gold_terms(
+            hp.label_smoothing,
+            hp.topic_weight if hp.num_topics else None,
+            hp.rating_weight if hp.rating_head else None,
+        )
+
     def forward(self, batch: dict) -> Seq2SeqOutput:
         return self.model(batch["src"], batch["src_mask"], batch["tgt_in"])
 
-    def gold_losses(
-        self,
-        out: Seq2SeqOutput,
-        batch: dict,
-        log_probs: Tensor | None = None,
-        target_log_probs: Tensor | None = None,
-    ) -> dict[str, Tensor]:
-        """Cross-entropy on gold tokens (padding ignored) plus the task-head losses.
+    def progress(self) -> float:
+        """Share of training done, in [0, 1] (drives weight and temperature schedules)."""
+        total = self.trainer.estimated_stepping_batches if self._trainer is not None else 0
+        return self.global_step / total if total and total != float("inf") else 0.0
 
-        `log_probs` (log_softmax of the logits) may be passed in so that a distillation loss
-        can share it: the [tokens, vocab] softmax is the most expensive op of a step; so may
-        `target_log_probs`, those log-probs already gathered at the gold tokens.
-        """
-        hp = self.hparams
-        if log_probs is None:
-            log_probs = F.log_softmax(out.logits.float(), dim=-1)
-        losses = {
-            "ce": smoothed_nll(
-                log_probs, batch["tgt_out"], hp.pad_id, hp.label_smoothing, target_log_probs
-            )
-        }
-        if out.topic_logits is not None:
-            losses["topic"] = hp.topic_weight * F.cross_entropy(
-                out.topic_logits.float(), batch["topic"]
-            )
-        if out.rating is not None:
-            m = batch["rating_mask"].float()
-            se = (out.rating.float() - batch["rating"]) ** 2
-            losses["rating"] = hp.rating_weight * (se * m).sum() / m.sum().clamp(min=1.0)
-        return losses
-
-    def training_losses(self, out: Seq2SeqOutput, batch: dict) -> dict[str, Tensor]:
-        """What the optimiser minimises; the distillation module adds its terms here."""
-        return self.gold_losses(out, batch)
+    def loss_context(self, out: Seq2SeqOutput, batch: dict, progress: float) -> LossContext:
+        """What the loss terms read; the distillation module adds the teacher's outputs."""
+        return LossContext(student=out, batch=batch, pad_id=self.hparams.pad_id)
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
-        losses = self.training_losses(self(batch), batch)
-        loss = sum(losses.values())
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch["src"].shape[0])
-        if len(losses) > 1:
-            self.log_dict(
-                {f"train/{k}": v for k, v in losses.items()}, batch_size=batch["src"].shape[0]
-            )
+        progress = self.progress()
+        ctx = self.loss_context(self(batch), batch, progress)
+        loss, values, weights = self.objective(ctx, progress)
+        size = batch["src"].shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        if len(values) > 1:
+            self.log_dict({f"train/{k}": v for k, v in values.items()}, batch_size=size)
+            self.log_dict({f"weight/{k}": w for k, w in weights.items()}, batch_size=size)
         return loss
 
     # ---- evaluation -----------------------------------------------------------------------
     def _eval_step(self, batch: dict, metrics: EvalMetrics, stage: str) -> None:
         out = self(batch)
-        loss = self.gold_losses(out, batch)["ce"]
+        ctx = self.loss_context(out, batch, 0.0)
+        loss = self.objective.terms["ce"](ctx)
         self.log(f"{stage}/loss", loss, batch_size=batch["src"].shape[0], sync_dist=True)
         metrics.update_tokens(out.logits, batch["tgt_out"])
         metrics.update_heads(
@@ -208,14 +158,14 @@ class Seq2SeqModule(pl.LightningModule):
 
     # ---- optimisation ---------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:
+        """`optimizer` and `scheduler` are `_partial_` configs (conf/optimizer, conf/scheduler);
+        weight decay, if the optimiser takes one, spares biases and gains."""
         hp = self.hparams
-        opt = torch.optim.AdamW(
-            adamw_param_groups(self, hp.weight_decay), lr=hp.lr, betas=tuple(hp.betas)
-        )
+        make_optimizer = instantiate(hp.optimizer)
+        decay = float(hp.optimizer.get("weight_decay", 0.0))
+        opt = make_optimizer(params=param_groups(self, decay))
         total = max(int(self.trainer.estimated_stepping_batches), 1)
-        sched = get_scheduler(
-            hp.schedule, opt, num_warmup_steps=min(hp.warmup_steps, total), num_training_steps=total
-        )
+        sched = instantiate(hp.scheduler)(optimizer=opt, total_steps=total)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 

@@ -27,7 +27,7 @@ from filelock import FileLock
 from distillab.data import DialogueDataModule
 from distillab.errors import ConfigError
 from distillab.modules.seq2seq import Seq2SeqModule
-from distillab.utils.io import atomic_write_json, file_sha256, fingerprint
+from distillab.utils.io import atomic_write_json, fingerprint
 
 
 class TeacherCache:
@@ -52,13 +52,26 @@ class TeacherCache:
         a, b = self.offsets[row], self.offsets[row + 1]
         return self.values[a:b], self.ids[a:b], self.tail_samples, self.temperature
 
+    def batch(self, index, tgt_mask):
+        """TEMP until merged"""
+        import torch
+
+        b, t = tgt_mask.shape
+        cols = self.values.shape[1]
+        values = np.zeros((b, t, cols), dtype=np.float16)
+        ids = np.zeros((b, t, cols), dtype=np.int64)
+        for i, row in enumerate(index.tolist()):
+            a, e = self.offsets[row], self.offsets[row + 1]
+            values[i, : e - a], ids[i, : e - a] = self.values[a:e], self.ids[a:e]
+        return torch.from_numpy(values), torch.from_numpy(ids)
+
     @classmethod
     def key(
         cls, ckpt: str, dm: DialogueDataModule, k: int, tail_samples: int, temperature: float
     ) -> str:
         rows = fingerprint(dm.datasets["train"].rows.tolist())
         return fingerprint(
-            file_sha256(ckpt),
+            ckpt,
             dm.fingerprint,
             rows,
             k,
@@ -68,16 +81,9 @@ class TeacherCache:
         )
 
     @classmethod
-    def build_or_load(
-        cls,
-        teacher: Seq2SeqModule,
-        ckpt: str,
-        dm: DialogueDataModule,
-        k: int,
-        tail_samples: int,
-        temperature: float,
-        cache_dir: str,
-    ) -> TeacherCache:
+    def build_or_load(cls, teacher, dm, spec, cache_dir) -> TeacherCache:
+        k, tail_samples, temperature = spec["k"], spec["tail_samples"], spec["temperature"]
+        ckpt = teacher.identity
         vocab = len(dm.tokenizer)
         if k > vocab:
             raise ConfigError(f"distill.topk={k} exceeds the vocabulary size {vocab}")
@@ -123,9 +129,8 @@ class TeacherCache:
             values = np.lib.format.open_memmap(tmp / "values.npy", "w+", np.float16, (total, cols))
             ids = np.lib.format.open_memmap(tmp / "ids.npy", "w+", np.int32, (total, cols))
             gen = torch.Generator().manual_seed(spec["seed"])
-            teacher.eval()
             for batch in dm.plain_loader("train"):
-                logits = teacher(batch).logits.float()
+                logits = teacher.outputs(batch).logits[0].float()
                 log_probs = torch.log_softmax(logits / temperature, dim=-1)
                 top_v, top_i = log_probs.topk(k, dim=-1)
                 if tail_samples:

@@ -1,0 +1,143 @@
+"""Named loss terms: each returns an unweighted value; the `Objective` weighs and sums them.
+
+A term is an `nn.Module` whose `forward(ctx: LossContext) -> Tensor` reads what it needs from
+the context (the student's outputs, the batch, the teacher's outputs, the temperature). Adding
+one is one class here (or in a file of its own) and one entry under `distill.objective.terms`.
+A term may declare the constructor arguments `student_hidden` and `teacher_hidden`; the
+objective fills those from the models (see `Objective.build_term`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from distillab.errors import ConfigError, check_range
+from distillab.losses.transfer import attention_transfer_loss, hidden_state_loss
+
+
+@dataclass
+class LossContext:
+    """Everything a term may read for one training batch."""
+
+    student: Any  # distillab.models.Seq2SeqOutput
+    batch: dict
+    pad_id: int
+    teacher: Any = None  # distillab.teachers.TeacherOutput (distillation only)
+    temperature: float = 1.0
+
+    @cached_property
+    def log_probs(self) -> Tensor:
+        """The student's log_softmax at T=1, computed once for the CE and KD terms (the
+        [tokens, vocab] softmax is the most expensive op of a small model's step)."""
+        return F.log_softmax(self.student.logits.float(), dim=-1)
+
+
+def smoothed_nll(log_probs: Tensor, targets: Tensor, pad_id: int, smoothing: float) -> Tensor:
+    """F.cross_entropy(..., ignore_index=pad_id, label_smoothing=smoothing) from log-probs."""
+    lp, tgt = log_probs.flatten(0, -2), targets.flatten()
+    nll = F.nll_loss(lp, tgt, ignore_index=pad_id)
+    if smoothing == 0:
+        return nll
+    keep = (tgt != pad_id).to(lp.dtype)
+    uniform = (-lp.mean(-1) * keep).sum() / keep.sum().clamp(min=1.0)
+    return (1 - smoothing) * nll + smoothing * uniform
+
+
+class GoldCE(nn.Module):
+    """Cross-entropy on the gold response tokens (padding ignored), optional label smoothing."""
+
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        check_range("module.label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False)
+        self.label_smoothing = label_smoothing
+
+    def forward(self, ctx: LossContext) -> Tensor:
+        return smoothed_nll(ctx.log_probs, ctx.batch["tgt_out"], ctx.pad_id, self.label_smoothing)
+
+
+class TopicCE(nn.Module):
+    """Topic classification from the shared encoder (task=multi)."""
+
+    def forward(self, ctx: LossContext) -> Tensor:
+        return F.cross_entropy(ctx.student.topic_logits.float(), ctx.batch["topic"])
+
+
+class RatingMSE(nn.Module):
+    """Rating regression in [0, 1] from the shared encoder; unrated conversations are masked."""
+
+    def forward(self, ctx: LossContext) -> Tensor:
+        m = ctx.batch["rating_mask"].float()
+        se = (ctx.student.rating.float() - ctx.batch["rating"]) ** 2
+        return (se * m).sum() / m.sum().clamp(min=1.0)
+
+
+class LogitKD(nn.Module):
+    """Word-level KD: T^2 * KL(teacher_T || student_T) over response tokens (Hinton et al.)."""
+
+    def forward(self, ctx: LossContext) -> Tensor:
+        return ctx.teacher.kd_loss(
+            ctx.student.logits, ctx.temperature, ctx.batch["tgt_mask"], ctx.log_probs
+        )
+
+
+class HiddenStateMSE(nn.Module):
+    """MSE between encoder states, through a learned projection when the widths differ."""
+
+    def __init__(self, student_hidden: int, teacher_hidden: int | None) -> None:
+        super().__init__()
+        if teacher_hidden is None:
+            raise ConfigError(
+                "distill.objective.terms.hidden: this teacher exposes no encoder states"
+            )
+        self.projection = (
+            nn.Linear(student_hidden, teacher_hidden) if student_hidden != teacher_hidden else None
+        )
+
+    def forward(self, ctx: LossContext) -> Tensor:
+        return hidden_state_loss(
+            ctx.student.enc_states,
+            ctx.teacher.enc_states,
+            ctx.batch["src_mask"],
+            self.projection,
+        )
+
+
+class AttentionKL(nn.Module):
+    """KL(teacher attention || student attention), per response token's attention row."""
+
+    def forward(self, ctx: LossContext) -> Tensor:
+        return attention_transfer_loss(
+            ctx.student.attn, ctx.teacher.attn, ctx.batch["tgt_mask"], ctx.batch["src_mask"]
+        )
+
+
+def gold_terms(
+    label_smoothing: float, topic_weight: float | None, rating_weight: float | None
+) -> tuple[dict[str, nn.Module], dict[str, float]]:
+    """Terms and weights of training on gold data: response CE (weight 1), plus the task
+    heads that exist (a weight of None: no such head)."""
+    terms: dict[str, nn.Module] = {"ce": GoldCE(label_smoothing)}
+    weights = {"ce": 1.0}
+    if topic_weight is not None:
+        terms["topic"], weights["topic"] = TopicCE(), float(topic_weight)
+    if rating_weight is not None:
+        terms["rating"], weights["rating"] = RatingMSE(), float(rating_weight)
+    return terms, weights
+
+
+__all__ = [
+    "AttentionKL",
+    "GoldCE",
+    "HiddenStateMSE",
+    "LogitKD",
+    "LossContext",
+    "RatingMSE",
+    "TopicCE",
+    "gold_terms",
+    "smoothed_nll",
+]

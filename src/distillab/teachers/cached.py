@@ -1,0 +1,40 @@
+"""A teacher served from its cached outputs (`modules.teacher_cache`): no teacher pass per step.
+
+The cache holds, for every training target token, the teacher's top-k plus tail draws, built
+once per (teacher, data, training rows, k, draws, temperature) and shared by a sweep. Rows are
+looked up by the batch's `index`; a cache whose row lengths disagree with the batch is refused.
+"""
+
+from __future__ import annotations
+
+from distillab.modules.teacher_cache import TeacherCache
+from distillab.teachers.base import Teacher
+from distillab.teachers.outputs import CachedOutput
+
+
+class CachedTeacher(Teacher):
+    def __init__(self, base: Teacher, cache: TeacherCache) -> None:
+        self.base, self.cache, self.weight = base, cache, base.weight
+
+    @property
+    def identity(self) -> str:
+        return self.base.identity
+
+    @property
+    def model(self):
+        """The wrapped teacher's network, where it has one (student.init_from_teacher)."""
+        return getattr(self.base, "model", None)
+
+    @property
+    def vocab_hash(self) -> str:
+        return self.base.vocab_hash
+
+    def outputs(self, batch: dict) -> CachedOutput:
+        values, ids = self.cache.batch(batch["index"], batch["tgt_mask"])
+        device = batch["tgt_out"].device
+        return CachedOutput(
+            values=values.to(device),
+            ids=ids.to(device),
+            tail_samples=self.cache.tail_samples,
+            temperature=self.cache.temperature,
+        )

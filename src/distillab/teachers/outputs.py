@@ -1,0 +1,93 @@
+"""What a teacher gives the distillation objective for one batch.
+
+The soft target of word-level KD comes in two forms that compute the KD loss their own way:
+full logits (online teachers, averaged over several in probability space) or a cached top-k
+with tail draws. A loss term calls `output.kd_loss(...)` and never asks which form it has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from torch import Tensor
+
+from distillab.losses.kd import average_teacher_probs, kd_loss_from_probs, topk_kd_loss
+
+
+@dataclass
+class TeacherOutput:
+    """Internals a transfer term may match; `None` where the teacher cannot provide them."""
+
+    enc_states: Tensor | None = None  # [B, T_src, H_t]
+    attn: Tensor | None = None  # [B, T_tgt, T_src]
+    topic_logits: Tensor | None = None  # [B, num_topics]
+    rating: Tensor | None = None  # [B]
+
+    def kd_loss(
+        self,
+        student_logits: Tensor,
+        temperature: float,
+        mask: Tensor,
+        student_log_probs: Tensor | None = None,
+    ) -> Tensor:
+        """T^2 * mean over `mask` of KL(teacher_T || student_T). `student_log_probs` is the
+        student's log_softmax at T=1 ([..., V]) when the caller has it (saves a softmax)."""
+        raise NotImplementedError(f"{type(self).__name__} carries no soft target")
+
+
+@dataclass
+class LogitsOutput(TeacherOutput):
+    """Full teacher logits; several teachers are mixed with normalised `weights`."""
+
+    logits: Sequence[Tensor] = field(default_factory=list)  # each [B, T_tgt, V]
+    weights: Sequence[float] = field(default_factory=list)
+
+    def kd_loss(self, student_logits, temperature, mask, student_log_probs=None) -> Tensor:
+        probs = average_teacher_probs(self.logits, self.weights, temperature)
+        return kd_loss_from_probs(student_logits, probs, temperature, mask)
+
+
+@dataclass
+class CachedOutput(TeacherOutput):
+    """A batch's cached teacher outputs (`modules.teacher_cache`): per target token the top-k
+    and tail-draw log-probabilities and ids, softened at the cache's `temperature`."""
+
+    values: Tensor | None = None  # [B, T_tgt, k + S] fp16
+    ids: Tensor | None = None  # [B, T_tgt, k + S] int64
+    tail_samples: int = 0
+    temperature: float = 1.0
+
+    def kd_loss(self, student_logits, temperature, mask, student_log_probs=None) -> Tensor:
+        picked = None
+        if student_log_probs is not None and temperature == 1.0:
+            picked = student_log_probs.gather(-1, self.ids)
+        return topk_kd_loss(
+            student_logits,
+            self.values,
+            self.ids,
+            temperature,
+            mask,
+            picked,
+            self.tail_samples,
+            self.temperature,
+        )
+
+
+def combine_outputs(outputs: Sequence[TeacherOutput], weights: Sequence[float]) -> TeacherOutput:
+    """One output for several teachers: their logits mixed by weight; internals (states,
+    attention, heads) from the first teacher."""
+    if len(outputs) == 1:
+        return outputs[0]
+    logits: list[Tensor] = []
+    mixed: list[float] = []
+    for out, w in zip(outputs, weights, strict=True):
+        if not isinstance(out, LogitsOutput):
+            raise TypeError(f"only online teachers can be mixed, got {type(out).__name__}")
+        total = sum(out.weights)
+        logits += list(out.logits)
+        mixed += [w * x / total for x in out.weights]
+    first = outputs[0]
+    return LogitsOutput(
+        first.enc_states, first.attn, first.topic_logits, first.rating, logits, mixed
+    )

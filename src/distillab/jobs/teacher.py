@@ -6,8 +6,8 @@ data budget, seed): nothing of the student's settings reaches it except the shar
 pipeline (splits, tokenizer), the task heads and the trainer's hardware settings.
 
 `ckpt: auto` looks the teacher up in the registry, `<output_root>/teachers/<key>/`, where
-`key` hashes that block, the task, the teacher's resolved trainer config and the data
-fingerprint; absent, it is trained there first. A file lock makes the concurrent jobs of a
+`key` hashes that block, the task, the teacher's resolved trainer config (less what only
+changes logging) and the data fingerprint; absent, it is trained there first. A file lock makes the concurrent jobs of a
 sweep wait for one training instead of each training the same teacher.
 """
 
@@ -27,6 +27,8 @@ from distillab.teachers import Teacher
 from distillab.utils.io import atomic_write_json, fingerprint
 
 AUTO = "auto"
+# trainer settings that change what is printed or logged, never the trained weights
+NOT_SHAPING = ("log_every_n_steps", "enable_model_summary", "enable_progress_bar")
 
 
 def teacher_job_config(cfg: DictConfig) -> DictConfig:
@@ -46,7 +48,7 @@ def registry_key(tcfg: DictConfig, dm: DialogueDataModule) -> str:
     parts = {k: OmegaConf.to_container(tcfg[k]) for k in ("model", "module", "optimizer")}
     parts.update(
         scheduler=OmegaConf.to_container(tcfg.scheduler),
-        trainer=OmegaConf.to_container(tcfg.trainer),
+        trainer={k: v for k, v in tcfg.trainer.items() if k not in NOT_SHAPING},
         task=OmegaConf.to_container(tcfg.task),
         seed=tcfg.seed,
         max_train_examples=tcfg.data.max_train_examples,

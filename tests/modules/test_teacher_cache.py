@@ -7,11 +7,18 @@ import numpy as np
 import pytest
 import torch
 
-from distillab.errors import ConfigError
+from distillab.data.batching import collate
+from distillab.errors import ConfigError, DataError
 from distillab.jobs.common import start_run
-from distillab.jobs.distill import build_student, check_teacher_outputs, teacher_cache
+from distillab.jobs.distill import (
+    build_student,
+    check_teacher_outputs,
+    serve_cached_teacher,
+    teacher_cache,
+)
 from distillab.jobs.teacher import resolve_teachers
 from distillab.losses import topk_kd_loss
+from distillab.modules.teacher_cache import TeacherCache
 from distillab.train import run_job
 from tests.conftest import TINY, compose_cfg
 from tests.modules.test_distill import TEACHER
@@ -26,7 +33,7 @@ def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
     module = build_student(cfg, dm, teachers)
     cache = teacher_cache(cfg, dm, module.teachers[0], teachers[0]["ckpt"], cfg.paths.cache_dir)
     assert cache.tail_samples == 8 and cache.values.shape[1] == 16 + 8
-    dm.datasets["train"].teacher_cache = cache
+    serve_cached_teacher(dm, cache)
     batch = next(iter(dm.train_dataloader()))
     values, ids = batch["topk_values"], batch["topk_ids"]
     assert batch["topk_tail_samples"] == 8 and batch["topk_temperature"] == 1.0
@@ -65,7 +72,7 @@ def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
     soft = teacher_cache(cfg, dm, module.teachers[0], teachers[0]["ckpt"], cfg.paths.cache_dir)
     assert soft.path != plain.path and soft.temperature == 2.0
     assert np.array_equal(soft.ids[:], plain.ids[:])
-    dm.datasets["train"].teacher_cache = soft
+    serve_cached_teacher(dm, soft)
     batch = next(iter(dm.train_dataloader()))
     assert batch["topk_temperature"] == 2.0
     with torch.no_grad():
@@ -75,6 +82,73 @@ def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
     torch.testing.assert_close(
         batch["topk_values"][..., :16][m].float(), soft_v[m], atol=1e-2, rtol=1e-3
     )
+
+
+def _batch(dm, rows: list[int]) -> dict:
+    ds = dm.datasets["train"]
+    return collate([ds[i] for i in rows], dm.pad_id, dm.bos_id, dm.eos_id)
+
+
+def test_cache_is_keyed_by_max_target_len_and_refuses_other_lengths(tmp_path):
+    """Built for max_target_len=12, a cache is not reused at 20 (another key), and read
+    directly with batches cut at 20 it refuses instead of serving all-zero KD targets."""
+    cfg = compose_cfg(["experiment=distill", *TINY, *TEACHER, *CACHED], tmp_path)
+    assert cfg.data.max_target_len == 12
+    _, dm = start_run(cfg)
+    teachers = resolve_teachers(cfg, dm)
+    teacher = build_student(cfg, dm, teachers).teachers[0]
+    ckpt = teachers[0]["ckpt"]
+    short = teacher_cache(cfg, dm, teacher, ckpt, cfg.paths.cache_dir)
+    assert short.info["max_target_len"] == 12 and short.info["data"] == dm.fingerprint
+    assert short.info["rows"] == len(short.offsets) - 1 == len(dm.splits["train"].examples)
+    assert short.info["tokens"] == int(short.offsets[-1]) == short.values.shape[0]
+    # a batch of the data it was built for: zeros past each row's end
+    batch = _batch(dm, [0, 1, 2])
+    mask = batch["tgt_mask"]
+    values, ids = short.batch(batch["index"], mask.shape[1], mask)
+    assert values.dtype == torch.float16 and ids.dtype == torch.int64
+    assert values.shape == ids.shape == (3, mask.shape[1], 16 + 8)
+    assert (values[~mask] == 0).all() and (ids[~mask] == 0).all() and (values[mask] != 0).any()
+
+    cfg20 = compose_cfg(
+        ["experiment=distill", *TINY, *TEACHER, *CACHED, "data.max_target_len=20"], tmp_path
+    )
+    cfg20.teacher.ckpt = ckpt  # an explicit teacher: the same checkpoint bytes
+    _, dm20 = start_run(cfg20)
+    assert dm20.fingerprint != dm.fingerprint
+    long = teacher_cache(cfg20, dm20, teacher, ckpt, cfg.paths.cache_dir)
+    assert long.path != short.path and long.info["max_target_len"] == 20
+    # the stale one, read anyway: refused, naming the cache, what it recorded, what the batch has
+    ds = dm20.datasets["train"]
+    rows = [i for i in range(len(ds)) if len(ds[i]["tgt"]) >= 12][:4]
+    assert rows, "no target longer than 11 tokens in the tiny corpus"
+    batch = _batch(dm20, rows)
+    with pytest.raises(DataError) as err:
+        short.batch(batch["index"], batch["tgt_mask"].shape[1], batch["tgt_mask"])
+    msg = str(err.value)
+    assert str(short.path) in msg and "max_target_len=12" in msg
+    assert "cached target tokens but the batch's target has" in msg
+    with pytest.raises(DataError, match="data.max_target_len=20"):
+        short.check_data(dm20)
+    assert long.batch(batch["index"], batch["tgt_mask"].shape[1], batch["tgt_mask"])[0].shape[1]
+
+
+def test_edited_offsets_are_refused(tmp_path):
+    cfg = compose_cfg(["experiment=distill", *TINY, *TEACHER, *CACHED], tmp_path)
+    _, dm = start_run(cfg)
+    teachers = resolve_teachers(cfg, dm)
+    teacher = build_student(cfg, dm, teachers).teachers[0]
+    cache = teacher_cache(cfg, dm, teacher, teachers[0]["ckpt"], cfg.paths.cache_dir)
+    offsets = cache.offsets.copy()
+    row = int(dm.datasets["train"].rows[0])
+    offsets[row + 1] -= 1  # this row one token short, the next one long: same total
+    cache.offsets = offsets  # in memory: a batch whose row length disagrees is refused
+    batch = _batch(dm, [0])
+    with pytest.raises(DataError, match=f"row {row} has"):
+        cache.batch(batch["index"], batch["tgt_mask"].shape[1], batch["tgt_mask"])
+    np.save(cache.path / "offsets.npy", offsets)  # on disk: refused on opening
+    with pytest.raises(DataError, match="offsets.npy is not the one it was built with"):
+        TeacherCache(cache.path)
 
 
 def test_topk_larger_than_vocabulary_is_a_config_error(tmp_path):

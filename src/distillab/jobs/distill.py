@@ -60,6 +60,36 @@ def teacher_cache(cfg: DictConfig, dm, teacher, ckpt: str, cache_dir: str) -> Te
     return TeacherCache.build_or_load(teacher, ckpt, dm, k, tail_samples, temp, cache_dir)
 
 
+class WithCachedTeacher:
+    """A training collate that adds the cached teacher outputs of the batch's rows (checked
+    against its target lengths by `TeacherCache.batch`) as the `topk_*` entries
+    `DistillationModule` reads; collate itself only pads."""
+
+    def __init__(self, collate, cache: TeacherCache) -> None:
+        self.collate, self.cache = collate, cache
+
+    def __call__(self, items: list[dict]) -> dict:
+        batch = self.collate(items)
+        tgt_mask = batch["tgt_mask"]
+        values, ids = self.cache.batch(batch["index"], tgt_mask.shape[1], tgt_mask)
+        batch.update(topk_values=values, topk_ids=ids)
+        batch.update(topk_tail_samples=self.cache.tail_samples)
+        batch.update(topk_temperature=self.cache.temperature)
+        return batch
+
+
+def serve_cached_teacher(dm, cache: TeacherCache) -> None:
+    """Make `dm`'s training loaders carry `cache`'s outputs (`del dm.train_dataloader` undoes)."""
+    make_loader = type(dm).train_dataloader.__get__(dm)
+
+    def train_dataloader():
+        loader = make_loader()
+        loader.collate_fn = WithCachedTeacher(loader.collate_fn, cache)
+        return loader
+
+    dm.train_dataloader = train_dataloader
+
+
 def run(cfg: DictConfig) -> dict[str, float]:
     check_teacher_outputs(cfg)
     run_dir, dm = start_run(cfg)
@@ -70,8 +100,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if cfg.distill.seqkd.enabled:
         use_teacher_decodes(cfg, dm, module.teachers[0], teachers[0]["ckpt"])
     if cfg.distill.teacher_outputs == "cached":
-        dm.datasets["train"].teacher_cache = teacher_cache(
-            cfg, dm, module.teachers[0], teachers[0]["ckpt"], cfg.paths.cache_dir
-        )
+        cache = teacher_cache(cfg, dm, module.teachers[0], teachers[0]["ckpt"], cfg.paths.cache_dir)
+        serve_cached_teacher(dm, cache)
     save_run(cfg, dm, run_dir)
     return fit_and_evaluate(cfg, dm, module, run_dir)

@@ -39,7 +39,7 @@ from transformers import get_scheduler
 
 from distillab.data.batching import collate
 from distillab.jobs.common import module_kwargs
-from distillab.jobs.distill import build_student, teacher_cache
+from distillab.jobs.distill import build_student, serve_cached_teacher, teacher_cache
 from distillab.jobs.teacher import teacher_config
 from distillab.modules.callbacks import TrainClock
 from distillab.modules.seq2seq import Seq2SeqModule, adamw_param_groups
@@ -276,7 +276,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log("distill-cached: building the teacher cache (not timed)")
         frozen = build_student(cfg, dm, teachers).teachers[0]
         cache = teacher_cache(cfg, dm, frozen, ckpt, str(out / "cache"))
-        train_set = dm.datasets["train"]
         pl.seed_everything(cfg.seed, verbose=False)
         student = Seq2SeqModule(**module_kwargs(cfg, dm))  # for MFU and latency below
 
@@ -287,11 +286,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         def cached_student() -> float:
             pl.seed_everything(cfg.seed, verbose=False)
             module = build_student(cfg, dm, teachers)
-            train_set.teacher_cache = cache  # as jobs.distill.run: top-k travels with the batch
+            serve_cached_teacher(dm, cache)  # as jobs.distill.run: top-k travels with the batch
             try:
                 return fit(cfg, module, dm, args)
             finally:
-                train_set.teacher_cache = None
+                del dm.train_dataloader
 
         runs = {
             "student": lightning_student,

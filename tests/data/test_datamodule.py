@@ -1,9 +1,12 @@
 import numpy as np
+import pytest
 import torch
 
+import distillab.data.datamodule as datamodule
 from distillab.data import DialogueDataModule, chitchat_source, jsonl_source
 from distillab.data.batching import BucketBatchSampler
 from distillab.data.examples import split_conversations
+from distillab.errors import DataError
 from tests.conftest import synthetic_conversations, write_jsonl
 
 
@@ -34,14 +37,76 @@ def test_cache_is_reused_and_keyed_by_settings(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", synthetic_conversations(30))
     dm = _dm(tmp_path, path)
     dm.load()
-    info = tmp_path / "cache" / "data" / dm.fingerprint / "info.json"
+    info = tmp_path / "cache" / "data" / dm.corpus_key / "info.json"
     stamp = info.stat().st_mtime_ns
     dm2 = _dm(tmp_path, path)
     dm2.load()
     assert dm2.fingerprint == dm.fingerprint and info.stat().st_mtime_ns == stamp
     dm3 = _dm(tmp_path, path, vocab_size=250)
     dm3.load()
-    assert dm3.fingerprint != dm.fingerprint
+    assert dm3.fingerprint != dm.fingerprint and dm3.corpus_key != dm.corpus_key
+
+
+@pytest.mark.parametrize(
+    "setting", [{"max_target_len": 20}, {"max_source_len": 40}, {"context_turns": 2}]
+)
+def test_fingerprint_covers_what_cuts_the_examples(tmp_path, setting):
+    """Lengths and context shape what a model sees (and what caches downstream hold): they
+    change the fingerprint, while the encoded-corpus cache, which they do not shape, is
+    shared when only the cuts differ."""
+    path = write_jsonl(tmp_path / "d.jsonl", synthetic_conversations(30))
+    dm = _dm(tmp_path, path, max_source_len=24, max_target_len=12, context_turns=3)
+    dm.load()
+    other = _dm(tmp_path, path, **{**dict(max_source_len=24, max_target_len=12), **setting})
+    other.load()
+    assert other.fingerprint != dm.fingerprint
+    assert other.describe()["fingerprint"] == other.fingerprint
+    if "context_turns" not in setting:  # context_turns also decides which examples are repeats
+        assert other.corpus_key == dm.corpus_key
+        assert len(list((tmp_path / "cache" / "data").glob("*/artefact.json"))) == 1
+    key = next(iter(setting))
+    assert other.describe()[key] == setting[key]
+
+
+def test_augmentation_is_not_part_of_the_fingerprint(tmp_path):
+    """Augmentation only touches training batches; caches refuse it rather than key by it."""
+    path = write_jsonl(tmp_path / "d.jsonl", synthetic_conversations(30))
+    dm, aug = _dm(tmp_path, path), _dm(tmp_path, path, token_dropout=0.2, context_dropout=0.2)
+    dm.load(), aug.load()
+    assert aug.fingerprint == dm.fingerprint
+
+
+def _no_tokenizer(*args, **kwargs):
+    raise AssertionError("the tokenizer was trained before the data was checked")
+
+
+def test_filters_that_empty_a_split_are_named_before_tokenising(tmp_path, monkeypatch):
+    monkeypatch.setattr(datamodule, "train_tokenizer", _no_tokenizer)
+    path = write_jsonl(tmp_path / "d.jsonl", synthetic_conversations(30))  # 3-6 words a turn
+    dm = _dm(tmp_path, path, min_target_words=50, max_target_words=64)
+    with pytest.raises(DataError) as err:
+        dm.load()
+    msg = str(err.value)
+    assert str(path) in msg
+    assert "data.min_target_words=50, data.max_target_words=64 left the train split" in msg
+    assert "of 120 target turns in 24 conversations, 120 were outside the word range" in msg
+    assert not [p for p in (tmp_path / "cache" / "data").iterdir() if p.is_dir()]
+
+
+def test_max_examples_that_leave_a_split_empty_are_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(datamodule, "train_tokenizer", _no_tokenizer)
+    path = write_jsonl(tmp_path / "d.jsonl", synthetic_conversations(30))  # 5 targets each
+    too_few = _dm(tmp_path, path, max_examples=10)  # 2 conversations: val 1, test 1, train 0
+    with pytest.raises(DataError, match=r"too few to split .*data.max_examples=10 took 2 of 30"):
+        too_few.load()
+    # the filter empties a split of the few conversations max_examples kept: both are named
+    narrow = _dm(tmp_path, path, max_examples=40, min_target_words=7)
+    with pytest.raises(DataError) as err:
+        narrow.load()
+    msg = str(err.value)
+    assert "data.min_target_words=7, data.max_target_words=64 left the train split" in msg
+    assert "of 30 target turns in 6 conversations, 30 were outside the word range" in msg
+    assert "data.max_examples=40 kept 8 of 30 usable conversations" in msg
 
 
 def test_batches_cover_every_example_once_with_masks(tmp_path):

@@ -59,8 +59,61 @@ def test_jsonl_undecodable_bytes(tmp_path):
 
 def test_jsonl_empty_or_missing_file(tmp_path):
     empty = tmp_path / "empty.jsonl"
-    empty.write_text("\n\n")
-    with pytest.raises(DataError, match="no usable conversations"):
+    empty.write_bytes(b"")
+    with pytest.raises(DataError, match=r"empty\.jsonl: the file is empty \(0 bytes\)"):
         jsonl_source(str(empty))
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("\n  \n\n")
+    with pytest.raises(DataError) as err:
+        jsonl_source(str(blank))
+    assert f"{blank}: the file is empty (its 3 lines are all blank)" in str(err.value)
+    assert "no usable conversations" in str(err.value)
     with pytest.raises(DataError, match="no such file"):
         jsonl_source(str(tmp_path / "nope.jsonl"))
+
+
+CHITCHAT_BAD = [
+    (b"", "the file is empty (0 bytes)"),
+    (b"  \n\t\n", "the file is empty (only whitespace)"),
+    (b'{"a": {"messages": [[{"text": "caf\xe9", "sender": "x"}]]}}', "not UTF-8 text"),
+    (b'{"a": {"messages": [}', ":1: not JSON: Expecting value (column 21)"),
+    (b"turns,text\nhi,there\n", ":1: not JSON"),
+    (b"[1, 2]", "a JSON object of conversations by id; got a JSON list"),
+    (b"{}", "no usable conversations (the JSON object is empty)"),
+    (b'{"a": [1]}', "conversation 'a': expected a JSON object, got list"),
+    (b'{"a": {"messages": "hi"}}', "conversation 'a': 'messages' must be a list"),
+    (b'{"a": {"messages": [["hi"]]}}', "messages[0] must be a list of message objects"),
+    (b'{"a": {"messages": [[{"text": 5}]]}}', "every 'text' must be a string"),
+]
+
+
+@pytest.mark.parametrize("content, message", CHITCHAT_BAD)
+def test_chitchat_path_that_is_not_the_corpus(tmp_path, content, message):
+    path = tmp_path / "corpus.json"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as err:
+        chitchat_source(str(path))
+    assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_chitchat_missing_file(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        chitchat_source(str(tmp_path / "nope.json"))
+
+
+def test_bad_data_stops_the_datamodule_before_tokenising(tmp_path, monkeypatch):
+    import distillab.data.datamodule as datamodule
+    from distillab.data import DialogueDataModule
+
+    def no_tokenizer(*args, **kwargs):
+        raise AssertionError("the tokenizer was trained on bad data")
+
+    monkeypatch.setattr(datamodule, "train_tokenizer", no_tokenizer)
+    path = tmp_path / "latin1.json"
+    path.write_bytes(b'{"a": {"messages": [[{"text": "caf\xe9"}]]}}')
+    dm = DialogueDataModule(chitchat_source, path=str(path), cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(DataError, match="not UTF-8 text"):
+        dm.load()
+    dm = DialogueDataModule(jsonl_source, path=str(tmp_path), cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(DataError, match="no such file"):
+        dm.load()

@@ -188,17 +188,16 @@ def test_seqkd_decodes_once_and_trains_on_them(distilled, tmp_path):
     cfg.paths.output_root = str(distilled["root"] / "outputs")
     cfg.paths.cache_dir = str(distilled["root"] / "outputs" / "cache")
     run_job(cfg)
-    (cache,) = (distilled["root"] / "outputs" / "cache" / "seqkd").glob("*.npz")  # FIXME
-    stamp = cache.stat().st_mtime_ns
+    (done,) = (distilled["root"] / "outputs" / "cache" / "seqkd").glob("*/artefact.json")
+    cache, stamp = done.parent, done.stat().st_mtime_ns
     cfg2 = compose_cfg(["experiment=distill", "distill=seqkd", *TINY, *TEACHER], tmp_path / "b")
     cfg2.paths.output_root, cfg2.paths.cache_dir = cfg.paths.output_root, cfg.paths.cache_dir
     _, dm = start_run(cfg2)
     from distillab.jobs.seqkd import use_teacher_decodes
 
-    ckpt = distilled["ckpt"]
-    teacher = CheckpointTeacher(ckpt)
+    teacher = CheckpointTeacher(distilled["ckpt"])
     assert use_teacher_decodes(cfg2, dm, teacher) == cache
-    assert cache.stat().st_mtime_ns == stamp
+    assert done.stat().st_mtime_ns == stamp
     # gold_fraction=0: every training target is the teacher's greedy decode of its input
     item = dm.datasets["train"][0]
     src = torch.as_tensor(item["src"])[None].long()

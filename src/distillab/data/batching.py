@@ -65,7 +65,10 @@ class BucketBatchSampler(Sampler[list[int]]):
 
 
 def collate(items: list[dict], pad_id: int, bos_id: int, eos_id: int) -> dict:
-    """Pad a list of examples into tensors; `n_tokens` stays a Python int (no host sync later)."""
+    """Pad a list of examples into tensors; `n_tokens` stays a Python int (no host sync later).
+
+    Padding only: whatever else a batch needs (cached teacher outputs) is looked up by its
+    `index` (the split's example rows) by whoever needs it."""
     b = len(items)
     src_len = max(len(it["src"]) for it in items)
     tgt_len = max(len(it["tgt"]) for it in items) + 1
@@ -92,13 +95,4 @@ def collate(items: list[dict], pad_id: int, bos_id: int, eos_id: int) -> dict:
         "rating_mask": ~torch.isnan(ratings),
         "n_tokens": sum(len(it["tgt"]) + 1 for it in items),
     }
-    if "topk" in items[0]:  # cached teacher outputs, aligned with tgt_out; zeros past the end
-        k = items[0]["topk"][0].shape[1]
-        values = np.zeros((b, tgt_len, k), dtype=np.float16)
-        ids = np.zeros((b, tgt_len, k), dtype=np.int64)
-        for i, it in enumerate(items):
-            v, idx = it["topk"][:2]
-            values[i, : len(v)], ids[i, : len(idx)] = v, idx
-        batch["topk_values"], batch["topk_ids"] = torch.from_numpy(values), torch.from_numpy(ids)
-        batch["topk_tail_samples"], batch["topk_temperature"] = items[0]["topk"][2:]
     return batch

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
-from filelock import FileLock
 from torch.utils.data import DataLoader
 
 from distillab.data.batching import BucketBatchSampler, collate
@@ -29,11 +26,13 @@ from distillab.data.tokenizer import (
     train_tokenizer,
 )
 from distillab.errors import DataError, check_range
+from distillab.utils.artefacts import build_once
 from distillab.utils.io import atomic_write_json, fingerprint
 
 
 class DialogueDataModule(pl.LightningDataModule):
-    """Everything that shapes the tokens is in the data fingerprint; the cache is keyed by it."""
+    """Everything that shapes the examples a model sees is in the data fingerprint (see
+    `load`); the encoded corpus is cached by the narrower corpus key."""
 
     def __init__(
         self,
@@ -107,25 +106,52 @@ class DialogueDataModule(pl.LightningDataModule):
         self.datasets: dict[str, DialogueDataset] = {}
 
     # ---- preparation (idempotent; cached on disk by fingerprint) ---------------------------
+    def example_settings(self) -> dict:
+        """What turns the encoded corpus into the examples a model sees (besides the corpus
+        key): how many context turns, and where sources and targets are cut."""
+        return {
+            "context_turns": self.context_turns,
+            "max_source_len": self.max_source_len,
+            "max_target_len": self.max_target_len,
+        }
+
     def load(self) -> None:
-        """Read, split, tokenise (or reuse the cache); called before the model is built."""
+        """Read, split, tokenise (or reuse the cache); called before the model is built.
+
+        Two keys come out of it:
+
+        - `corpus_key` keys the encoded-corpus cache (`<cache_dir>/data/<corpus_key>`): the
+          corpus bytes, the split, the example filters and the tokenizer settings, i.e. what
+          shapes the tokenised turns. Cutting lengths does not change them, so runs that
+          differ only in `max_source_len`/`max_target_len` share that cache.
+        - `fingerprint` names the examples a model is trained and evaluated on: the corpus
+          key plus `example_settings()` (context turns, source and target cuts). Runs record
+          it, and every downstream cache (teacher registry, teacher outputs, seq-KD decodes)
+          is keyed by it. It leaves out what only touches training batches and is keyed
+          separately where it matters: augmentation (`token_dropout`, `context_dropout`;
+          caches are built from un-augmented inputs and refuse it), the training subset
+          (`max_train_examples`: caches key the training rows themselves), sampling and
+          batch sizes.
+        """
         if self.tokenizer is not None:
             return
         corpus = self.source(self.path)
         self.corpus_path, self.corpus_sha256 = corpus.path, corpus.sha256
-        self.fingerprint = fingerprint(
-            corpus.sha256,
-            self.split_args,
-            self.example_args,
-            self.tok_args,
-            self.drop_empty_turns,
-            "v1",
+        corpus_spec = {
+            "format": "encoded-corpus-v2",
+            "corpus_sha256": corpus.sha256,
+            "split": self.split_args,
+            "examples": self.example_args,
+            "tokenizer": self.tok_args,
+            "drop_empty_turns": self.drop_empty_turns,
+        }
+        self.corpus_key = fingerprint(corpus_spec)
+        self.fingerprint = fingerprint(self.corpus_key, self.example_settings(), "examples-v2")
+        cache = build_once(
+            self.cache_dir / "data" / self.corpus_key,
+            corpus_spec,
+            partial(self._build_cache, corpus),
         )
-        cache = self.cache_dir / "data" / self.fingerprint
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(cache) + ".lock"):
-            if not (cache / "info.json").exists():
-                self._build_cache(corpus, cache)
         self.tokenizer = load_tokenizer(str(cache / "tokenizer"))
         self.info = json.loads((cache / "info.json").read_text())
         self.topics: list[str] = self.info["topics"]
@@ -165,39 +191,59 @@ class DialogueDataModule(pl.LightningDataModule):
         rng = np.random.default_rng(self.seed)
         return np.sort(rng.choice(n, self.max_train_examples, replace=False))
 
-    def _build_cache(self, corpus: Corpus, cache: Path) -> None:
+    def _build_cache(self, corpus: Corpus, out: Path) -> None:
+        """Split, filter, check, train the tokenizer and encode into `out` (a fresh temp dir
+        that `build_once` renames into place). Every data check comes before the tokenizer."""
         convs = [clean_conversation(c, self.drop_empty_turns) for c in corpus.conversations]
         convs = [c for c in convs if len(c.turns) >= 2]
         if not convs:
-            raise DataError(f"{corpus.path}: no usable conversations (none has 2 non-empty turns)")
+            raise DataError(
+                f"{corpus.path}: no usable conversations (none of its "
+                f"{len(corpus.conversations)} has 2 non-empty turns)"
+            )
         splits = split_conversations(convs, **self.split_args)
         examples = {n: build_examples(splits[n], **self.example_args) for n in SPLITS}
         for name in SPLITS:
             if not examples[name]:
-                raise DataError(
-                    f"{corpus.path}: the {name} split has no examples after filtering "
-                    f"(data.min_target_words/max_target_words, data.max_examples)"
-                )
+                raise self._empty_split_error(corpus.path, name, splits, len(convs))
         train_texts = [t for c in splits["train"] for t in c.turns]
         tok = train_tokenizer(train_texts, **self.tok_args)
         topics = ["none"] + sorted({c.topic for c in convs if c.topic})
         index = {t: i for i, t in enumerate(topics)}
-        tmp = Path(tempfile.mkdtemp(dir=cache.parent, prefix=f".{cache.name}."))
-        try:
-            tok.save_pretrained(str(tmp / "tokenizer"))
-            arrays = {}
-            for name in SPLITS:
-                enc = encode_split(splits[name], examples[name], tok, index)
-                arrays.update({f"{name}.{k}": v for k, v in enc.arrays().items()})
-            np.savez(tmp / "encoded.npz", **arrays)
-            counts = {
-                n: {"conversations": len(splits[n]), "examples": len(examples[n])} for n in SPLITS
-            }
-            atomic_write_json(tmp / "info.json", {"topics": topics, "splits": counts})
-            shutil.rmtree(cache, ignore_errors=True)
-            tmp.rename(cache)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        tok.save_pretrained(str(out / "tokenizer"))
+        arrays = {}
+        for name in SPLITS:
+            enc = encode_split(splits[name], examples[name], tok, index)
+            arrays.update({f"{name}.{k}": v for k, v in enc.arrays().items()})
+        np.savez(out / "encoded.npz", **arrays)
+        counts = {
+            n: {"conversations": len(splits[n]), "examples": len(examples[n])} for n in SPLITS
+        }
+        atomic_write_json(out / "info.json", {"topics": topics, "splits": counts})
+
+    def _empty_split_error(
+        self, path: str, name: str, splits: dict[str, list], n_convs: int
+    ) -> DataError:
+        """Which filter emptied a split, with its values and counts."""
+        lo, hi = self.example_args["min_target_words"], self.example_args["max_target_words"]
+        convs = splits[name]
+        n_targets = sum(len(c.turns) - 1 for c in convs)
+        outside = sum(not lo <= len(t.split()) <= hi for c in convs for t in c.turns[1:])
+        why = f"of {n_targets} target turns in {len(convs)} conversations, {outside} were outside the word range"
+        if n_targets - outside > 0:  # the rest were dropped as repeats
+            why += f", {n_targets - outside} repeated an earlier example (data.dedupe=true)"
+        msg = (
+            f"{path}: data.min_target_words={lo}, data.max_target_words={hi} left the {name} "
+            f"split with no examples ({why})"
+        )
+        max_examples = self.split_args["max_examples"]
+        if max_examples is not None:
+            n_taken = sum(len(v) for v in splits.values())
+            msg += (
+                f"; data.max_examples={max_examples} kept {n_taken} of {n_convs} usable "
+                "conversations"
+            )
+        return DataError(msg + ". Widen the word range or use more data.")
 
     def setup(self, stage: str | None = None) -> None:
         self.load()
@@ -206,6 +252,8 @@ class DialogueDataModule(pl.LightningDataModule):
         """What a run saves about its data: enough to tell whether two runs saw the same tokens."""
         return {
             "fingerprint": self.fingerprint,
+            "corpus_key": self.corpus_key,
+            **self.example_settings(),
             "path": self.corpus_path,
             "sha256": self.corpus_sha256,
             "vocab_size": len(self.tokenizer),

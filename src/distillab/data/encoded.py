@@ -76,7 +76,6 @@ class DialogueDataset(Dataset):
         self.rows = np.arange(len(split.examples)) if rows is None else rows
         self.alt_targets: tuple[np.ndarray, np.ndarray] | None = None
         self.gold_fraction = 1.0
-        self.teacher_cache = None  # a TeacherCache: items then carry the teacher's top-k
         self.context_turns = context_turns
         self.max_source_len = max_source_len
         self.max_target_len = max_target_len
@@ -121,16 +120,13 @@ class DialogueDataset(Dataset):
         if self.alt_targets is not None and self.rng.random() >= self.gold_fraction:
             tokens, offsets = self.alt_targets
             tgt = tokens[offsets[row] : offsets[row + 1]][: self.max_target_len - 1]
-        item = {
+        return {
             "index": row,
             "src": self.source(conv, t),
             "tgt": tgt,
             "topic": int(self.split.topic[conv]),
             "rating": float(self.split.rating[conv]),
         }
-        if self.teacher_cache is not None:
-            item["topk"] = self.teacher_cache.row(row)
-        return item
 
     @cached_property
     def lengths(self) -> np.ndarray:

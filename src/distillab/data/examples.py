@@ -50,9 +50,14 @@ def split_conversations(
     n_val = max(1, round(n * val_fraction)) if val_fraction > 0 else 0
     n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
     if n - n_val - n_test < 1:
+        taken = (
+            f"; data.max_examples={max_examples} took {n} of {len(convs)}"
+            if max_examples is not None
+            else ""
+        )
         raise DataError(
             f"only {n} conversations: too few to split into train/val/test "
-            f"(data.val_fraction={val_fraction}, data.test_fraction={test_fraction})"
+            f"(data.val_fraction={val_fraction}, data.test_fraction={test_fraction}{taken})"
         )
     val, test, train = order[:n_val], order[n_val : n_val + n_test], order[n_val + n_test :]
     return {

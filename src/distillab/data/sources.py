@@ -41,30 +41,85 @@ def chitchat_source(path: str | None = None) -> Corpus:
         import chitchat_dataset
 
         path = str(Path(chitchat_dataset.__file__).with_name("dataset.json"))
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: cannot read the chitchat corpus: {e}") from e
-    convs = []
-    for cid in sorted(raw):
-        conv = raw[cid]
-        turns: list[str] = []
-        last_sender = None
-        for group in conv.get("messages", []):
-            text = " ".join(m["text"].strip() for m in group if m.get("text")).strip()
-            sender = group[0]["sender"] if group else None
-            if turns and sender == last_sender:
-                turns[-1] = f"{turns[-1]} {text}".strip()
-            else:
-                turns.append(text)
-            last_sender = sender
-        ratings = conv.get("ratings") or {}
-        scores = [
-            ratings[k] for k in ("upbeat", "witty") if isinstance(ratings.get(k), (int, float))
-        ]
-        rating = (sum(scores) / len(scores) - 1.0) / 9.0 if scores else None
-        convs.append(Conversation(cid, tuple(turns), conv.get("prompt") or None, rating))
+    raw = _read_json_file(path, "the chitchat corpus (a JSON object of conversations by id)")
+    if not isinstance(raw, dict):
+        raise DataError(
+            f"{path}: expected the chitchat corpus, a JSON object of conversations by id; "
+            f"got a JSON {type(raw).__name__}"
+        )
+    if not raw:
+        raise DataError(f"{path}: no usable conversations (the JSON object is empty)")
+    convs = [
+        _chitchat_conversation(cid, raw[cid], f"{path}: conversation {cid!r}")
+        for cid in sorted(raw)
+    ]
     return Corpus(convs, str(path), file_sha256(path))
+
+
+def _read_json_file(path: str, what: str) -> object:
+    """One JSON document; a missing, empty, non-UTF-8 or non-JSON file is a DataError that
+    names the file and what was expected."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{path}: no such file (data.path)")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the file: {e.strerror or e}") from e
+    if not data.strip():
+        size = "0 bytes" if not data else "only whitespace"
+        raise DataError(f"{path}: the file is empty ({size}); expected {what}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"{path}: not UTF-8 text (undecodable byte at offset {e.start}: {e.reason}); "
+            f"expected {what}"
+        ) from e
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(
+            f"{path}:{e.lineno}: not JSON: {e.msg} (column {e.colno}); expected {what}"
+        ) from e
+
+
+def _chitchat_conversation(cid: str, conv: object, where: str) -> Conversation:
+    """A turn is one sender's consecutive message groups joined; checks the structure
+    (`{"messages": [[{"text", "sender"}, ...], ...], "ratings": {...}, "prompt": str}`)."""
+    if not isinstance(conv, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(conv).__name__}")
+    groups = conv.get("messages", [])
+    if not isinstance(groups, list):
+        raise DataError(f"{where}: 'messages' must be a list, got {type(groups).__name__}")
+    turns: list[str] = []
+    last_sender = None
+    for g, group in enumerate(groups):
+        if not isinstance(group, list) or not all(isinstance(m, dict) for m in group):
+            raise DataError(f"{where}: messages[{g}] must be a list of message objects")
+        texts = [m.get("text") for m in group]
+        if not all(t is None or isinstance(t, str) for t in texts):
+            raise DataError(f"{where}: messages[{g}]: every 'text' must be a string")
+        text = " ".join(t.strip() for t in texts if t).strip()
+        sender = group[0].get("sender") if group else None
+        if turns and sender == last_sender:
+            turns[-1] = f"{turns[-1]} {text}".strip()
+        else:
+            turns.append(text)
+        last_sender = sender
+    ratings = conv.get("ratings") or {}
+    if not isinstance(ratings, dict):
+        raise DataError(f"{where}: 'ratings' must be an object, got {type(ratings).__name__}")
+    scores = [
+        ratings[k]
+        for k in ("upbeat", "witty")
+        if isinstance(ratings.get(k), (int, float)) and not isinstance(ratings.get(k), bool)
+    ]
+    rating = (sum(scores) / len(scores) - 1.0) / 9.0 if scores else None
+    prompt = conv.get("prompt") or None
+    if prompt is not None and not isinstance(prompt, str):
+        raise DataError(f"{where}: 'prompt' must be a string, got {type(prompt).__name__}")
+    return Conversation(str(cid), tuple(turns), prompt, rating)
 
 
 def jsonl_source(path: str | None = None) -> Corpus:
@@ -82,6 +137,7 @@ def jsonl_source(path: str | None = None) -> Corpus:
     if not p.is_file():
         raise DataError(f"{path}: no such file (data.path)")
     convs = []
+    lineno = 0
     with open(p, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
             where = f"{path}:{lineno}"
@@ -97,7 +153,11 @@ def jsonl_source(path: str | None = None) -> Corpus:
                 raise DataError(f"{where}: invalid JSON: {e.msg} (column {e.colno})") from e
             convs.append(_conversation_from_json(obj, where, default_id=f"line{lineno}"))
     if not convs:
-        raise DataError(f"{path}: no usable conversations (the file has no JSON lines)")
+        what = "0 bytes" if lineno == 0 else f"its {lineno} lines are all blank"
+        raise DataError(
+            f"{path}: the file is empty ({what}): no usable conversations; expected one JSON "
+            'object a line, {"turns": [str, ...]}'
+        )
     return Corpus(convs, str(p), file_sha256(p))
 
 

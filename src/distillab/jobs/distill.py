@@ -9,8 +9,8 @@ from distillab.jobs.common import JobResult, fit_and_evaluate, module_kwargs, sa
 from distillab.jobs.seqkd import use_teacher_decodes
 from distillab.jobs.teacher import resolve_teachers
 from distillab.modules.distill import DistillationModule
-from distillab.modules.teacher_cache import TeacherCache
 from distillab.teachers import CachedTeacher, Teacher
+from distillab.teachers.cache import TeacherCache
 
 
 def cached(cfg: DictConfig, dm, teacher: Teacher) -> CachedTeacher:
@@ -41,12 +41,13 @@ def build_student(cfg: DictConfig, dm, teachers: list[Teacher]) -> DistillationM
 def run(cfg: DictConfig) -> JobResult:
     run_dir, dm = start_run(cfg)
     teachers = resolve_teachers(cfg, dm)
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)  # same init whether or not a
-    # teacher had to be trained first
     if cfg.distill.seqkd.enabled:
         use_teacher_decodes(cfg, dm, teachers[0])
     if cfg.distill.teacher_outputs == "cached":
         teachers[0] = cached(cfg, dm, teachers[0])
+    # the same student init whether or not a teacher was trained or a cache built first
+    # (each pass over a DataLoader draws from the global RNG)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
     module = build_student(cfg, dm, teachers)
     save_run(cfg, dm, run_dir)
     return fit_and_evaluate(cfg, dm, module, run_dir)

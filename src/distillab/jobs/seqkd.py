@@ -1,8 +1,9 @@
 """Sequence-level KD (Kim & Rush 2016): the teacher decodes the training inputs once.
 
-Decodes are cached at `<cache_dir>/seqkd/<key>.npz`, keyed by the teacher checkpoint's bytes,
-the data fingerprint, the training rows and the decoding settings, so every student of a
-sweep reuses them.
+Decodes are cached in the artefact directory `<cache_dir>/seqkd/<key>/` (`tokens.npy`,
+`offsets.npy`, `info.json`, `artefact.json`; see `utils.artefacts.build_once`), keyed by the
+teacher's identity (its checkpoint's sha256), the data fingerprint, the training rows and the decoding settings,
+so every student of a sweep reuses them.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from filelock import FileLock
 from omegaconf import DictConfig
 
 from distillab.data import DialogueDataModule
-from distillab.errors import check_range
+from distillab.errors import DataError, check_range
 from distillab.teachers import Teacher
-from distillab.utils.io import fingerprint
+from distillab.utils.artefacts import build_once
+from distillab.utils.io import atomic_write_json, fingerprint
 
 
 @torch.no_grad()
@@ -41,27 +42,41 @@ def decode_training_set(teacher: Teacher, dm: DialogueDataModule, beam_size: int
 
 
 def use_teacher_decodes(cfg: DictConfig, dm: DialogueDataModule, teacher: Teacher) -> Path:
-    """Make the training set serve the teacher's decodes (mixed with gold), cached on disk."""
+    """Make the training set serve the teacher's decodes (mixed with gold), cached on disk;
+    returns the cache directory."""
     seq = cfg.distill.seqkd
     check_range("distill.seqkd.gold_fraction", seq.gold_fraction, 0.0, 1.0)
     check_range("distill.seqkd.beam_size", seq.beam_size, 1, 64)
     train = dm.datasets["train"]
-    key = fingerprint(
-        teacher.identity,
-        dm.fingerprint,
-        fingerprint(train.rows.tolist()),
-        int(seq.beam_size),
-        int(cfg.data.max_target_len),
-    )
-    path = Path(cfg.paths.cache_dir) / "seqkd" / f"{key}.npz"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
-        if not path.exists():
-            print(f"seqkd: teacher decodes {len(train)} training inputs -> {path}")
-            arrays = decode_training_set(teacher, dm, int(seq.beam_size))
-            tmp = path.with_suffix(".tmp.npz")
-            np.savez(tmp, **arrays)
-            tmp.replace(path)
-    with np.load(path) as z:
-        train.use_targets(z["tokens"], z["offsets"], float(seq.gold_fraction))
+    spec = {
+        "format": "seqkd-decodes-v2",
+        "teacher": teacher.identity,
+        "data": dm.fingerprint,
+        "train_rows": fingerprint(train.rows.tolist()),
+        "beam_size": int(seq.beam_size),
+        "max_target_len": int(dm.max_target_len),
+    }
+    path = Path(cfg.paths.cache_dir) / "seqkd" / fingerprint(spec)
+
+    def build(out: Path) -> None:
+        print(f"seqkd: teacher decodes {len(train)} training inputs -> {path}")
+        arrays = decode_training_set(teacher, dm, int(seq.beam_size))
+        np.save(out / "tokens.npy", arrays["tokens"])
+        np.save(out / "offsets.npy", arrays["offsets"])
+        info = {
+            "teacher": teacher.identity,
+            "rows": len(arrays["offsets"]) - 1,
+            "rows_filled": len(train),
+        }
+        atomic_write_json(out / "info.json", {**info, "tokens": len(arrays["tokens"])})
+
+    build_once(path, spec, build)
+    tokens, offsets = np.load(path / "tokens.npy"), np.load(path / "offsets.npy")
+    n_rows = len(dm.splits["train"].examples)
+    if len(offsets) != n_rows + 1 or int(offsets[-1]) != len(tokens):
+        raise DataError(
+            f"{path}: seq-KD decodes for {len(offsets) - 1} rows ({len(tokens)} tokens); the "
+            f"training split has {n_rows} rows. Refusing to read a stale cache; delete it."
+        )
+    train.use_targets(tokens, offsets, float(seq.gold_fraction))
     return path

@@ -109,8 +109,8 @@ class Seq2SeqModule(pl.LightningModule):
     # ---- evaluation -----------------------------------------------------------------------
     def _eval_step(self, batch: dict, metrics: EvalMetrics, stage: str) -> None:
         out = self(batch)
-        ctx = self.loss_context(out, batch, 0.0)
-        loss = self.objective.terms["ce"](ctx)
+        gold = LossContext(student=out, batch=batch, pad_id=self.hparams.pad_id)  # no teacher
+        loss = self.objective.terms["ce"](gold)
         self.log(f"{stage}/loss", loss, batch_size=batch["src"].shape[0], sync_dist=True)
         metrics.update_tokens(out.logits, batch["tgt_out"])
         metrics.update_heads(

@@ -1,4 +1,4 @@
-"""A teacher served from its cached outputs (`modules.teacher_cache`): no teacher pass per step.
+"""A teacher served from its cached outputs (`teachers.cache`): no teacher pass per step.
 
 The cache holds, for every training target token, the teacher's top-k plus tail draws, built
 once per (teacher, data, training rows, k, draws, temperature) and shared by a sweep. Rows are
@@ -7,8 +7,8 @@ looked up by the batch's `index`; a cache whose row lengths disagree with the ba
 
 from __future__ import annotations
 
-from distillab.modules.teacher_cache import TeacherCache
 from distillab.teachers.base import Teacher
+from distillab.teachers.cache import TeacherCache
 from distillab.teachers.outputs import CachedOutput
 
 
@@ -30,11 +30,11 @@ class CachedTeacher(Teacher):
         return self.base.vocab_hash
 
     def outputs(self, batch: dict) -> CachedOutput:
-        values, ids = self.cache.batch(batch["index"], batch["tgt_mask"])
-        device = batch["tgt_out"].device
+        mask = batch["tgt_mask"]
+        values, ids = self.cache.batch(batch["index"], mask.shape[1], mask)
         return CachedOutput(
-            values=values.to(device),
-            ids=ids.to(device),
+            values=values,
+            ids=ids,
             tail_samples=self.cache.tail_samples,
             temperature=self.cache.temperature,
         )

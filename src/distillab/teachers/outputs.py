@@ -50,7 +50,7 @@ class LogitsOutput(TeacherOutput):
 
 @dataclass
 class CachedOutput(TeacherOutput):
-    """A batch's cached teacher outputs (`modules.teacher_cache`): per target token the top-k
+    """A batch's cached teacher outputs (`teachers.cache`): per target token the top-k
     and tail-draw log-probabilities and ids, softened at the cache's `temperature`."""
 
     values: Tensor | None = None  # [B, T_tgt, k + S] fp16

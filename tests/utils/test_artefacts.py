@@ -122,3 +122,24 @@ def test_concurrent_processes_build_once(tmp_path):
     assert [p.exitcode for p in procs] == [0, 0, 0]
     assert counter.read_text().count("built") == 1
     assert (path / "payload.txt").read_text() == "built"
+
+
+def test_a_staged_build_keeps_its_work_when_it_fails_and_resumes_from_it(tmp_path):
+    path, staging = tmp_path / "entry", tmp_path / "entry.partial"
+
+    def fails(out):
+        (out / "step1").write_text("done")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        build_once(path, {"k": 1}, fails, staging=staging)
+    assert not path.exists() and (staging / "step1").read_text() == "done"
+    seen = []
+
+    def resumes(out):
+        seen.append((out / "step1").exists())
+        (out / "step2").write_text("done")
+
+    build_once(path, {"k": 1}, resumes, staging=staging)
+    assert seen == [True] and (path / "step1").exists() and (path / "step2").exists()
+    assert not staging.exists() and recorded_spec(path) == {"k": 1}

@@ -7,23 +7,22 @@ pipeline (splits, tokenizer), the task heads and the trainer's hardware settings
 
 `ckpt: auto` looks the teacher up in the registry, `<output_root>/teachers/<key>/`, where
 `key` hashes that block, the task, the teacher's resolved trainer config (less what only
-changes logging) and the data fingerprint; absent, it is trained there first. A file lock makes the concurrent jobs of a
-sweep wait for one training instead of each training the same teacher.
+changes logging) and the data fingerprint; absent, it is trained there first (`utils.artefacts.build_once`: the concurrent
+jobs of a sweep wait on a file lock for one training instead of each training the teacher).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from distillab.data import DialogueDataModule
 from distillab.teachers import Teacher
+from distillab.utils.artefacts import build_once
 from distillab.utils.io import atomic_write_json, fingerprint
 
 AUTO = "auto"
@@ -44,16 +43,21 @@ def teacher_job_config(cfg: DictConfig) -> DictConfig:
     return OmegaConf.create(job)
 
 
-def registry_key(tcfg: DictConfig, dm: DialogueDataModule) -> str:
-    parts = {k: OmegaConf.to_container(tcfg[k]) for k in ("model", "module", "optimizer")}
-    parts.update(
+def registry_spec(tcfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
+    """Everything that shapes a registry teacher; its entry is keyed by a hash of this."""
+    spec = {k: OmegaConf.to_container(tcfg[k]) for k in ("model", "module", "optimizer")}
+    trainer = OmegaConf.to_container(tcfg.trainer)
+    spec.update(
+        format="teacher-registry-v2",
         scheduler=OmegaConf.to_container(tcfg.scheduler),
-        trainer={k: v for k, v in tcfg.trainer.items() if k not in NOT_SHAPING},
+        trainer={k: v for k, v in trainer.items() if k not in NOT_SHAPING},
         task=OmegaConf.to_container(tcfg.task),
         seed=tcfg.seed,
         max_train_examples=tcfg.data.max_train_examples,
+        data=dm.fingerprint,
+        vocab=dm.vocab_hash,
     )
-    return fingerprint(parts, dm.fingerprint, dm.vocab_hash)
+    return spec
 
 
 def registry_entry(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
@@ -61,22 +65,22 @@ def registry_entry(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
     data's splits, "key": ...}`; trained and registered first if absent."""
     tcfg = teacher_job_config(cfg)
     root = Path(cfg.paths.output_root) / "teachers"
-    root.mkdir(parents=True, exist_ok=True)
-    entry = root / registry_key(tcfg, dm)
-    done = entry / "registry.json"
-    with FileLock(str(entry) + ".lock"):
-        if not done.exists():
-            shutil.rmtree(entry, ignore_errors=True)  # an earlier attempt that did not finish
-            tcfg.paths.output_dir = str(entry)
-            print(f"teacher: none registered under {entry}; training it now")
-            from distillab.jobs.train import run as train_run
+    spec = registry_spec(tcfg, dm)
+    entry = root / fingerprint(spec)
 
-            result = train_run(tcfg)
-            ckpt = Path(result.checkpoint).relative_to(entry)
-            atomic_write_json(
-                done, {"key": entry.name, "checkpoint": str(ckpt), "metrics": result.metrics}
-            )
-        info = json.loads(done.read_text())
+    def train_teacher(out: Path) -> None:
+        from distillab.jobs.train import run as train_run  # train imports what imports this
+
+        print(f"teacher: none registered under {entry}; training it now")
+        tcfg.paths.output_dir = str(out)
+        result = train_run(tcfg)
+        ckpt = Path(result.checkpoint).relative_to(out)
+        info = {"key": entry.name, "checkpoint": str(ckpt), "metrics": result.metrics}
+        atomic_write_json(out / "registry.json", info)
+
+    # trained in <key>.partial, renamed into place when done
+    build_once(entry, spec, train_teacher, staging=root / f"{entry.name}.partial")
+    info = json.loads((entry / "registry.json").read_text())
     return {**info, "checkpoint": str(entry / info["checkpoint"])}
 
 

@@ -36,13 +36,22 @@ class StaleArtefactError(DataError):
     """An artefact exists at the path but was built for another spec (or not by build_once)."""
 
 
-def build_once(path: str | Path, spec: dict, build: Callable[[Path], None]) -> Path:
+def build_once(
+    path: str | Path,
+    spec: dict,
+    build: Callable[[Path], None],
+    staging: str | Path | None = None,
+) -> Path:
     """Return `path` holding the artefact described by `spec`, calling `build(tmp_dir)` to
     write it unless an entry built for the same spec is there already.
 
     `spec` must be JSON-serialisable; it is compared as JSON (tuples equal lists). Raises
     `StaleArtefactError` when `path` exists with another recorded spec or without
     `artefact.json`. Whatever `build` raises propagates, with no entry and the lock released.
+
+    `staging`: build in this fixed directory instead of a fresh temporary one, and keep it
+    when the build fails or is killed, so that a later build can resume from what it holds
+    (the teacher registry resumes a teacher's training from its last checkpoint there).
     """
     path = Path(path)
     spec = _as_json(spec)
@@ -51,14 +60,19 @@ def build_once(path: str | Path, spec: dict, build: Callable[[Path], None]) -> P
         if path.exists():
             _check(path, spec)
             return path
-        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+        if staging is None:
+            tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+        else:
+            tmp = Path(staging)
+            tmp.mkdir(parents=True, exist_ok=True)
         try:
             build(tmp)
             created = datetime.now(timezone.utc).isoformat(timespec="seconds")
             atomic_write_json(tmp / MARKER, {"spec": spec, "created": created})
             os.rename(tmp, path)
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)  # gone after a successful rename
+            if staging is None:
+                shutil.rmtree(tmp, ignore_errors=True)  # gone after a successful rename
     return path
 
 

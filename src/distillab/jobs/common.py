@@ -40,7 +40,7 @@ def save_run(cfg: DictConfig, dm: DialogueDataModule, run_dir: Path) -> None:
 
 
 def module_kwargs(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
-    """`cfg.module` (optimisation, decoding) wired to the data's vocabulary and labels."""
+    """`cfg.module` (optimisation) and `cfg.decoding` wired to the data's vocabulary and labels."""
     kwargs = OmegaConf.to_container(cfg.module, resolve=True)
     kwargs.update(
         model=OmegaConf.to_container(cfg.model, resolve=True),
@@ -53,6 +53,7 @@ def module_kwargs(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
         data_fingerprint=dm.fingerprint,
         vocab_hash=dm.vocab_hash,
     )
+    kwargs["decoding"] = OmegaConf.to_container(cfg.decoding, resolve=True)
     return kwargs
 
 

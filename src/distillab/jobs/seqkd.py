@@ -1,8 +1,8 @@
 """Sequence-level KD (Kim & Rush 2016): the teacher decodes the training inputs once.
 
 Decodes are cached at `<cache_dir>/seqkd/<key>.npz`, keyed by the teacher checkpoint's bytes,
-the data fingerprint, the training rows and the decoding settings, so every student of a
-sweep reuses them.
+the data fingerprint, the training rows and the whole resolved decoding config
+(`distill.seqkd.decoding`, a `decoding` group node), so every student of a sweep reuses them.
 """
 
 from __future__ import annotations
@@ -12,22 +12,23 @@ from pathlib import Path
 import numpy as np
 import torch
 from filelock import FileLock
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from distillab.data import DialogueDataModule
+from distillab.decoding import Strategy, build_strategy
 from distillab.errors import check_range
 from distillab.modules.seq2seq import Seq2SeqModule
 from distillab.utils.io import file_sha256, fingerprint
 
 
 @torch.no_grad()
-def decode_training_set(teacher: Seq2SeqModule, dm: DialogueDataModule, beam_size: int) -> dict:
+def decode_training_set(teacher: Seq2SeqModule, dm: DialogueDataModule, strategy: Strategy) -> dict:
     """Teacher decodes (without EOS) for every training row in use, as flat tokens + offsets."""
     n_rows = len(dm.splits["train"].examples)
     decodes: dict[int, list[int]] = {}
     teacher.eval()
     for batch in dm.plain_loader("train"):
-        hyps = teacher.generate(batch["src"], batch["src_mask"], beam_size=beam_size)
+        hyps = teacher.generate(batch["src"], batch["src_mask"], strategy)
         for row, hyp in zip(batch["index"].tolist(), hyps.tolist(), strict=True):
             hyp = hyp[: hyp.index(dm.eos_id)] if dm.eos_id in hyp else hyp
             decodes[row] = [t for t in hyp if t != dm.pad_id]
@@ -47,13 +48,14 @@ def use_teacher_decodes(
     """Make the training set serve the teacher's decodes (mixed with gold), cached on disk."""
     seq = cfg.distill.seqkd
     check_range("distill.seqkd.gold_fraction", seq.gold_fraction, 0.0, 1.0)
-    check_range("distill.seqkd.beam_size", seq.beam_size, 1, 64)
+    decoding = OmegaConf.to_container(seq.decoding, resolve=True)
+    strategy = build_strategy(decoding, "distill.seqkd.decoding")
     train = dm.datasets["train"]
     key = fingerprint(
         file_sha256(ckpt),
         dm.fingerprint,
         fingerprint(train.rows.tolist()),
-        int(seq.beam_size),
+        decoding,
         int(teacher.hparams.max_decode_len),
     )
     path = Path(cfg.paths.cache_dir) / "seqkd" / f"{key}.npz"
@@ -61,7 +63,7 @@ def use_teacher_decodes(
     with FileLock(str(path) + ".lock"):
         if not path.exists():
             print(f"seqkd: teacher decodes {len(train)} training inputs -> {path}")
-            arrays = decode_training_set(teacher, dm, int(seq.beam_size))
+            arrays = decode_training_set(teacher, dm, strategy)
             tmp = path.with_suffix(".tmp.npz")
             np.savez(tmp, **arrays)
             tmp.replace(path)

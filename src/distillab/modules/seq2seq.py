@@ -16,11 +16,13 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from transformers import get_scheduler
 
+from distillab.decoding import Strategy, build_strategy
 from distillab.errors import check_choice, check_range
 from distillab.models import Seq2SeqOutput
 from distillab.modules.metrics import EvalMetrics
 
 SCHEDULES = ("constant_with_warmup", "linear", "cosine")
+DEFAULT_DECODING = {"_target_": "distillab.decoding.Greedy"}
 
 
 def smoothed_nll(
@@ -90,7 +92,7 @@ class Seq2SeqModule(pl.LightningModule):
         rating_weight: float = 1.0,
         decode_examples: int = 64,
         max_decode_len: int = 32,
-        beam_size: int = 1,
+        decoding: dict | DictConfig | None = None,
         data_fingerprint: str = "",
         vocab_hash: str = "",
     ) -> None:
@@ -98,12 +100,16 @@ class Seq2SeqModule(pl.LightningModule):
         check_range("module.lr", lr, 0.0, 10.0, low_inclusive=False)
         check_range("module.label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False)
         check_range("module.warmup_steps", warmup_steps, 0, None)
-        check_range("module.beam_size", beam_size, 1, 64)
         check_choice("module.schedule", schedule, SCHEDULES)
         if isinstance(model, DictConfig):
             model = OmegaConf.to_container(model, resolve=True)
+        if isinstance(decoding, DictConfig):
+            decoding = OmegaConf.to_container(decoding, resolve=True)
+        if decoding is None:
+            decoding = dict(DEFAULT_DECODING)
         self.save_hyperparameters()
         self.model = build_model(self.hparams)
+        self.decoding = build_strategy(decoding)  # validation decodes (BLEU/ROUGE), generate()
         self.tokenizer = None  # set by the caller; used to turn decodes into text for BLEU/ROUGE
         self.val_metrics = EvalMetrics(vocab_size, pad_id, num_topics, rating_head)
         self.test_metrics = EvalMetrics(vocab_size, pad_id, num_topics, rating_head)
@@ -185,15 +191,11 @@ class Seq2SeqModule(pl.LightningModule):
         self.log_dict(self.test_metrics.compute("test"))
         self.test_metrics.reset()
 
-    def generate(self, src: Tensor, src_mask: Tensor, beam_size: int | None = None) -> Tensor:
+    def generate(self, src: Tensor, src_mask: Tensor, strategy: Strategy | None = None) -> Tensor:
+        """Decode with `strategy` (default: the module's `decoding`) up to `max_decode_len`."""
         hp = self.hparams
-        return self.model.generate(
-            src,
-            src_mask,
-            bos_id=hp.bos_id,
-            eos_id=hp.eos_id,
-            max_len=hp.max_decode_len,
-            beam_size=beam_size or hp.beam_size,
+        return (strategy or self.decoding)(
+            self.model, src, src_mask, bos_id=hp.bos_id, eos_id=hp.eos_id, max_len=hp.max_decode_len
         )
 
     def to_text(self, ids: Tensor) -> list[str]:

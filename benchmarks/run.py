@@ -38,6 +38,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers import get_scheduler
 
 from distillab.data.batching import collate
+from distillab.decoding import Greedy
 from distillab.jobs.common import module_kwargs
 from distillab.jobs.distill import build_student, serve_cached_teacher, teacher_cache
 from distillab.jobs.teacher import teacher_config
@@ -48,6 +49,7 @@ from distillab.utils.runtime import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 DECODE_LEN = 24  # greedy steps per decode (quickstart's max_target_len)
+GREEDY = Greedy()
 
 
 class WarmClock(TrainClock):
@@ -209,7 +211,7 @@ def decode_latency(
             dev = devices[name]
             src, mask = b["src"].to(dev), b["src_mask"].to(dev)
             t0 = time.perf_counter()
-            out = model.generate(src, mask, bos_id=hp.bos_id, eos_id=-1, max_len=DECODE_LEN)
+            out = GREEDY(model, src, mask, bos_id=hp.bos_id, eos_id=-1, max_len=DECODE_LEN)
             if dev == "cuda":
                 torch.cuda.synchronize()
             assert out.shape[1] == DECODE_LEN
@@ -228,7 +230,7 @@ def decode_flops(model: nn.Module, dm, hp, n: int = 8) -> float:
         for i, b in enumerate(loader):
             if i == n:
                 break
-            model.generate(b["src"], b["src_mask"], bos_id=hp.bos_id, eos_id=-1, max_len=DECODE_LEN)
+            GREEDY(model, b["src"], b["src_mask"], bos_id=hp.bos_id, eos_id=-1, max_len=DECODE_LEN)
     return counter.get_total_flops() / n
 
 

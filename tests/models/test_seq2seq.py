@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import torch
 from torch import Tensor, nn
 
+from distillab.decoding import Decodable
 from distillab.models import Attention, GRUEncoder, Seq2Seq, Seq2SeqOutput
 
 PAD, BOS, EOS = 0, 1, 2
@@ -164,74 +163,21 @@ def test_invalid_attention_kind_raises() -> None:
         Seq2Seq(vocab_size=10, pad_id=0, emb_dim=4, hidden_size=8, attention="bogus")
 
 
-# ----------------------------------------------------------------------------- generation helpers
-def setup_generation(attention: str, seed: int) -> tuple[Seq2Seq, Tensor, Tensor]:
+# ----------------------------------------------------------------------------- decoding protocol
+def setup_decoding(attention: str, seed: int) -> tuple[Seq2Seq, Tensor, Tensor]:
     model = make_model(attention, seed=seed)
-    with torch.no_grad():  # make EOS competitive so rows finish at different steps
-        model.out_bias[EOS] += 0.35
     src_len = [6, 2, 4, 5]
-    src = make_batch(src_len, 6, seed=seed + 10)
-    return model, src, lengths_mask(src_len, 6)
+    return model, make_batch(src_len, 6, seed=seed + 10), lengths_mask(src_len, 6)
 
 
-def reference_greedy(model: Seq2Seq, src: Tensor, mask: Tensor, max_len: int) -> list[list[int]]:
-    """Independent greedy: re-run the full teacher-forced forward on the growing prefix."""
-    seqs = []
-    for i in range(src.size(0)):
-        seq: list[int] = []
-        while len(seq) < max_len:
-            tgt_in = torch.tensor([[BOS] + seq])
-            logits = model(src[i : i + 1], mask[i : i + 1], tgt_in).logits[0, -1].clone()
-            logits[[PAD, BOS]] = float("-inf")
-            seq.append(int(logits.argmax()))
-            if seq[-1] == EOS:
-                break
-        seqs.append(seq)
-    return seqs
-
-
-def strip(row: Tensor) -> list[int]:
-    """Generated row -> tokens up to and including EOS (drops trailing pads)."""
-    out = []
-    for t in row.tolist():
-        if t == PAD:
-            break
-        out.append(t)
-        if t == EOS:
-            break
-    return out
-
-
-def seq_logprob(model: Seq2Seq, src: Tensor, mask: Tensor, seq: list[int]) -> float:
-    """Model log-prob of ``seq`` (given one source row) computed with ``forward``."""
-    if not seq:
-        return 0.0
-    tgt_in = torch.tensor([[BOS] + seq[:-1]])
-    logp = torch.log_softmax(model(src, mask, tgt_in).logits[0], dim=-1)
-    return float(logp[torch.arange(len(seq)), torch.tensor(seq)].sum())
-
-
-def check_format(out: Tensor, max_len: int) -> None:
-    assert out.dtype == torch.long and out.size(1) <= max_len
-    assert not torch.any(out == BOS)
-    for row in out.tolist():
-        if EOS in row:
-            cut = row.index(EOS) + 1
-            assert all(t == PAD for t in row[cut:])
-            assert PAD not in row[:cut]
-        else:
-            assert PAD not in row
-
-
-# ----------------------------------------------------------------------------- greedy / beam
 @pytest.mark.parametrize("attention", ["additive", "multiplicative"])
 def test_decoder_step_equals_forward_for_one_token(attention: str) -> None:
     """The generation step (GRU cells called directly) is the teacher-forced decoder at T=1."""
-    model, src, mask = setup_generation(attention, seed=3)
+    model, src, mask = setup_decoding(attention, seed=3)
     dec = model.decoder
     assert dec.num_layers == 2
     with torch.no_grad():
-        enc, hidden = model.encode(src, mask)
+        enc, hidden = model.encode_source(src, mask)
         memory = dec.precompute(enc, mask)
         y = torch.randn(src.size(0), 16)
         for _ in range(3):  # chained steps: the returned hidden state feeds the next one
@@ -242,92 +188,59 @@ def test_decoder_step_equals_forward_for_one_token(attention: str) -> None:
             y = got[:, :16]
 
 
-@pytest.mark.parametrize(("attention", "seed"), [("additive", 5), ("multiplicative", 4)])
-def test_greedy_matches_stepwise_forward_argmax(attention: str, seed: int) -> None:
-    model, src, mask = setup_generation(attention, seed=seed)
-    max_len = 8
-    out = model.generate(src, mask, BOS, EOS, max_len)
-    check_format(out, max_len)
-    ref = reference_greedy(model, src, mask, max_len)
-    assert [strip(r) for r in out] == ref
-    assert out.size(1) == max(len(s) for s in ref)
-    # the seeds are chosen so some rows stop at EOS early and others run to max_len
-    assert any(s[-1] == EOS for s in ref) and any(s[-1] != EOS for s in ref)
+def test_model_implements_the_decoding_protocol() -> None:
+    model, _, _ = setup_decoding("multiplicative", seed=0)
+    assert isinstance(model, Decodable)
+    assert not isinstance(nn.Linear(2, 2), Decodable)
 
 
-def test_beam_size_one_equals_greedy() -> None:
-    model, src, mask = setup_generation("multiplicative", seed=4)
-    greedy = model.generate(src, mask, BOS, EOS, 9)
+@pytest.mark.parametrize("attention", ["additive", "multiplicative"])
+def test_protocol_steps_equal_teacher_forced_forward(attention: str) -> None:
+    """encode + step, chained over a target prefix, give ``forward``'s logits position by
+    position (eval mode), for every row of a padded batch."""
+    model, src, mask = setup_decoding(attention, seed=2)
+    tgt = make_batch([5] * 4, 5, seed=7)
+    tgt[:, 0] = BOS
     with torch.no_grad():
-        enc, h0 = model.encode(src, mask)
-        memory = model.decoder.precompute(enc, mask)
-        beam1, _ = model._beam(memory, h0, BOS, EOS, 9, 1, 1.0, model.banned_bias(BOS))
-    assert torch.equal(beam1, greedy)
+        want = model(src, mask, tgt).logits
+        state = model.encode(src, mask)
+        assert state.hidden.shape == (2, 4, 24) and state.rows.tolist() == [0, 1, 2, 3]
+        for t in range(tgt.size(1)):
+            logits, state = model.step(tgt[:, t], state)
+            assert logits.dtype == torch.float32 and logits.shape == (4, VOCAB)
+            torch.testing.assert_close(logits, want[:, t], rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("length_penalty", [0.0, 1.0])
-def test_beam_scores_match_forward_logprob(length_penalty: float) -> None:
-    """Beam bookkeeping (hidden-state reordering, token history) must agree with ``forward``."""
-    model, src, mask = setup_generation("additive", seed=7)
+def test_reorder_selects_repeats_and_permutes_rows() -> None:
+    """Stepping a reordered state == reordering the stepped rows, whichever rows move where."""
+    model, src, mask = setup_decoding("additive", seed=4)
+    prev = torch.tensor([5, 6, 7, 8])
     with torch.no_grad():
-        model.embedding.weight.mul_(4.0)  # sharper, history-dependent distributions
-        enc, h0 = model.encode(src, mask)
-        memory = model.decoder.precompute(enc, mask)
-        toks, scores = model._beam(
-            memory, h0, BOS, EOS, 7, 5, length_penalty, model.banned_bias(BOS)
-        )
-        assert toks.size(1) > 2
-        for i in range(src.size(0)):
-            lp = seq_logprob(model, src[i : i + 1], mask[i : i + 1], strip(toks[i]))
-            assert lp == pytest.approx(float(scores[i]), abs=1e-4)
+        state = model.encode(src, mask)
+        logits, state = model.step(prev, state)  # a non-initial hidden state
+        want, _ = model.step(prev, state)
+        for index in ([3, 1, 0, 2], [2, 2, 0], [0, 0, 1, 1, 2, 2, 3, 3], [1]):
+            idx = torch.tensor(index)
+            moved = model.reorder(state, idx)
+            assert moved.rows.tolist() == index
+            got, _ = model.step(prev[idx], moved)
+            torch.testing.assert_close(got, want[idx], rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("seed", [5, 6, 7])
-def test_beam_logprob_not_worse_than_greedy(seed: int) -> None:
-    model, src, mask = setup_generation("additive", seed=seed)
-    greedy = model.generate(src, mask, BOS, EOS, 7)
-    beam = model.generate(src, mask, BOS, EOS, 7, beam_size=4, length_penalty=0.0)
-    check_format(beam, 7)
+def test_reorder_within_sources_keeps_the_memory() -> None:
+    """Beam search's per-step reordering never moves a row to another source: the attention
+    memory (the big part of the state) is reused, only the hidden state is gathered."""
+    model, src, mask = setup_decoding("multiplicative", seed=4)
     with torch.no_grad():
-        for i in range(src.size(0)):
-            s, m = src[i : i + 1], mask[i : i + 1]
-            lp_beam = seq_logprob(model, s, m, strip(beam[i]))
-            lp_greedy = seq_logprob(model, s, m, strip(greedy[i]))
-            assert lp_beam >= lp_greedy - 1e-4
-
-
-@pytest.mark.parametrize("length_penalty", [0.0, 1.0])
-def test_wide_beam_is_exhaustive_search(length_penalty: float) -> None:
-    """With a beam wider than the hypothesis space, beam search must find the true optimum."""
-    torch.manual_seed(0)
-    model = Seq2Seq(vocab_size=6, pad_id=PAD, emb_dim=8, hidden_size=12, attention="additive")
-    model.eval()
-    with torch.no_grad():
-        model.out_bias[EOS] += 1.0
-    src = torch.tensor([[3, 4, 5, 3], [5, 5, 0, 0]])
-    mask = src != PAD
-    max_len = 3
-    beam = model.generate(src, mask, BOS, EOS, max_len, beam_size=40, length_penalty=length_penalty)
-    words = [3, 4, 5]
-    hyps = [list(p) + [EOS] for n in range(max_len) for p in itertools.product(words, repeat=n)]
-    hyps += [list(p) for p in itertools.product(words, repeat=max_len)]
-    with torch.no_grad():
-        for i in range(2):
-            s, m = src[i : i + 1], mask[i : i + 1]
-            scored = [seq_logprob(model, s, m, h) / len(h) ** length_penalty for h in hyps]
-            best = hyps[max(range(len(hyps)), key=scored.__getitem__)]
-            assert strip(beam[i]) == best
-
-
-@pytest.mark.parametrize("beam_size", [1, 3])
-def test_generate_ignores_src_padding(beam_size: int) -> None:
-    model, src, mask = setup_generation("multiplicative", seed=8)
-    lengths = mask.sum(1).tolist()
-    src2 = repad(src, lengths, 5, junk=True)
-    mask2 = lengths_mask(lengths, src2.size(1))
-    a = model.generate(src, mask, BOS, EOS, 8, beam_size=beam_size)
-    b = model.generate(src2, mask2, BOS, EOS, 8, beam_size=beam_size)
-    assert torch.equal(a, b)
+        state = model.reorder(model.encode(src, mask), torch.arange(4).repeat_interleave(3))
+        assert state.rows.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+        same_sources = torch.tensor([2, 0, 0, 3, 5, 4, 6, 6, 6, 11, 9, 9])
+        kept = model.reorder(state, same_sources)
+        assert kept.memory is state.memory
+        torch.testing.assert_close(kept.hidden, state.hidden[:, same_sources], rtol=0, atol=0)
+        moved = model.reorder(state, same_sources.flip(0))
+        assert moved.memory is not state.memory
+        torch.testing.assert_close(moved.memory.values, state.memory.values[same_sources.flip(0)])
 
 
 # ----------------------------------------------------------------------------- structure / grads
@@ -379,5 +292,5 @@ def test_untied_single_layer_unidirectional_shapes() -> None:
     out = model(src, src != PAD, make_batch([5, 5], 5, seed=1))
     assert out.logits.shape == (2, 5, VOCAB)
     assert out.topic_logits is None and out.rating is None
-    _, h0 = model.encode(src, src != PAD)
+    _, h0 = model.encode_source(src, src != PAD)
     assert h0.shape == (3, 2, 24)

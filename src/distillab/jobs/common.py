@@ -41,8 +41,8 @@ def save_run(cfg: DictConfig, dm: DialogueDataModule, run_dir: Path) -> None:
 
 
 def module_kwargs(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
-    """The model being trained (`model`, `module`, `optimizer`, `scheduler`, the task's heads)
-    wired to the data's vocabulary and labels."""
+    """The model being trained (`model`, `module`, `optimizer`, `scheduler`, `decoding`, the
+    task's heads) wired to the data's vocabulary and labels."""
     kwargs = OmegaConf.to_container(cfg.module, resolve=True)
     kwargs.update(
         model=OmegaConf.to_container(cfg.model, resolve=True),
@@ -59,6 +59,7 @@ def module_kwargs(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
         data_fingerprint=dm.fingerprint,
         vocab_hash=dm.vocab_hash,
     )
+    kwargs["decoding"] = OmegaConf.to_container(cfg.decoding, resolve=True)
     return kwargs
 
 

@@ -2,8 +2,9 @@
 
 Decodes are cached in the artefact directory `<cache_dir>/seqkd/<key>/` (`tokens.npy`,
 `offsets.npy`, `info.json`, `artefact.json`; see `utils.artefacts.build_once`), keyed by the
-teacher's identity (its checkpoint's sha256), the data fingerprint, the training rows and the decoding settings,
-so every student of a sweep reuses them.
+teacher's identity (its checkpoint's sha256), the data fingerprint, the training rows and the
+whole resolved decoding config (`distill.seqkd.decoding`, a `decoding` group node), so every
+student of a sweep reuses them.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from distillab.data import DialogueDataModule
+from distillab.decoding import Strategy, build_strategy
 from distillab.errors import DataError, check_range
 from distillab.teachers import Teacher
 from distillab.utils.artefacts import build_once
@@ -22,12 +24,12 @@ from distillab.utils.io import atomic_write_json, fingerprint
 
 
 @torch.no_grad()
-def decode_training_set(teacher: Teacher, dm: DialogueDataModule, beam_size: int) -> dict:
+def decode_training_set(teacher: Teacher, dm: DialogueDataModule, strategy: Strategy) -> dict:
     """Teacher decodes (without EOS) for every training row in use, as flat tokens + offsets."""
     n_rows = len(dm.splits["train"].examples)
     decodes: dict[int, list[int]] = {}
     for batch in dm.plain_loader("train"):
-        hyps = teacher.generate(batch["src"], batch["src_mask"], beam_size)
+        hyps = teacher.generate(batch["src"], batch["src_mask"], strategy)
         for row, hyp in zip(batch["index"].tolist(), hyps.tolist(), strict=True):
             hyp = hyp[: hyp.index(dm.eos_id)] if dm.eos_id in hyp else hyp
             decodes[row] = [t for t in hyp if t != dm.pad_id]
@@ -46,21 +48,22 @@ def use_teacher_decodes(cfg: DictConfig, dm: DialogueDataModule, teacher: Teache
     returns the cache directory."""
     seq = cfg.distill.seqkd
     check_range("distill.seqkd.gold_fraction", seq.gold_fraction, 0.0, 1.0)
-    check_range("distill.seqkd.beam_size", seq.beam_size, 1, 64)
+    decoding = OmegaConf.to_container(seq.decoding, resolve=True)
+    strategy = build_strategy(decoding, "distill.seqkd.decoding")
     train = dm.datasets["train"]
     spec = {
         "format": "seqkd-decodes-v2",
         "teacher": teacher.identity,
         "data": dm.fingerprint,
         "train_rows": fingerprint(train.rows.tolist()),
-        "beam_size": int(seq.beam_size),
+        "decoding": decoding,
         "max_target_len": int(dm.max_target_len),
     }
     path = Path(cfg.paths.cache_dir) / "seqkd" / fingerprint(spec)
 
     def build(out: Path) -> None:
         print(f"seqkd: teacher decodes {len(train)} training inputs -> {path}")
-        arrays = decode_training_set(teacher, dm, int(seq.beam_size))
+        arrays = decode_training_set(teacher, dm, strategy)
         np.save(out / "tokens.npy", arrays["tokens"])
         np.save(out / "offsets.npy", arrays["offsets"])
         info = {

@@ -35,7 +35,7 @@ def teacher_job_config(cfg: DictConfig) -> DictConfig:
     model-specific nodes replaced (not merged) by the teacher's `train` block."""
     t = OmegaConf.to_container(cfg.teacher.train, resolve=True)
     job = OmegaConf.to_container(cfg, resolve=True)
-    for node in ("model", "module", "optimizer", "scheduler", "seed"):
+    for node in ("model", "module", "optimizer", "scheduler", "decoding", "seed"):
         job[node] = t[node]
     job["trainer"].update(t["trainer"])  # the teacher's budget over the job's hardware
     job["data"].update(t["data"])  # its data budget (max_train_examples)
@@ -45,11 +45,11 @@ def teacher_job_config(cfg: DictConfig) -> DictConfig:
 
 def registry_spec(tcfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
     """Everything that shapes a registry teacher; its entry is keyed by a hash of this."""
-    spec = {k: OmegaConf.to_container(tcfg[k]) for k in ("model", "module", "optimizer")}
+    nodes = ("model", "module", "optimizer", "scheduler", "decoding")
+    spec = {k: OmegaConf.to_container(tcfg[k]) for k in nodes}
     trainer = OmegaConf.to_container(tcfg.trainer)
     spec.update(
         format="teacher-registry-v2",
-        scheduler=OmegaConf.to_container(tcfg.scheduler),
         trainer={k: v for k, v in trainer.items() if k not in NOT_SHAPING},
         task=OmegaConf.to_container(tcfg.task),
         seed=tcfg.seed,

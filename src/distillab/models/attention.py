@@ -18,9 +18,9 @@ class AttentionMemory(NamedTuple):
     scorer: Tensor  # multiplicative: (W k)^T [B, Hq, Tk]; additive: U k + b [B, Tk, Hq]
     bias: Tensor  # [B, 1, Tk] 0 on real keys, the dtype's min on masked ones
 
-    def repeat_interleave(self, k: int) -> AttentionMemory:
-        """Each row repeated ``k`` times (beam search's ``B*K`` rows)."""
-        return AttentionMemory(*(t.repeat_interleave(k, dim=0) for t in self))
+    def index_select(self, index: Tensor) -> AttentionMemory:
+        """Rows ``index`` of every part (e.g. each row repeated for beam search's ``B*K``)."""
+        return AttentionMemory(*(t.index_select(0, index) for t in self))
 
 
 class Attention(nn.Module):

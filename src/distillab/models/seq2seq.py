@@ -7,6 +7,7 @@ The auxiliary heads read the *same* encoder states as the decoder so that multi-
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -35,12 +36,20 @@ def masked_mean(states: Tensor, mask: Tensor) -> Tensor:
     return (states * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
 
 
+class DecoderState(NamedTuple):
+    """What :class:`Seq2Seq` carries between decoding steps; opaque to the strategies."""
+
+    memory: AttentionMemory  # attention memory of each row, precomputed once per batch
+    hidden: Tensor  # [dec_layers, N, H] decoder hidden state
+    rows: Tensor  # [N] the batch row (source) each state row decodes
+
+
 class Seq2Seq(nn.Module):
-    """Shared-embedding GRU seq2seq with Luong attention, greedy and beam-search decoding.
+    """Shared-embedding GRU seq2seq with Luong attention.
 
     Inputs use right padding: ``src_mask`` is True on real tokens and must be a prefix per row.
-    During generation ``pad_id`` and ``bos_id`` are never produced (their log-probs are set to
-    ``-inf`` without renormalising), so pad unambiguously marks "after EOS".
+    Implements the decoding protocol (:class:`distillab.decoding.Decodable`: ``encode``,
+    ``step``, ``reorder``); the strategies of :mod:`distillab.decoding` generate with it.
     """
 
     def __init__(
@@ -95,7 +104,7 @@ class Seq2Seq(nn.Module):
             )
 
     # ------------------------------------------------------------------ building blocks
-    def encode(self, src: Tensor, src_mask: Tensor) -> tuple[Tensor, Tensor]:
+    def encode_source(self, src: Tensor, src_mask: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(enc_states [B, Ts, H], decoder initial hidden [dec_layers, B, H])``."""
         emb = self.emb_dropout(self.embedding(src))
         enc_states, final = self.encoder(emb, src_mask)
@@ -112,7 +121,7 @@ class Seq2Seq(nn.Module):
 
     def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Seq2SeqOutput:
         """Teacher-forced pass: ``tgt_in [B, Tt]`` starts with BOS (right-padded)."""
-        enc_states, h0 = self.encode(src, src_mask)
+        enc_states, h0 = self.encode_source(src, src_mask)
         y_emb = self.emb_dropout(self.embedding(tgt_in))
         memory = self.decoder.precompute(enc_states, src_mask)
         attn_hidden, _, attn, _ = self.decoder(y_emb, h0, memory)
@@ -126,127 +135,28 @@ class Seq2Seq(nn.Module):
                 rating = torch.sigmoid(self.rating_head(pooled)).squeeze(-1)
         return Seq2SeqOutput(logits, enc_states, attn, attn_hidden, topic_logits, rating)
 
-    # ------------------------------------------------------------------ generation
-    def _step_logits(
-        self, prev: Tensor, hidden: Tensor, memory: AttentionMemory
-    ) -> tuple[Tensor, Tensor]:
-        """One decoding step for tokens ``prev [N]`` -> ``(logits [N, V] float, hidden)``."""
+    # ------------------------------------------------------------------ decoding protocol
+    def encode(self, src: Tensor, src_mask: Tensor) -> DecoderState:
+        """The decoding state of a batch (:class:`distillab.decoding.Decodable`): encoder,
+        bridge and the attention memory, all computed once per batch."""
+        enc_states, h0 = self.encode_source(src, src_mask)
+        memory = self.decoder.precompute(enc_states, src_mask)
+        return DecoderState(memory, h0, torch.arange(src.size(0), device=src.device))
+
+    def step(self, prev: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
+        """One decoder step for tokens ``prev [N]`` -> ``(logits [N, V] float, new state)``."""
         y_emb = self.emb_dropout(self.embedding(prev))
-        attn_hidden, hidden = self.decoder.step(y_emb, hidden, memory)
-        return self.project(attn_hidden).float(), hidden
+        attn_hidden, hidden = self.decoder.step(y_emb, state.hidden, state.memory)
+        return self.project(attn_hidden).float(), DecoderState(state.memory, hidden, state.rows)
 
-    def banned_bias(self, bos_id: int, device: torch.device | None = None) -> Tensor:
-        """``[V]``: ``-inf`` at pad and BOS (never generated), 0 elsewhere; added to a step's
-        scores (a single add instead of an indexed write per step)."""
-        bias = torch.zeros(self.vocab_size, device=device)
-        bias[[self.pad_id, bos_id]] = float("-inf")
-        return bias
+    def reorder(self, state: DecoderState, index: Tensor) -> DecoderState:
+        """Rows ``index [N']`` of ``state`` (selected, repeated or permuted).
 
-    @torch.inference_mode()  # ~10% faster than no_grad at batch 1 (lighter per-op dispatch)
-    def generate(
-        self,
-        src: Tensor,
-        src_mask: Tensor,
-        bos_id: int,
-        eos_id: int,
-        max_len: int,
-        beam_size: int = 1,
-        length_penalty: float = 1.0,
-    ) -> Tensor:
-        """Decode responses -> LongTensor ``[B, <=max_len]`` without BOS.
-
-        EOS is included; positions after it are ``pad_id``. ``beam_size == 1`` is batched greedy
-        decoding; otherwise batched beam search ranked by ``logp / len ** length_penalty``.
-        Call ``eval()`` first for deterministic (dropout-free) output. Runs in inference mode:
-        the result is an inference tensor (read it, copy it; don't modify it in place).
+        The attention memory is only copied when a row changes source: a beam search's
+        per-step reordering stays within each source's beams and moves just the hidden state.
         """
-        enc, h0 = self.encode(src, src_mask)
-        memory = self.decoder.precompute(enc, src_mask)
-        banned = self.banned_bias(bos_id, src.device)
-        if beam_size <= 1:
-            return self._greedy(memory, h0, bos_id, eos_id, max_len, banned)
-        return self._beam(memory, h0, bos_id, eos_id, max_len, beam_size, length_penalty, banned)[0]
-
-    def _greedy(
-        self,
-        memory: AttentionMemory,
-        hidden: Tensor,
-        bos_id: int,
-        eos_id: int,
-        max_len: int,
-        banned: Tensor,
-    ) -> Tensor:
-        batch, device = hidden.size(1), hidden.device
-        prev = torch.full((batch,), bos_id, dtype=torch.long, device=device)
-        finished = torch.zeros(batch, dtype=torch.bool, device=device)
-        out: list[Tensor] = []
-        for _ in range(max_len):
-            logits, hidden = self._step_logits(prev, hidden, memory)
-            tok = (logits + banned).argmax(dim=-1).masked_fill(finished, self.pad_id)
-            out.append(tok)
-            finished = finished | (tok == eos_id)
-            prev = tok
-            if bool(finished.all()):
-                break
-        if not out:
-            return torch.empty(batch, 0, dtype=torch.long, device=device)
-        return torch.stack(out, dim=1)
-
-    def _beam(
-        self,
-        memory: AttentionMemory,
-        h0: Tensor,
-        bos_id: int,
-        eos_id: int,
-        max_len: int,
-        k: int,
-        length_penalty: float,
-        banned: Tensor,
-    ) -> tuple[Tensor, Tensor]:
-        """Batched beam search over ``B*K`` rows -> ``(best tokens, their summed log-probs [B])``.
-
-        Finished hypotheses stay in the beam and can only be extended by ``pad`` at zero cost with
-        frozen length, so they compete with live ones on their final normalised score.
-        """
-        batch, device = h0.size(1), h0.device
-        vocab = self.vocab_size
-        memory = memory.repeat_interleave(k)
-        hidden = h0.repeat_interleave(k, dim=1).contiguous()
-        neg_inf = float("-inf")
-        scores = torch.full((batch, k), neg_inf, device=device)
-        scores[:, 0] = 0.0  # start from a single live hypothesis
-        finished = torch.isinf(scores)
-        lengths = torch.zeros(batch, k, dtype=torch.long, device=device)
-        tokens = torch.empty(batch, k, 0, dtype=torch.long, device=device)
-        fin_row = torch.full((vocab,), neg_inf, device=device)
-        fin_row[self.pad_id] = 0.0
-        row_base = (torch.arange(batch, device=device) * k).unsqueeze(1)
-        prev = torch.full((batch * k,), bos_id, dtype=torch.long, device=device)
-        for t in range(max_len):
-            logits, hidden = self._step_logits(prev, hidden, memory)
-            logp = torch.log_softmax(logits, dim=-1) + banned
-            logp = torch.where(finished.unsqueeze(-1), fin_row, logp.view(batch, k, vocab))
-            cand = scores.unsqueeze(-1) + logp  # [B, K, V]
-            new_len = torch.where(finished, lengths, torch.full_like(lengths, t + 1))
-            denom = new_len.clamp(min=1).to(cand.dtype).pow(length_penalty).unsqueeze(-1)
-            _, top = (cand / denom).view(batch, -1).topk(k, dim=1)
-            beam_idx, tok = top // vocab, top % vocab
-            scores = cand.view(batch, -1).gather(1, top)
-            was_finished = finished.gather(1, beam_idx)
-            lengths = new_len.gather(1, beam_idx)
-            tokens = torch.cat(
-                [tokens.gather(1, beam_idx.unsqueeze(-1).expand(-1, -1, t)), tok.unsqueeze(-1)],
-                dim=-1,
-            )
-            finished = was_finished | (tok == eos_id) | torch.isinf(scores)
-            hidden = hidden[:, (row_base + beam_idx).view(-1)]
-            prev = tok.view(-1)
-            if bool(finished.all()):
-                break
-        if tokens.size(-1) == 0:
-            return torch.empty(batch, 0, dtype=torch.long, device=device), scores[:, 0]
-        final = scores / lengths.clamp(min=1).to(scores.dtype).pow(length_penalty)
-        best = final.argmax(dim=1)
-        rows = torch.arange(batch, device=device)
-        out = tokens[rows, best]
-        return out[:, : int(lengths[rows, best].max())], scores[rows, best]
+        rows = state.rows.index_select(0, index)
+        memory = state.memory
+        if not torch.equal(rows, state.rows):
+            memory = memory.index_select(index)
+        return DecoderState(memory, state.hidden.index_select(1, index), rows)

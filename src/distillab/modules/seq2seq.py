@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from distillab.errors import check_range
+from distillab.decoding import Strategy, build_strategy
 from distillab.losses.objective import gold_objective
 from distillab.losses.terms import LossContext, gold_terms
 from distillab.models import Seq2SeqOutput
@@ -35,6 +35,7 @@ def build_model(hp: Any) -> torch.nn.Module:
 
 DEFAULT_OPTIMIZER = {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3}
 DEFAULT_SCHEDULER = {"_target_": "distillab.modules.optim.warmup_schedule", "_partial_": True}
+DEFAULT_DECODING = {"_target_": "distillab.decoding.Greedy"}
 
 
 class Seq2SeqModule(pl.LightningModule):
@@ -56,19 +57,24 @@ class Seq2SeqModule(pl.LightningModule):
         rating_weight: float = 1.0,
         decode_examples: int = 64,
         max_decode_len: int = 32,
-        beam_size: int = 1,
+        decoding: dict | DictConfig | None = None,
         data_fingerprint: str = "",
         vocab_hash: str = "",
     ) -> None:
         super().__init__()
-        check_range("module.beam_size", beam_size, 1, 64)
-        model, optimizer, scheduler = (
+        model, optimizer, scheduler, decoding = (
             OmegaConf.to_container(c, resolve=True) if isinstance(c, DictConfig) else c
-            for c in (model, optimizer or DEFAULT_OPTIMIZER, scheduler or DEFAULT_SCHEDULER)
+            for c in (
+                model,
+                optimizer or DEFAULT_OPTIMIZER,
+                scheduler or DEFAULT_SCHEDULER,
+                decoding or DEFAULT_DECODING,
+            )
         )
         self.save_hyperparameters(ignore=list(self.not_hyperparameters))
         self.model = build_model(self.hparams)
         self.objective = gold_objective(*self.gold_terms())
+        self.decoding = build_strategy(decoding)  # validation decodes (BLEU/ROUGE), generate()
         self.tokenizer = None  # set by the caller; used to turn decodes into text for BLEU/ROUGE
         self.val_metrics = EvalMetrics(vocab_size, pad_id, num_topics, rating_head)
         self.test_metrics = EvalMetrics(vocab_size, pad_id, num_topics, rating_head)
@@ -135,15 +141,11 @@ class Seq2SeqModule(pl.LightningModule):
         self.log_dict(self.test_metrics.compute("test"))
         self.test_metrics.reset()
 
-    def generate(self, src: Tensor, src_mask: Tensor, beam_size: int | None = None) -> Tensor:
+    def generate(self, src: Tensor, src_mask: Tensor, strategy: Strategy | None = None) -> Tensor:
+        """Decode with `strategy` (default: the module's `decoding`) up to `max_decode_len`."""
         hp = self.hparams
-        return self.model.generate(
-            src,
-            src_mask,
-            bos_id=hp.bos_id,
-            eos_id=hp.eos_id,
-            max_len=hp.max_decode_len,
-            beam_size=beam_size or hp.beam_size,
+        return (strategy or self.decoding)(
+            self.model, src, src_mask, bos_id=hp.bos_id, eos_id=hp.eos_id, max_len=hp.max_decode_len
         )
 
     def to_text(self, ids: Tensor) -> list[str]:

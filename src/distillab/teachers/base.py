@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 import torch
 from torch import Tensor
 
+from distillab.decoding import Strategy
 from distillab.errors import ConfigError
 from distillab.teachers.outputs import TeacherOutput
 
@@ -39,7 +40,7 @@ class Teacher(ABC):
     def outputs(self, batch: dict) -> TeacherOutput:
         """The teacher's outputs on a collated batch (teacher-forced on `tgt_in`), no grad."""
 
-    def generate(self, src: Tensor, src_mask: Tensor, beam_size: int = 1) -> Tensor:
+    def generate(self, src: Tensor, src_mask: Tensor, strategy: Strategy | None = None) -> Tensor:
         """Decoded responses (sequence-level KD); not every teacher can decode."""
         raise ConfigError(f"{type(self).__name__} cannot decode (sequence-level KD needs it)")
 

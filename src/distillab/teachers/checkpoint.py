@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from distillab.decoding import Strategy
 from distillab.errors import ConfigError
 from distillab.teachers.base import Teacher
 from distillab.teachers.outputs import LogitsOutput
@@ -53,8 +54,8 @@ class CheckpointTeacher(Teacher):
             out.enc_states, out.attn, out.topic_logits, out.rating, [out.logits], [1.0]
         )
 
-    def generate(self, src: Tensor, src_mask: Tensor, beam_size: int = 1) -> Tensor:
-        return self.module.generate(src, src_mask, beam_size=beam_size)
+    def generate(self, src: Tensor, src_mask: Tensor, strategy: Strategy | None = None) -> Tensor:
+        return self.module.generate(src, src_mask, strategy)
 
     def to(self, device) -> CheckpointTeacher:
         self.module.to(device)

@@ -1,14 +1,24 @@
-"""`distillab-train`: the Hydra app. Composes distillab/conf/train.yaml and runs `cfg.job`."""
+"""`distillab-train`: the Hydra app. Composes distillab/conf/train.yaml, validates it and runs
+`cfg.job`.
+
+Every config error exits with status 2 and one line, without a traceback (unless
+HYDRA_FULL_ERROR=1): ours (`DistillabError`) as `distillab: error: ...`, and Hydra's own
+(unknown override key, unknown group choice, bad override syntax) with Hydra's message.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import hydra
+from hydra.errors import HydraException, InstantiationException
 from hydra.utils import get_method
 from omegaconf import DictConfig
 
@@ -32,16 +42,59 @@ def first_distillab_error(e: BaseException) -> DistillabError | None:
     return e
 
 
+class HeldStream:
+    """Holds what is written to it until `release()`, then passes everything through (so a
+    logging handler created meanwhile keeps working)."""
+
+    def __init__(self, stream) -> None:
+        self.stream, self.held = stream, []
+
+    def write(self, text: str) -> int:
+        if self.held is None:
+            return self.stream.write(text)
+        self.held.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.held is None:
+            self.stream.flush()
+
+    def release(self, keep: bool = True) -> None:
+        if self.held is not None:
+            held, self.held = self.held, None
+            if keep:
+                self.stream.write("".join(held))
+                self.stream.flush()
+        if sys.stderr is self:
+            sys.stderr = self.stream
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+task_started = False  # set when Hydra calls the task function: its errors are not Hydra's
+held_stderr: HeldStream | None = None
+
+
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
+    global task_started
+    task_started = True
+    if held_stderr is not None:
+        held_stderr.release()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     start = time.time()
     try:
+        from distillab.validate import validate  # imports torch: kept out of composition
+
+        validate(cfg)  # every config error, before any data is read or teacher trained
         metrics = run_job(cfg)
     except Exception as e:
         ours = first_distillab_error(e)
         if ours is None:
             raise
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            traceback.print_exc()
         print(f"distillab: error: {ours}", file=sys.stderr)
         sys.exit(2)
     print(f"done in {time.time() - start:.0f}s: {cfg.paths.output_dir}")
@@ -49,5 +102,62 @@ def main(cfg: DictConfig) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
+def is_hydra_config_error(e: BaseException | None) -> bool:
+    """Hydra's composition errors: an unknown override key or group choice, bad syntax."""
+    return isinstance(e, HydraException) and not isinstance(e, InstantiationException)
+
+
+def multirun_requested(argv: list[str]) -> bool:
+    from hydra._internal.utils import get_args_parser  # the parser hydra.main uses
+
+    with contextlib.redirect_stderr(io.StringIO()):
+        try:
+            args, _ = get_args_parser().parse_known_args(argv)
+        except SystemExit:
+            return False
+    return bool(args.multirun)
+
+
+def cli() -> None:
+    """The console entry point: `main` with Hydra's own errors (raised before the task
+    function starts) exiting with status 2 like ours. Hydra reports them and exits with 1;
+    their message is kept. A run directory that cannot be created gets one line, not Hydra's
+    traceback: stderr is held until the task starts (not in multirun, where the task runs in
+    the launcher's jobs and the sweeper's output must not wait)."""
+    global held_stderr
+    if not multirun_requested(sys.argv[1:]):
+        held_stderr = sys.stderr = HeldStream(sys.stderr)
+    try:
+        main()
+    except SystemExit as e:
+        cause = e.__context__  # what Hydra reported before sys.exit(1)
+        if e.code != 1 or task_started:
+            raise
+        if isinstance(cause, OSError) and not is_hydra_config_error(cause):
+            if held_stderr is not None:
+                held_stderr.release(keep=False)
+            where = f"{cause.filename}: {cause.strerror}" if cause.filename else str(cause)
+            print(
+                f"distillab: error: cannot create the run directory ({where}); "
+                "check paths.output_root",
+                file=sys.stderr,
+            )
+            raise SystemExit(2) from None
+        if is_hydra_config_error(cause):
+            raise SystemExit(2) from None
+        raise
+    except Exception as e:  # HYDRA_FULL_ERROR=1: Hydra raised it instead of reporting it
+        if task_started or not (is_hydra_config_error(e) or isinstance(e, OSError)):
+            raise
+        if held_stderr is not None:
+            held_stderr.release()
+        traceback.print_exc()
+        raise SystemExit(2) from None
+    finally:
+        if held_stderr is not None:
+            held_stderr.release()
+            held_stderr = None
+
+
 if __name__ == "__main__":
-    main()
+    cli()

@@ -119,7 +119,9 @@ BAD = {
     # task, module, student
     "task weight": (["task.topic_weight=-1"], "task.topic_weight=-1 is out of range"),
     "task bool": (["task.topic=3"], "task.topic=3 must be true or false"),
-    "module beam": (["module.beam_size=0"], "module.beam_size=0 is out of range; allowed: [1, 64]"),
+    "decoding beam": (["decoding=beam", "decoding.beam_size=0"], "decoding.beam_size=0 is out of"),
+    "decoding top_p": (["decoding=sample", "decoding.top_p=1.5"], "decoding.top_p=1.5 is out of"),
+    "decoding unknown": (["decoding=beam", "+decoding.beams=3"], "decoding.beams=3 is not a"),
     "module smoothing": (["module.label_smoothing=1.0"], "module.label_smoothing=1.0 is out of"),
     "module unknown": (["+module.beam=3"], "module.beam=3 is not a setting"),
     "student bool": (
@@ -178,7 +180,10 @@ BAD = {
         ["distill.seqkd.gold_fraction=1.5"],
         "distill.seqkd.gold_fraction=1.5 is out of range",
     ),
-    "seqkd beam": (["distill.seqkd.beam_size=0"], "distill.seqkd.beam_size=0 is out of range"),
+    "seqkd beam": (
+        ["decoding@distill.seqkd.decoding=beam", "distill.seqkd.decoding.beam_size=0"],
+        "distill.seqkd.decoding.beam_size=0 is out of range",
+    ),
     "term weight": (
         ["distill=hidden", "distill.objective.terms.hidden.weight=-1"],
         "distill.objective.terms.hidden.weight=-1 is out of range",
@@ -230,8 +235,8 @@ BAD = {
         "teacher.train.scheduler.name='step' is not allowed",
     ),
     "teacher module": (
-        ["teacher.train.module.beam_size=100"],
-        "teacher.train.module.beam_size=100 is out of range",
+        ["teacher.train.module.max_decode_len=0"],
+        "teacher.train.module.max_decode_len=0 is out of range",
     ),
     "teacher budget": (
         ["teacher.train.trainer.max_epochs=-1"],

@@ -34,6 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from distillab.data.tokenizer import KINDS as TOKENIZERS
 from distillab.data.tokenizer import SPECIAL_TOKENS
+from distillab.decoding import build_strategy
 from distillab.errors import ConfigError, check_choice, check_range
 from distillab.losses.objective import check_distill_objective
 from distillab.models.attention import ATTENTION_KINDS
@@ -160,7 +161,6 @@ MODULE = {  # Seq2SeqModule's loss and evaluation decoding (it has defaults for 
     "label_smoothing": fraction(required=False),
     "decode_examples": integer(0, required=False),
     "max_decode_len": integer(1, required=False),
-    "beam_size": integer(1, 64, required=False),
 }
 TASK = {
     "topic": boolean(),
@@ -184,13 +184,14 @@ OBJECTIVE = {  # ranges: check_distill_objective
     "temperature_end": number(null=True, required=False),
     "terms": mapping(null=True, required=False),
 }
-SEQKD = {"enabled": boolean(), "beam_size": integer(1, 64), "gold_fraction": number(0.0, 1.0)}
+SEQKD = {"enabled": boolean(), "decoding": mapping(), "gold_fraction": number(0.0, 1.0)}
 TEACHER_TRAIN = {  # the teacher's own training config (jobs/teacher.py reads every key)
     "seed": integer(0, MAX_SEED),
     "model": mapping(),
     "module": mapping(),
     "optimizer": mapping(),
     "scheduler": mapping(),
+    "decoding": mapping(),
     "trainer": mapping(),
     "data": mapping(),
 }
@@ -569,6 +570,7 @@ def check_teacher_train(train: Any, job_trainer: dict, trainer_target: Any) -> N
     check_module(f"{key}.module", train["module"])
     check_optimizer(f"{key}.optimizer", train["optimizer"])
     check_scheduler(f"{key}.scheduler", train["scheduler"])
+    check_decoding(f"{key}.decoding", train["decoding"])
     budget = train["trainer"]
     if not isinstance(budget, dict):
         raise ConfigError(f"{key}.trainer={budget!r} must be a mapping (trainer settings)")
@@ -595,6 +597,13 @@ def check_distill(distill: Any) -> None:
     for name, spec in terms.items():
         check_target(f"distill.objective.terms.{name}", spec, extra=("weight",))
     check_schema("distill.seqkd", distill["seqkd"], SEQKD, "sequence-level KD")
+    check_decoding("distill.seqkd.decoding", distill["seqkd"]["decoding"])
+
+
+def check_decoding(key: str, decoding: dict) -> None:
+    """A decoding strategy config: its keys, and its ranges (strategies are cheap to build)."""
+    check_target(key, decoding)
+    build_strategy(decoding, key)
 
 
 def check_teacher_outputs(cfg: Mapping) -> None:
@@ -734,6 +743,7 @@ def validate(cfg: DictConfig) -> None:
     for key in check_top_level(c):
         check_target(key, c[key])
     check_job(c["job"])
+    check_decoding("decoding", c["decoding"])
     for group, check in GROUP_CHECKS.items():
         if group in c:
             check(c[group])

@@ -13,7 +13,7 @@ from hydra.utils import get_method
 from omegaconf import DictConfig
 
 from distillab.errors import DistillabError
-from distillab.utils import resolvers
+from distillab.utils import console, resolvers
 
 resolvers.register()
 
@@ -35,6 +35,7 @@ def first_distillab_error(e: BaseException) -> DistillabError | None:
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    console.setup()  # Hydra has set up logging: console + <run_dir>/train.log
     start = time.time()
     try:
         metrics = run_job(cfg)
@@ -42,9 +43,9 @@ def main(cfg: DictConfig) -> float | None:
         ours = first_distillab_error(e)
         if ours is None:
             raise
-        print(f"distillab: error: {ours}", file=sys.stderr)
+        console.log.error(f"distillab: error: {ours}")
         sys.exit(2)
-    print(f"done in {time.time() - start:.0f}s: {cfg.paths.output_dir}")
+    console.log.info(f"done in {time.time() - start:.0f}s: {cfg.paths.output_dir}")
     value = metrics.get(cfg.get("optimized_metric"))
     return float(value) if value is not None and math.isfinite(value) else None
 

@@ -19,6 +19,7 @@ from tests.modules.test_distill import TEACHER
 CACHED = ["distill.teacher_outputs=cached", "distill.topk=16", "distill.tail_samples=8"]
 
 
+@pytest.mark.slow
 def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
     cfg = compose_cfg(["experiment=distill", *TINY, *TEACHER, *CACHED], tmp_path)
     _, dm = start_run(cfg)
@@ -77,6 +78,7 @@ def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_topk_larger_than_vocabulary_is_a_config_error(tmp_path):
     cfg = compose_cfg(["experiment=distill", *TINY, *TEACHER, *CACHED], tmp_path)
     _, dm = start_run(cfg)
@@ -87,6 +89,7 @@ def test_topk_larger_than_vocabulary_is_a_config_error(tmp_path):
         teacher_cache(cfg, dm, module.teachers[0], teachers[0]["ckpt"], cfg.paths.cache_dir)
 
 
+@pytest.mark.slow
 def test_cached_with_full_k_matches_online_quality(tmp_path):
     """Same budget, seed and batches: with k = vocabulary the cache holds the whole teacher
     (fp16), so validation perplexity must match online KD within 2%. This checks the cache's
@@ -130,6 +133,7 @@ def test_cached_excludes_what_changes_teacher_outputs(tmp_path, override, messag
         check_teacher_outputs(cfg)
 
 
+@pytest.mark.slow
 def test_sweep_of_four_jobs_runs_the_teacher_pass_once(tmp_path):
     cmd = [
         sys.executable,

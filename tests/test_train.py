@@ -33,6 +33,7 @@ def run_cli(args: list[str], tmp_path: Path, multirun: bool = False) -> subproce
 
 
 @pytest.mark.parametrize("experiment", ["teacher", "student"])
+@pytest.mark.slow
 def test_tiny_run_through_hydra_writes_metrics(tmp_path, experiment):
     proc = run_cli([f"experiment={experiment}", *TINY], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -91,6 +92,7 @@ def test_same_seed_same_metrics(tmp_path, tiny_overrides):
     assert runs[0] == runs[1]
 
 
+@pytest.mark.slow
 def test_bad_config_fails_before_work_with_key_and_range(tmp_path):
     proc = run_cli(["experiment=student", "data.val_fraction=1.5"], tmp_path)
     assert proc.returncode == 2
@@ -98,6 +100,7 @@ def test_bad_config_fails_before_work_with_key_and_range(tmp_path):
     assert not list(tmp_path.glob("runs/*/*/checkpoints"))
 
 
+@pytest.mark.slow
 def test_bad_jsonl_line_fails_with_file_and_line(tmp_path):
     path = write_jsonl(tmp_path / "bad.jsonl", ['{"turns": ["a", "b"]}', '{"turns": 3}'])
     proc = run_cli(["experiment=student", "data=jsonl", f"data.path={path}"], tmp_path)
@@ -105,6 +108,7 @@ def test_bad_jsonl_line_fails_with_file_and_line(tmp_path):
     assert f"{path}:2: 'turns' must be a list" in proc.stderr
 
 
+@pytest.mark.slow
 def test_parallel_sweep_with_joblib_shares_one_sweep_dir(tmp_path):
     args = [
         "hydra/launcher=joblib",
@@ -121,6 +125,7 @@ def test_parallel_sweep_with_joblib_shares_one_sweep_dir(tmp_path):
     assert any("seed=1" in o for o in overrides) and any("seed=2" in o for o in overrides)
 
 
+@pytest.mark.slow
 def test_submitit_launcher_runs_each_job_through_submitit(tmp_path):
     """`submitit_local` goes through the same submitit executor as `submitit_slurm`, minus the
     cluster: each job runs in its own submitit process and writes its own metrics."""
@@ -132,6 +137,7 @@ def test_submitit_launcher_runs_each_job_through_submitit(tmp_path):
     assert len(list(found[0].parents[1].glob(".submitit/*/*_log.out"))) == 2
 
 
+@pytest.mark.slow
 def test_optuna_sweep_minimises_the_optimized_metric(tmp_path):
     """The Optuna sweeper gets each job's `optimized_metric` (val/ppl) back from train() and
     reports the best of them."""

@@ -23,7 +23,7 @@ from hydra.utils import get_method
 from omegaconf import DictConfig
 
 from distillab.errors import DistillabError
-from distillab.utils import resolvers
+from distillab.utils import console, resolvers
 
 resolvers.register()
 
@@ -83,6 +83,7 @@ def main(cfg: DictConfig) -> float | None:
     if held_stderr is not None:
         held_stderr.release()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    console.setup()  # Hydra has set up logging: console + <run_dir>/train.log
     start = time.time()
     try:
         from distillab.validate import validate  # imports torch: kept out of composition
@@ -95,9 +96,9 @@ def main(cfg: DictConfig) -> float | None:
             raise
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             traceback.print_exc()
-        print(f"distillab: error: {ours}", file=sys.stderr)
+        console.log.error(f"distillab: error: {ours}")
         sys.exit(2)
-    print(f"done in {time.time() - start:.0f}s: {cfg.paths.output_dir}")
+    console.log.info(f"done in {time.time() - start:.0f}s: {cfg.paths.output_dir}")
     value = metrics.get(cfg.get("optimized_metric"))
     return float(value) if value is not None and math.isfinite(value) else None
 

@@ -5,6 +5,8 @@ import json
 import math
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,6 +19,7 @@ def load_bench():
     return module
 
 
+@pytest.mark.slow
 def test_benchmark_runs_and_reports_every_key(tmp_path, capsys):
     bench = load_bench()
     out = tmp_path / "bench.json"

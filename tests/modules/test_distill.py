@@ -68,6 +68,7 @@ def test_teacher_is_frozen_and_not_in_student_state(distilled, tmp_path):
     assert not teacher_ids & {id(p) for p in module.parameters()}
 
 
+@pytest.mark.slow
 def test_missing_teacher_checkpoint_fails_at_start(tmp_path):
     missing = tmp_path / "nope.ckpt"
     cmd = [
@@ -208,6 +209,7 @@ def test_seqkd_decodes_once_and_trains_on_them(distilled, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_quickstart_writes_comparison(tmp_path):
     cfg = compose_cfg(
         [

@@ -28,6 +28,7 @@ def teacher_cache(cfg, dm, teacher) -> TeacherCache:
 CACHED = ["distill.teacher_outputs=cached", "distill.topk=16", "distill.tail_samples=8"]
 
 
+@pytest.mark.slow
 def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
     cfg = compose_cfg(["experiment=distill", *TINY, *TEACHER, *CACHED], tmp_path)
     _, dm = start_run(cfg)
@@ -94,6 +95,7 @@ def _batch(dm, rows: list[int]) -> dict:
     return collate([ds[i] for i in rows], dm.pad_id, dm.bos_id, dm.eos_id)
 
 
+@pytest.mark.slow
 def test_cache_is_keyed_by_max_target_len_and_refuses_other_lengths(tmp_path):
     """Built for max_target_len=12, a cache is not reused at 20 (another key), and read
     directly with batches cut at 20 it refuses instead of serving all-zero KD targets."""
@@ -154,6 +156,7 @@ def test_edited_offsets_are_refused(tmp_path):
         TeacherCache(cache.path)
 
 
+@pytest.mark.slow
 def test_topk_larger_than_vocabulary_is_a_config_error(tmp_path):
     cfg = compose_cfg(["experiment=distill", *TINY, *TEACHER, *CACHED], tmp_path)
     _, dm = start_run(cfg)
@@ -163,6 +166,7 @@ def test_topk_larger_than_vocabulary_is_a_config_error(tmp_path):
         teacher_cache(cfg, dm, teacher)
 
 
+@pytest.mark.slow
 def test_cached_with_full_k_matches_online_quality(tmp_path):
     """Same budget, seed and batches: with k = vocabulary the cache holds the whole teacher
     (fp16), so validation perplexity must match online KD within 2%. This checks the cache's
@@ -188,6 +192,7 @@ def test_cached_with_full_k_matches_online_quality(tmp_path):
     assert abs(ppl["cached"] - ppl["online"]) / ppl["online"] < 0.02, ppl
 
 
+@pytest.mark.slow
 def test_sweep_of_four_jobs_runs_the_teacher_pass_once(tmp_path):
     cmd = [
         sys.executable,

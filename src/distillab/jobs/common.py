@@ -16,14 +16,38 @@ from pytorch_lightning.loggers import WandbLogger
 from distillab.data import DialogueDataModule
 from distillab.modules.callbacks import PlainProgress, TrainClock
 from distillab.modules.seq2seq import Seq2SeqModule
+from distillab.utils.console import log, quiet_known_noise
 from distillab.utils.io import atomic_write_json
 from distillab.utils.run_info import save_run_info
 from distillab.utils.runtime import keep_freed_memory
 
+# what a job does, by the module of the job function that calls start_run
+VERBS = {
+    "distillab.jobs.train": "training",
+    "distillab.jobs.distill": "distilling",
+}
 
-def start_run(cfg: DictConfig) -> tuple[Path, DialogueDataModule]:
-    """Seed, set threads and the allocator, read and tokenise the data (errors surface here,
-    before training)."""
+
+def announce(cfg: DictConfig, what: str) -> None:
+    """The plan line: `distillab: student: training Seq2Seq, 600 steps on cpu -> <run_dir>`."""
+    t = cfg.trainer
+    steps = f"{t.max_steps} steps" if t.max_steps and t.max_steps > 0 else f"{t.max_epochs} epochs"
+    model = str(cfg.model.get("_target_", "?")).rsplit(".", 1)[-1]
+    log.info(
+        f"distillab: {cfg.experiment_name}: {what} {model}, {steps} on {t.accelerator}"
+        f" -> {cfg.paths.output_dir}"
+    )
+
+
+def start_run(cfg: DictConfig, what: str | None = None) -> tuple[Path, DialogueDataModule]:
+    """Announce the job (`what` it does: by default from the calling job's module), seed, set
+    threads and the allocator, read and tokenise the data (errors surface here, before
+    training)."""
+    quiet_known_noise()
+    if what is None:
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        what = VERBS.get(caller, "running")
+    announce(cfg, what)
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -66,7 +90,10 @@ def module_kwargs(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
 def build_trainer(cfg: DictConfig, run_dir: Path, callbacks: list[pl.Callback]) -> pl.Trainer:
     interactive = sys.stdout.isatty()
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c] + callbacks
-    callbacks.append(pl.callbacks.RichProgressBar() if interactive else PlainProgress())
+    # a terminal gets a progress bar; the log lines go to the run's log file either way
+    callbacks.append(PlainProgress(console=not interactive))
+    if interactive:
+        callbacks.append(pl.callbacks.RichProgressBar())
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))

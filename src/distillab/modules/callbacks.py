@@ -1,11 +1,15 @@
-"""Callbacks the training job always uses: a training clock and plain progress logs."""
+"""Callbacks the training job always uses: a training clock and plain progress log lines."""
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
+from pathlib import Path
 
 import pytorch_lightning as pl
+from pytorch_lightning.trainer.states import TrainerFn
+
+log = logging.getLogger("distillab")
 
 
 class TrainClock(pl.Callback):
@@ -48,21 +52,50 @@ class TrainClock(pl.Callback):
 
 
 class PlainProgress(pl.Callback):
-    """One line every `every_n_steps` when stdout is not a terminal (logs, SLURM, CI)."""
+    """Progress and validation figures as log lines (the `distillab` logger): the console and
+    the run's log file when stdout is not a terminal (logs, SLURM, CI); with `console=False`
+    (a terminal, where a progress bar shows them) the training lines go to the log file only.
 
-    def __init__(self, every_n_steps: int = 50) -> None:
+    One training line every `every_n_steps` steps and at the last, one line per validation
+    during training, and one line each for the final validation and test evaluations."""
+
+    def __init__(self, every_n_steps: int = 50, console: bool = True) -> None:
         self.every = every_n_steps
+        self.extra = {} if console else {"console": False}
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
         if step % self.every == 0 or step == trainer.max_steps:
             loss = trainer.callback_metrics.get("train/loss")
             loss_s = f"{float(loss):.4f}" if loss is not None else "-"
-            print(f"epoch {trainer.current_epoch} step {step} train/loss {loss_s}", file=sys.stdout)
+            log.info(
+                f"epoch {trainer.current_epoch} step {step} train: loss {loss_s}", extra=self.extra
+            )
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        ppl = trainer.callback_metrics.get("val/ppl")
-        if ppl is not None and not trainer.sanity_checking:
-            print(
-                f"epoch {trainer.current_epoch} step {trainer.global_step} val/ppl {float(ppl):.2f}"
-            )
+        if trainer.sanity_checking:
+            return
+        if trainer.state.fn == TrainerFn.FITTING:
+            where = f"epoch {trainer.current_epoch} step {trainer.global_step}"
+        else:
+            where = f"evaluation of {evaluated(trainer)}"
+        log.info(f"{where} {figures(trainer.callback_metrics, 'val/')}")
+
+    def on_test_end(self, trainer, pl_module) -> None:
+        log.info(f"evaluation of {evaluated(trainer)} {figures(trainer.callback_metrics, 'test/')}")
+
+
+def evaluated(trainer: pl.Trainer) -> str:
+    """What `trainer.validate/test` evaluated: a checkpoint, or the module's weights as they are."""
+    ckpt = trainer.ckpt_path
+    return f"{Path(ckpt).parent.name}/{Path(ckpt).name}" if ckpt else "the current weights"
+
+
+def figures(metrics: dict, prefix: str) -> str:
+    """`prefix` metrics (losses left out), perplexity first: 'val: ppl 261.8 bleu 0.0012'."""
+    keys = sorted(
+        (k for k in metrics if k.startswith(prefix) and not k.endswith("/loss")),
+        key=lambda k: (not k.endswith("/ppl"), k),
+    )
+    shown = " ".join(f"{k[len(prefix) :]} {float(metrics[k]):.4g}" for k in keys)
+    return f"{prefix.rstrip('/')}: {shown or '-'}"

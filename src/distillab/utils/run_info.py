@@ -32,14 +32,32 @@ def versions() -> dict[str, str]:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
-    try:
-        root = Path(__file__).resolve().parents[3]
-        out["git_commit"] = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        out["git_commit"] = ""
+    out["git_commit"] = git_commit()
     return out
+
+
+def git_commit(root: Path | None = None) -> str:
+    """The commit of the source checkout distillab runs from (`root`, by default the one
+    holding this file); "" for an installed package, which has no checkout of its own (a venv
+    inside some other repository must not report that one's commit)."""
+    if root is None:
+        root = Path(__file__).resolve().parents[3]  # <root>/src/distillab/utils/run_info.py
+    root = Path(root).resolve()
+    if not (root / "pyproject.toml").is_file():
+        return ""
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--show-toplevel", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    lines = proc.stdout.split()
+    if proc.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != root:
+        return ""
+    return lines[1]
 
 
 def save_run_info(run_dir: Path, cfg: DictConfig, data_info: dict) -> None:

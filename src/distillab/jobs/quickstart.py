@@ -12,6 +12,7 @@ from distillab.jobs import distill, train
 from distillab.jobs.common import JobResult, build_trainer, evaluate, start_run
 from distillab.jobs.teacher import AUTO, build_teacher, registry_entry
 from distillab.modules.seq2seq import load_model
+from distillab.utils.console import log
 from distillab.utils.io import atomic_write_json, atomic_write_text
 
 ROLES = ("teacher", "student_scratch", "student_distilled")
@@ -95,7 +96,7 @@ def run(cfg: DictConfig) -> JobResult:
     table = markdown_table(results, note)
     atomic_write_json(run_dir / "comparison.json", results)
     atomic_write_text(run_dir / "comparison.md", table)
-    print("\n" + table)
+    log.info("\n" + table)
     scratch, distilled = results["student_scratch"], results["student_distilled"]
     summary = {
         "val/ppl": distilled["val/ppl"],

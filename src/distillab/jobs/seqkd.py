@@ -20,6 +20,7 @@ from distillab.decoding import Strategy, build_strategy
 from distillab.errors import DataError, check_range
 from distillab.teachers import Teacher
 from distillab.utils.artefacts import build_once
+from distillab.utils.console import log
 from distillab.utils.io import atomic_write_json, fingerprint
 
 
@@ -62,7 +63,7 @@ def use_teacher_decodes(cfg: DictConfig, dm: DialogueDataModule, teacher: Teache
     path = Path(cfg.paths.cache_dir) / "seqkd" / fingerprint(spec)
 
     def build(out: Path) -> None:
-        print(f"seqkd: teacher decodes {len(train)} training inputs -> {path}")
+        log.info(f"seqkd: teacher decodes {len(train)} training inputs -> {path}")
         arrays = decode_training_set(teacher, dm, strategy)
         np.save(out / "tokens.npy", arrays["tokens"])
         np.save(out / "offsets.npy", arrays["offsets"])

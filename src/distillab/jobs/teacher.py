@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from distillab.data import DialogueDataModule
 from distillab.teachers import Teacher
 from distillab.utils.artefacts import build_once
+from distillab.utils.console import log
 from distillab.utils.io import atomic_write_json, fingerprint
 
 AUTO = "auto"
@@ -71,7 +72,7 @@ def registry_entry(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
     def train_teacher(out: Path) -> None:
         from distillab.jobs.train import run as train_run  # train imports what imports this
 
-        print(f"teacher: none registered under {entry}; training it now")
+        log.info(f"teacher: none registered under {entry}; training it now")
         tcfg.paths.output_dir = str(out)
         result = train_run(tcfg)
         ckpt = Path(result.checkpoint).relative_to(out)
@@ -93,7 +94,7 @@ def build_teacher(spec: DictConfig | dict, cfg: DictConfig, dm: DialogueDataModu
     if kwargs.get("ckpt") == AUTO:
         kwargs["ckpt"] = registry_entry(cfg, dm)["checkpoint"]
     teacher = instantiate(kwargs)
-    print(f"teacher: {getattr(teacher, 'ckpt', type(teacher).__name__)}")
+    log.info(f"teacher: {getattr(teacher, 'ckpt', type(teacher).__name__)}")
     return teacher
 
 

@@ -32,6 +32,7 @@ import torch
 from distillab.data import DialogueDataModule
 from distillab.errors import ConfigError, DataError
 from distillab.utils.artefacts import build_once
+from distillab.utils.console import log
 from distillab.utils.io import atomic_write_json, fingerprint
 
 if TYPE_CHECKING:
@@ -204,7 +205,7 @@ class TeacherCache:
             conv, t = train.split.examples[row]
             lengths[row] = len(train.target(int(conv), int(t))) + 1
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        print(f"teacher outputs: one teacher pass over {len(train)} training inputs -> {out}")
+        log.info(f"teacher outputs: one teacher pass over {len(train)} training inputs -> {out}")
         total = int(offsets[-1])
         cols = k + tail_samples
         values = np.lib.format.open_memmap(out / "values.npy", "w+", np.float16, (total, cols))

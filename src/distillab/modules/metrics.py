@@ -35,7 +35,9 @@ class DistinctN(Metric):
         self.hashes.append(torch.tensor([ngram_hash(g) for g in grams], dtype=torch.long))
 
     def compute(self) -> Tensor:
-        hashes = dim_zero_cat(self.hashes) if self.hashes else torch.zeros(0, dtype=torch.long)
+        hashes = self.hashes  # a list, or one tensor after a DDP sync
+        if isinstance(hashes, list):
+            hashes = dim_zero_cat(hashes) if hashes else torch.zeros(0, dtype=torch.long)
         total = hashes.numel()
         return torch.tensor(torch.unique(hashes).numel() / total if total else 0.0)
 

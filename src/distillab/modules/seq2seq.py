@@ -136,11 +136,12 @@ class Seq2SeqModule(pl.LightningModule):
         self._eval_step(batch, self.test_metrics, "test")
 
     def on_validation_epoch_end(self) -> None:
-        self.log_dict(self.val_metrics.compute("val"), prog_bar=False)
+        # torchmetrics has synced the values across DDP ranks; sync_dist only says so
+        self.log_dict(self.val_metrics.compute("val"), prog_bar=False, sync_dist=True)
         self.val_metrics.reset()
 
     def on_test_epoch_end(self) -> None:
-        self.log_dict(self.test_metrics.compute("test"))
+        self.log_dict(self.test_metrics.compute("test"), sync_dist=True)
         self.test_metrics.reset()
 
     def generate(self, src: Tensor, src_mask: Tensor, strategy: Strategy | None = None) -> Tensor:

@@ -1,0 +1,86 @@
+"""resume= validation, runs never overwritten, status.json, the NaN guard, determinism."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from distillab.errors import ConfigError
+from distillab.jobs.resume import run_tracked
+from distillab.losses.objective import Objective
+from distillab.modules.reliability import NonFiniteLossError
+from distillab.train import run_job
+from distillab.validate import validate
+from tests.conftest import TINY, TINY_TEACHER, compose_cfg
+
+
+def test_resume_needs_a_config_and_a_last_checkpoint(tmp_path):
+    run_dir = tmp_path / "old"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text("seed: 1\n")
+    with pytest.raises(ConfigError, match=r"resume=.*old: no checkpoints/last.ckpt there"):
+        validate(compose_cfg([*TINY, f"resume={run_dir}"], tmp_path))
+    with pytest.raises(ConfigError, match=r"no config.yaml"):
+        validate(compose_cfg([*TINY, f"resume={tmp_path}"], tmp_path))
+
+
+def test_resume_error_through_the_cli_is_one_line_exit_2(tmp_path):
+    cmd = [sys.executable, "-m", "distillab.train", f"paths.output_root={tmp_path}"]
+    proc = subprocess.run([*cmd, f"resume={tmp_path / 'nope'}"], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "distillab: error: resume=" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_run_directory_holding_a_run_is_never_reused(tmp_path):
+    cfg = compose_cfg(TINY, tmp_path)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "status.json").write_text('{"state": "finished"}')
+    with pytest.raises(ConfigError, match=r"holds a run already; continue it with resume="):
+        validate(cfg)
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    forward = Objective.forward
+    calls = []
+
+    def poisoned(self, ctx, progress):
+        loss, values, weights = forward(self, ctx, progress)
+        calls.append(1)
+        if len(calls) >= 5:  # the 5th training step (validation does not call it)
+            values = {**values, "ce": values["ce"] * float("nan")}
+            loss = loss * float("nan")
+        return loss, values, weights
+
+    monkeypatch.setattr(Objective, "forward", poisoned)
+    cfg = compose_cfg([*TINY, "trainer.val_check_interval=2"], tmp_path)
+    with pytest.raises(NonFiniteLossError, match=r"step 4 .*ce=nan"):
+        run_tracked(cfg, run_job)
+    run_dir = tmp_path / "run"
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "failed" and "step 4" in status["error"]
+    assert not (run_dir / "metrics.json").exists()
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["global_step"] == 4  # saved at the validation before the NaN, not after
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values())
+
+
+VARIES = ("time/train_s", "throughput/train_tokens_per_s")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "overrides",
+    [["experiment=student"], ["experiment=distill", "distill.teacher_outputs=cached"]],
+    ids=["student", "distill-cached"],
+)
+def test_same_config_and_seed_give_identical_metrics(tmp_path, overrides):
+    runs = []
+    for name in ("a", "b"):
+        cfg = compose_cfg([*overrides, *TINY, *TINY_TEACHER], tmp_path)
+        cfg.paths.output_dir = str(tmp_path / name)
+        runs.append({k: v for k, v in run_job(cfg).items() if k not in VARIES})
+    assert runs[0] == runs[1]

@@ -27,7 +27,9 @@ def test_ranks_share_the_global_batches_of_one_process():
 
 
 def test_evaluation_examples_are_dealt_out_once():
-    ranks = [BucketBatchSampler(LENGTHS, 32, shuffle=False, num_replicas=3, rank=r) for r in range(3)]
+    ranks = [
+        BucketBatchSampler(LENGTHS, 32, shuffle=False, num_replicas=3, rank=r) for r in range(3)
+    ]
     seen = [i for r in ranks for batch in r for i in batch]
     assert sorted(seen) == list(range(len(LENGTHS)))
     assert all(len(list(r)) == len(r) > 0 for r in ranks)

@@ -19,13 +19,22 @@ ARGS += ["distill.teacher_outputs=cached"]
 def test_two_process_distillation_matches_one_process(tmp_path):
     root = tmp_path / "out"
     ddp = subprocess.run(
-        cli([*ARGS, "trainer=ddp_cpu", "data.batch_size=16", "hydra.run.dir=" + str(root / "ddp")], root),
-        env=env(), capture_output=True, text=True, timeout=900,
+        cli(
+            [*ARGS, "trainer=ddp_cpu", "data.batch_size=16", "hydra.run.dir=" + str(root / "ddp")],
+            root,
+        ),
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     single = subprocess.run(
         cli([*ARGS, "data.batch_size=32", "hydra.run.dir=" + str(root / "single")], root),
-        env=env(), capture_output=True, text=True, timeout=900,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert single.returncode == 0, single.stderr[-3000:]
     # the launcher trained the teacher and built the cache; the rank-1 process and the

@@ -14,6 +14,8 @@ atomically by rank 0 only.
 from __future__ import annotations
 
 import errno
+import json
+import logging
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -26,7 +28,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from distillab.errors import ConfigError, DistillabError
 from distillab.modules.reliability import exit_code
-from distillab.utils.console import log
+from distillab.utils.console import CurrentStreamHandler, log
 from distillab.utils.io import atomic_write_json
 
 LAST = Path("checkpoints") / "last.ckpt"
@@ -94,8 +96,6 @@ def write_status(run_dir: Path, state: str, **extra: Any) -> None:
     path = Path(run_dir) / STATUS
     record = {"state": state, "updated": now, **extra}
     if path.is_file() and state != "running":
-        import json
-
         record = {**json.loads(path.read_text()), **record}
     atomic_write_json(path, record)
 
@@ -104,6 +104,7 @@ def run_tracked(cfg: DictConfig, run: Callable[[DictConfig], dict]) -> dict:
     """Run the job with `status.json` kept up to date; an interruption by SIGTERM/SIGINT exits
     with 128+signal after saying how to resume; an unwritable output becomes one line."""
     run_dir = Path(cfg.paths.output_dir)
+    quiet_other_ranks()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     write_status(run_dir, "running", started=started, resumed=bool(cfg.get("resume")))
     try:
@@ -130,6 +131,17 @@ def run_tracked(cfg: DictConfig, run: Callable[[DictConfig], dict]) -> dict:
         raise
     write_status(run_dir, "finished", metrics_file=str(run_dir / "metrics.json"))
     return metrics
+
+
+def quiet_other_ranks() -> None:
+    """DDP ranks > 0 keep their own log file (`train_ddp_process_<rank>.log`) and warnings on
+    stderr; the console's progress lines are rank 0's."""
+    if is_rank_zero():
+        return
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, CurrentStreamHandler) and handler.to == "stdout":
+            root.removeHandler(handler)
 
 
 def _sigint_seen() -> bool:

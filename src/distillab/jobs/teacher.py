@@ -47,6 +47,11 @@ def teacher_job_config(cfg: DictConfig) -> DictConfig:
     job["trainer"].update(t["trainer"])
     job["data"].update(t["data"])  # its data budget (max_train_examples)
     job.update(experiment_name="teacher", job="distillab.jobs.train.run")
+    # where checkpoints and logs go follows the teacher's own output_dir (set when it trains),
+    # not the job's: these nodes keep their ${paths.output_dir} interpolations
+    for node in ("callbacks", "logger"):
+        if node in cfg:
+            job[node] = OmegaConf.to_container(cfg[node], resolve=False)
     return OmegaConf.create(job)
 
 

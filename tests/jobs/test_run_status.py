@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 
 import pytest
+import pytorch_lightning as pl
 import torch
 
 from distillab.errors import ConfigError
-from distillab.jobs.resume import run_tracked
+from distillab.jobs.resume import prepare_resume, run_tracked
 from distillab.losses.objective import Objective
 from distillab.modules.reliability import NonFiniteLossError
 from distillab.train import run_job
@@ -84,3 +87,34 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path, overrides):
         cfg.paths.output_dir = str(tmp_path / name)
         runs.append({k: v for k, v in run_job(cfg).items() if k not in VARIES})
     assert runs[0] == runs[1]
+
+
+class SigtermAt(pl.Callback):
+    """Sends this process a real SIGTERM after training step `step`."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+@pytest.mark.slow
+def test_sigterm_before_any_validation_then_resume_in_process(tmp_path):
+    """Interrupted before ModelCheckpoint saved anything: the resumed run still ends with one
+    up-to-date last.ckpt (no last-v1.ckpt beside a stale one)."""
+    sigterm = "+callbacks.sigterm={_target_: tests.jobs.test_run_status.SigtermAt, step: 3}"
+    cfg = compose_cfg([*TINY, sigterm], tmp_path)
+    with pytest.raises(SystemExit) as e:
+        run_tracked(cfg, run_job)
+    assert e.value.code == 128 + signal.SIGTERM
+    run_dir = tmp_path / "run"
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 3
+    cfg = compose_cfg([*TINY, f"resume={run_dir}"], tmp_path)
+    cfg.paths.output_dir = str(run_dir)
+    metrics = run_tracked(prepare_resume(cfg), run_job)
+    assert metrics["trainer/global_step"] == 6
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["last.ckpt"]
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 6
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "finished"

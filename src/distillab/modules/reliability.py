@@ -11,6 +11,7 @@ errors: after a non-finite loss the last good checkpoint stays as it was.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch import Tensor
 
@@ -82,10 +84,22 @@ class GracefulStop(pl.Callback):
             return
         global last_signal
         self.signal = last_signal = self.signal or "SIGTERM"
+        self._adopt_as_last(trainer)
         trainer.save_checkpoint(self.ckpt_path)  # collective in DDP; rank 0 writes
         log.warning(
             f"distillab: {self.signal} at step {trainer.global_step}: saved {self.ckpt_path}"
         )
+
+    def _adopt_as_last(self, trainer: pl.Trainer) -> None:
+        """Make a `ModelCheckpoint(save_last=True)` writing to the same file treat it as its
+        own last checkpoint (recorded in the checkpoint's callback state): otherwise, resumed
+        before it saved one itself, it would keep ours and write `last-v1.ckpt` beside it."""
+        for cb in trainer.checkpoint_callbacks:
+            if not (isinstance(cb, ModelCheckpoint) and cb.save_last and cb.dirpath):
+                continue
+            same_dir = Path(cb.dirpath).resolve() == self.ckpt_path.parent.resolve()
+            if same_dir and self.ckpt_path.stem == cb.CHECKPOINT_NAME_LAST:
+                cb.last_model_path = os.path.join(cb.dirpath, self.ckpt_path.name)
 
 
 class RngState(pl.Callback):

@@ -128,7 +128,7 @@ def cli() -> None:
     traceback: stderr is held until the task starts (not in multirun, where the task runs in
     the launcher's jobs and the sweeper's output must not wait)."""
     global held_stderr
-    from distillab.jobs.resume import resume_overrides
+    from distillab.utils.resume_args import resume_overrides  # no torch: logging not set up
 
     sys.argv += resume_overrides(sys.argv[1:])  # resume=RUN_DIR: log into RUN_DIR
     if not multirun_requested(sys.argv[1:]):

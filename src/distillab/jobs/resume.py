@@ -58,16 +58,6 @@ def check_resumable(run_dir: str) -> None:
             )
 
 
-def resume_overrides(argv: list[str]) -> list[str]:
-    """Hydra overrides that make a `resume=RUN_DIR` invocation log into RUN_DIR, keeping the
-    run's own `.hydra/` record untouched."""
-    runs = [a.split("=", 1)[1] for a in argv if a.startswith("resume=")]
-    if not runs or runs[-1] in ("", "null") or not Path(runs[-1]).is_dir():
-        return []  # validation reports a bad value
-    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    return [f"hydra.run.dir={runs[-1]}", f"hydra.output_subdir=.hydra/resume_{stamp}"]
-
-
 def prepare_resume(cfg: DictConfig) -> DictConfig:
     """With `resume` set: the run's saved config with `resume` kept (validated already);
     without it, `cfg` unchanged."""

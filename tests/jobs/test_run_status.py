@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ import pytorch_lightning as pl
 import torch
 
 from distillab.errors import ConfigError
-from distillab.jobs.resume import prepare_resume, run_tracked
+from distillab.jobs.resume import OutputError, prepare_resume, run_tracked
 from distillab.losses.objective import Objective
 from distillab.modules.reliability import NonFiniteLossError
 from distillab.train import run_job
@@ -89,27 +90,30 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path, overrides):
     assert runs[0] == runs[1]
 
 
-class SigtermAt(pl.Callback):
-    """Sends this process a real SIGTERM after training step `step`."""
+class SignalAt(pl.Callback):
+    """Sends this process a real signal (`name`) after training step `step`."""
 
-    def __init__(self, step: int) -> None:
-        self.step = step
+    def __init__(self, step: int, name: str = "SIGTERM") -> None:
+        self.step, self.signal = step, getattr(signal, name)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step == self.step:
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), self.signal)
 
 
 @pytest.mark.slow
-def test_sigterm_before_any_validation_then_resume_in_process(tmp_path):
-    """Interrupted before ModelCheckpoint saved anything: the resumed run still ends with one
-    up-to-date last.ckpt (no last-v1.ckpt beside a stale one)."""
-    sigterm = "+callbacks.sigterm={_target_: tests.jobs.test_run_status.SigtermAt, step: 3}"
-    cfg = compose_cfg([*TINY, sigterm], tmp_path)
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGINT"])
+def test_signal_before_any_validation_then_resume_in_process(tmp_path, name):
+    """Stopped at the batch boundary by either signal, before ModelCheckpoint saved anything:
+    the resumed run still ends with one up-to-date last.ckpt (no stale one beside last-v1)."""
+    at = f"+callbacks.stop={{_target_: tests.jobs.test_run_status.SignalAt, step: 3, name: {name}}}"
+    cfg = compose_cfg([*TINY, at], tmp_path)
     with pytest.raises(SystemExit) as e:
         run_tracked(cfg, run_job)
-    assert e.value.code == 128 + signal.SIGTERM
+    assert e.value.code == 128 + getattr(signal, name)
     run_dir = tmp_path / "run"
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "interrupted" and status["signal"] == name
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 3
     cfg = compose_cfg([*TINY, f"resume={run_dir}"], tmp_path)
     cfg.paths.output_dir = str(run_dir)
@@ -118,3 +122,15 @@ def test_sigterm_before_any_validation_then_resume_in_process(tmp_path):
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["last.ckpt"]
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 6
     assert json.loads((run_dir / "status.json").read_text())["state"] == "finished"
+
+
+def test_a_full_disk_is_one_clear_line_and_a_failed_status(tmp_path):
+    cfg = compose_cfg(TINY, tmp_path)
+
+    def full(cfg):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "run" / "x.ckpt"))
+
+    with pytest.raises(OutputError, match=r"cannot write .*x.ckpt: No space left on device"):
+        run_tracked(cfg, full)
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert status["state"] == "failed" and "No space left" in status["error"]

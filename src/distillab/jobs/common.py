@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import WandbLogger
 
+from distillab.compress import step as compress
 from distillab.data import DialogueDataModule
 from distillab.modules.callbacks import PlainProgress, TrainClock
 from distillab.modules.seq2seq import Seq2SeqModule
@@ -127,7 +128,7 @@ def fit_and_evaluate(
 ) -> JobResult:
     """Train, evaluate the best checkpoint (or the final weights), write metrics.json."""
     clock = TrainClock()
-    trainer = build_trainer(cfg, run_dir, [clock])
+    trainer = build_trainer(cfg, run_dir, [clock, *compress.training_callbacks(cfg)])
     trainer.fit(module, datamodule=dm)
     last = run_dir / "checkpoints" / "last.ckpt"
     if not last.exists():
@@ -146,6 +147,8 @@ def fit_and_evaluate(
     atomic_write_json(run_dir / "metrics.json", metrics)
     atomic_write_json(run_dir / "checkpoint.json", {"best": best, "last": str(last)})
     close_loggers(trainer)
+    if compress.enabled(cfg):  # compression.json beside metrics.json
+        compress.compress_checkpoint(cfg, dm, module, best or str(last), metrics)
     return JobResult(metrics, run_dir, best or str(last))
 
 

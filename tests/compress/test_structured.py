@@ -38,7 +38,7 @@ def silence_half(model: Seq2Seq) -> None:
                     if "weight_hh" in name:
                         p[:, 1::2] = 0
         h = model.hidden_size
-        for name, p in model.decoder.gru.named_parameters():
+        for p in model.decoder.gru.parameters():
             p.view(3, h, -1)[:, 1::2] = 0
         model.bridge.weight.view(model.dec_layers, h, -1)[:, 1::2] = 0
         model.bridge.bias.view(model.dec_layers, h)[:, 1::2] = 0

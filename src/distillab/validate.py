@@ -699,6 +699,44 @@ def check_compress(compress: Any, trainer: dict) -> None:
             )
 
 
+EVAL = {  # conf/eval.yaml (distillab-eval)
+    "ckpt": string(),
+    "compress": mapping(),
+    "paths": mapping(),
+    "experiment_name": Field(),
+    "job": string(),
+    "seed": integer(0, MAX_SEED),
+    "threads": integer(1, None, null=True),
+}
+
+
+def validate_eval(cfg: DictConfig) -> None:
+    """`distillab-eval`'s config: its keys, the checkpoint and its run's config, the
+    compression settings (resolved in the training run's config, whose trainer a fine-tuning
+    phase uses), the output root."""
+    from distillab.jobs.evaluate import job_config
+
+    if OmegaConf.is_missing(cfg, "ckpt"):
+        raise ConfigError("ckpt is required: distillab-eval ckpt=PATH (a distillab checkpoint)")
+    ckpt = cfg.ckpt
+    if not isinstance(ckpt, str) or not Path(ckpt).is_file():
+        raise ConfigError(f"ckpt={ckpt}: no such checkpoint file")
+    top = {k: v for k, v in cfg.items() if k != "compress"}
+    c = resolved(OmegaConf.create(top))
+    check_schema("", {**c, "compress": {}}, EVAL, "distillab-eval")
+    check_schema("paths", c["paths"], PATHS, "paths")
+    check_job(c["job"])
+    job = resolved(job_config(cfg))
+    compress = job["compress"]
+    check_compress(compress, job["trainer"])
+    if compress["schedule"] is not None and compress["finetune_steps"] == 0:
+        raise ConfigError(
+            "compress.schedule is set but distillab-eval has no training to prune during: "
+            "set compress.schedule=null (one step) or compress.finetune_steps > 0"
+        )
+    check_output_root(c["paths"]["output_root"])
+
+
 # ---- files and directories ----------------------------------------------------------------
 def check_files(cfg: dict, distillation: bool) -> None:
     path = cfg["data"].get("path")

@@ -147,7 +147,7 @@ def fit_and_evaluate(
     atomic_write_json(run_dir / "metrics.json", metrics)
     atomic_write_json(run_dir / "checkpoint.json", {"best": best, "last": str(last)})
     close_loggers(trainer)
-    if compress.enabled(cfg):  # compression.json beside metrics.json
+    if compress.enabled(cfg) and trainer.is_global_zero:  # compression.json beside metrics.json
         compress.compress_checkpoint(cfg, dm, module, best or str(last), metrics)
     return JobResult(metrics, run_dir, best or str(last))
 

@@ -157,6 +157,7 @@ TOP_LEVEL = {
     "threads": integer(1, None, null=True, required=False),
     "optimized_metric": string(null=True, required=False),
     "resume": string(null=True, required=False),  # a run directory: check_resume
+    "compress": mapping(required=False),
 }
 MODULE = {  # Seq2SeqModule's loss and evaluation decoding (it has defaults for all)
     "label_smoothing": fraction(required=False),
@@ -197,6 +198,18 @@ TEACHER_TRAIN = {  # the teacher's own training config (jobs/teacher.py reads ev
     "data": mapping(),
 }
 TEACHER_DATA = {"max_train_examples": integer(1, None, null=True)}  # its data budget only
+COMPRESS = {  # conf/compress: none | prune | quantize | hybrid
+    "prune": boolean(),
+    "quantize": boolean(),
+    "export": boolean(),
+    "sparsity": fraction(),
+    "mode": string(),  # a key of `pruners`
+    "pruners": mapping(),
+    "schedule": mapping(null=True),
+    "finetune_steps": integer(0),
+    "eval_inputs": integer(1),
+}
+SCHEDULE = {"start_step": integer(0), "end_step": integer(0), "frequency": integer(1)}
 EXTRA_TEACHER_FIELDS = {"ckpt": string(), "weight": number(0.0, required=False)}
 
 # ---- ranges of target nodes' keys (applied where the key is present) ----------------------
@@ -644,6 +657,87 @@ def check_teacher_outputs(cfg: Mapping) -> None:
         )
 
 
+def check_compress(compress: Any, trainer: dict) -> None:
+    """conf/compress: known keys and ranges, the pruning method a plug-in, a schedule that
+    fits its phase (training, or the fine-tuning steps), gradual pruning only by a method
+    that masks in place."""
+    check_schema(
+        "compress", compress, COMPRESS, "compression (compress=none|prune|quantize|hybrid)"
+    )
+    pruners = compress["pruners"]
+    check_choice("compress.mode", compress["mode"], tuple(pruners))
+    for name, node in pruners.items():
+        check_target(f"compress.pruners.{name}", node)
+    check_fields(
+        f"compress.pruners.{compress['mode']}",
+        pruners[compress["mode"]],
+        {"scope": string(("layer", "global"))},
+    )
+    schedule, finetune = compress["schedule"], compress["finetune_steps"]
+    if schedule is not None:
+        check_schema("compress.schedule", schedule, SCHEDULE, "the pruning schedule")
+        check_range(
+            "compress.schedule.end_step", schedule["end_step"], schedule["start_step"], None
+        )
+        budget, where = (
+            (finetune, "compress.finetune_steps")
+            if finetune > 0
+            else (trainer.get("max_steps", -1), "trainer.max_steps")
+        )
+        if is_a(budget, int) and budget > 0 and schedule["end_step"] > budget:
+            raise ConfigError(
+                f"compress.schedule.end_step={schedule['end_step']} is past {where}={budget}: "
+                "the schedule would not finish"
+            )
+    if compress["prune"] and (schedule is not None or finetune > 0):
+        method = import_target(
+            f"compress.pruners.{compress['mode']}._target_", pruners[compress["mode"]]["_target_"]
+        )
+        if not getattr(method, "gradual", False):
+            raise ConfigError(
+                f"compress.mode={compress['mode']} prunes in one step after training: "
+                "set compress.schedule=null and compress.finetune_steps=0"
+            )
+
+
+EVAL = {  # conf/eval.yaml (distillab-eval)
+    "ckpt": string(),
+    "compress": mapping(),
+    "paths": mapping(),
+    "experiment_name": Field(),
+    "job": string(),
+    "seed": integer(0, MAX_SEED),
+    "threads": integer(1, None, null=True),
+}
+
+
+def validate_eval(cfg: DictConfig) -> None:
+    """`distillab-eval`'s config: its keys, the checkpoint and its run's config, the
+    compression settings (resolved in the training run's config, whose trainer a fine-tuning
+    phase uses), the output root."""
+    from distillab.jobs.evaluate import job_config
+
+    if OmegaConf.is_missing(cfg, "ckpt"):
+        raise ConfigError("ckpt is required: distillab-eval ckpt=PATH (a distillab checkpoint)")
+    ckpt = cfg.ckpt
+    if not isinstance(ckpt, str) or not Path(ckpt).is_file():
+        raise ConfigError(f"ckpt={ckpt}: no such checkpoint file")
+    top = {k: v for k, v in cfg.items() if k != "compress"}
+    c = resolved(OmegaConf.create(top))
+    check_schema("", {**c, "compress": {}}, EVAL, "distillab-eval")
+    check_schema("paths", c["paths"], PATHS, "paths")
+    check_job(c["job"])
+    job = resolved(job_config(cfg))
+    compress = job["compress"]
+    check_compress(compress, job["trainer"])
+    if compress["schedule"] is not None and compress["finetune_steps"] == 0:
+        raise ConfigError(
+            "compress.schedule is set but distillab-eval has no training to prune during: "
+            "set compress.schedule=null (one step) or compress.finetune_steps > 0"
+        )
+    check_output_root(c["paths"]["output_root"])
+
+
 # ---- files and directories ----------------------------------------------------------------
 def check_files(cfg: dict, distillation: bool) -> None:
     path = cfg["data"].get("path")
@@ -767,6 +861,8 @@ def validate(cfg: DictConfig) -> None:
             check(c[group])
     trainer_target = check_trainer(c["trainer"])
     check_teacher(c, trainer_target)
+    if "compress" in c:
+        check_compress(c["compress"], c["trainer"])
     distillation = c["job"] in DISTILL_JOBS
     if distillation:
         check_teacher_outputs(c)

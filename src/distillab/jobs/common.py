@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import WandbLogger
 
+from distillab.compress import step as compress
 from distillab.data import DialogueDataModule
 from distillab.jobs.resume import LAST, is_rank_zero, resume_checkpoint
 from distillab.modules.callbacks import PlainProgress, TrainClock
@@ -132,7 +133,8 @@ def fit_and_evaluate(
     """Train, evaluate the best checkpoint (or the final weights), write metrics.json."""
     clock = TrainClock()
     last = run_dir / LAST
-    trainer = build_trainer(cfg, run_dir, [clock, GracefulStop(last), RngState()])
+    callbacks = [clock, GracefulStop(last), RngState(), *compress.training_callbacks(cfg)]
+    trainer = build_trainer(cfg, run_dir, callbacks)
     trainer.fit(module, datamodule=dm, ckpt_path=resume_checkpoint(cfg, run_dir))
     if not trainer.strategy.broadcast(last.exists()):  # the same answer on every rank
         trainer.save_checkpoint(last)
@@ -151,6 +153,8 @@ def fit_and_evaluate(
         atomic_write_json(run_dir / "metrics.json", metrics)
         atomic_write_json(run_dir / "checkpoint.json", {"best": best, "last": str(last)})
     close_loggers(trainer)
+    if compress.enabled(cfg) and trainer.is_global_zero:  # compression.json beside metrics.json
+        compress.compress_checkpoint(cfg, dm, module, best or str(last), metrics)
     return JobResult(metrics, run_dir, best or str(last))
 
 

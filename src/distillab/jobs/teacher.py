@@ -52,6 +52,7 @@ def teacher_job_config(cfg: DictConfig) -> DictConfig:
     for node in ("callbacks", "logger"):
         if node in cfg:
             job[node] = OmegaConf.to_container(cfg[node], resolve=False)
+    job.pop("compress", None)  # the job's compression is the student's, not the teacher's
     return OmegaConf.create(job)
 
 

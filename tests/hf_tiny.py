@@ -56,8 +56,13 @@ def save_tiny(kind: str, out: Path) -> Path:
     else:
         eos = tok.eos_token_id
         config = GPT2Config(
-            vocab_size=n, n_embd=16, n_layer=1, n_head=2, n_positions=128,
-            bos_token_id=eos, eos_token_id=eos,
+            vocab_size=n,
+            n_embd=16,
+            n_layer=1,
+            n_head=2,
+            n_positions=128,
+            bos_token_id=eos,
+            eos_token_id=eos,
         )
         model = GPT2LMHeadModel(config)
     model.save_pretrained(out)

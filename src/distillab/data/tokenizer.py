@@ -8,10 +8,17 @@ teacher lacks (see `pretrained_tokenizer`)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-
 from pathlib import Path
 
-from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers import (
+    AddedToken,
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    trainers,
+)
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from distillab.errors import ConfigError, check_choice

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from distillab.analysis.attention import mean_attention_js
 from distillab.jobs import distill, train
 from distillab.jobs.common import JobResult, build_trainer, evaluate, start_run
 from distillab.jobs.teacher import AUTO, build_teacher, registry_entry
@@ -24,6 +25,7 @@ COLUMNS = [  # (header, metrics key, format)
     ("val ROUGE-L", "val/rougeL", "{:.4f}"),
     ("val distinct-2", "val/distinct2", "{:.3f}"),
     ("agreement w/ teacher", "val/teacher_agreement", "{:.3f}"),
+    ("attention JS w/ teacher", "val/attention_js", "{:.3f}"),
     ("train s", "time/train_s", "{:.0f}"),
 ]
 
@@ -83,6 +85,10 @@ def run(cfg: DictConfig) -> JobResult:
     agreement = teacher_agreement(models, teacher.model, dm.val_dataloader())
     for role, value in zip(students, agreement, strict=True):
         results[role]["val/teacher_agreement"] = value
+    for role, model in zip(students, models, strict=True):
+        js = mean_attention_js(model, teacher, dm.val_dataloader())
+        if js is not None:
+            results[role]["val/attention_js"] = js
     results = {role: results[role] for role in ROLES}
     info = dm.describe()
     note = (
@@ -91,7 +97,9 @@ def run(cfg: DictConfig) -> JobResult:
         f"({info['splits']['train']['examples']:,} pairs). Same seed, steps and batches for "
         f"both students; val/test: {info['splits']['val']['examples']:,} / "
         f"{info['splits']['test']['examples']:,} pairs. Agreement: share of gold positions "
-        "where a student's top-1 token equals the teacher's."
+        "where a student's top-1 token equals the teacher's. Attention JS: mean Jensen-Shannon "
+        "divergence (bits, 0 = same alignment) between a student's and the teacher's "
+        "attention rows on gold responses."
     )
     table = markdown_table(results, note)
     atomic_write_json(run_dir / "comparison.json", results)

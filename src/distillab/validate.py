@@ -554,6 +554,8 @@ def check_teacher(cfg: dict, trainer_target: Any) -> None:
     target = check_target("teacher", teacher, extra=("train",))
     check_fields("teacher", teacher, TEACHER_RANGES)
     train = teacher.get("train")
+    if "ckpt" not in parameters(target)[0]:
+        train = None  # only checkpoint teachers are trained by the registry (presets may set it)
     if train is None:
         if teacher.get("ckpt") == AUTO:
             raise ConfigError("teacher.train is missing: teacher.ckpt=auto trains it from there")
@@ -626,6 +628,8 @@ def check_teacher_outputs(cfg: Mapping) -> None:
     check_range("distill.topk", d["topk"], 1, None)
     check_range("distill.tail_samples", d["tail_samples"], 0, None)
     vocab = data.get("vocab_size")
+    if data.get("tokenizer") == PRETRAINED:  # its own size, whatever data.vocab_size says
+        vocab = len(pretrained_tokenizer(data["tokenizer_path"]))
     if is_a(vocab, int) and d["topk"] > vocab:
         raise ConfigError(f"distill.topk={d['topk']} exceeds data.vocab_size={vocab}")
     clashes = []

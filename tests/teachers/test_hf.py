@@ -116,3 +116,39 @@ def test_distil_hf_teacher_into_gru_student(kind, extra, saved, tmp_path):
     assert written["val/ppl"] == metrics["val/ppl"] and metrics["val/ppl"] > 1
     data = json.loads((tmp_path / "run" / "data.json").read_text())
     assert data["vocab_hash"] == HFTeacher(str(saved[kind])).vocab_hash
+
+
+def test_no_eos_tokenizer_fails_validation_naming_the_teacher(saved, tmp_path):
+    bad = tmp_path / "noeos"
+    shutil.copytree(saved["gpt2"], bad)
+    cfg_file = bad / "tokenizer_config.json"
+    cfg_file.write_text(json.dumps({**json.loads(cfg_file.read_text()), "eos_token": None}))
+    with pytest.raises(ConfigError, match=r"^teacher.path=.*no eos_token"):
+        validate(compose_cfg(hf_overrides(bad, tmp_path), tmp_path))
+
+
+def test_data_uses_the_teachers_tokenizer_and_keys_it(saved, tmp_path):
+    from hydra.utils import instantiate
+
+    dms = {}
+    for kind in ("bart", "gpt2"):
+        dm = instantiate(compose_cfg(hf_overrides(saved[kind], tmp_path), tmp_path).data)
+        dm.load()
+        dms[kind] = dm
+        assert dm.vocab_hash == HFTeacher(str(saved[kind])).vocab_hash
+        assert (dm.pad_id, dm.eos_id) == (dm.tokenizer.pad_token_id, dm.tokenizer.eos_token_id)
+    assert dms["bart"].fingerprint != dms["gpt2"].fingerprint
+
+
+@pytest.mark.slow
+def test_quickstart_with_an_hf_teacher(saved, tmp_path):
+    overrides = [*hf_overrides(saved["gpt2"], tmp_path), "experiment=quickstart"]
+    with pytest.raises(ConfigError, match=r"distill.topk=32 exceeds data.vocab_size=25"):
+        validate(compose_cfg(overrides, tmp_path))  # the teacher's tokenizer's size
+    cfg = compose_cfg([*overrides, "distill.topk=4"], tmp_path)
+    validate(cfg)
+    run_job(cfg)
+    comparison = json.loads((tmp_path / "run" / "comparison.json").read_text())
+    for role in ("student_scratch", "student_distilled"):
+        assert 0.0 <= comparison[role]["val/teacher_agreement"] <= 1.0
+        assert 0.0 <= comparison[role]["val/attention_js"] <= 1.0

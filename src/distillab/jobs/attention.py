@@ -20,7 +20,14 @@ from distillab.modules.seq2seq import load_model
 from distillab.utils.console import log
 from distillab.utils.io import atomic_write_json
 
-DISTILLED = ("distillab.jobs.distill.run",)
+
+
+def distilled(ckpt: str) -> bool:
+    """Whether a teacher distilled this checkpoint (its module recorded the teachers' ids)."""
+    import torch
+
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    return "teacher_ids" in state.get("hyper_parameters", {})
 
 
 def run_config(ckpt: str) -> DictConfig:
@@ -44,7 +51,7 @@ def run(cfg: DictConfig) -> JobResult:
     dm.load()
     model = load_model(ckpt)
     teacher = None
-    if rcfg.job in DISTILLED:
+    if distilled(ckpt):  # the run's teacher, rebuilt from its config (registry, path, HF)
         from distillab.jobs.teacher import build_teacher
 
         teacher = build_teacher(rcfg.teacher, rcfg, dm)

@@ -71,8 +71,7 @@ def main() -> None:
         params = sum(p.numel() for p in t.network.parameters())
         fwd = timed(lambda: t.outputs(b), args.repeats)  # noqa: B023
 
-        def decode(strategy):
-            # a fixed length: no row stops early (random weights rarely emit EOS)
+        def decode(strategy, t=t, b=b):
             return lambda: t.generate(b["src"], b["src_mask"], strategy)
 
         greedy = timed(decode(Greedy()), args.repeats)

@@ -21,7 +21,6 @@ from distillab.utils.console import log
 from distillab.utils.io import atomic_write_json
 
 
-
 def distilled(ckpt: str) -> bool:
     """Whether a teacher distilled this checkpoint (its module recorded the teachers' ids)."""
     import torch

@@ -33,7 +33,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from distillab.data.tokenizer import KINDS as TOKENIZERS
-from distillab.data.tokenizer import SPECIAL_TOKENS
+from distillab.data.tokenizer import PRETRAINED, SPECIAL_TOKENS, pretrained_tokenizer
 from distillab.decoding import build_strategy
 from distillab.errors import ConfigError, check_choice, check_range
 from distillab.losses.objective import check_distill_objective
@@ -233,6 +233,7 @@ DATA_RANGES = {
     "num_workers": integer(0),
     "bucket_multiplier": integer(1),
     "path": string(null=True),
+    "tokenizer_path": string(null=True),
 }
 MODEL_RANGES = {
     "emb_dim": integer(1),
@@ -470,6 +471,15 @@ def check_data(data: dict) -> None:
         check_target("data.source", data["source"])
     check_fields("data", data, {"tokenizer": DATA_RANGES["tokenizer"]})
     kind, vocab = data.get("tokenizer", "bpe"), data.get("vocab_size", 8000)
+    tok_path = data.get("tokenizer_path")
+    if (kind == PRETRAINED) != (tok_path is not None):
+        raise ConfigError(
+            f"data.tokenizer={kind}, data.tokenizer_path={tok_path}: a tokenizer directory "
+            f"goes with data.tokenizer={PRETRAINED} and only with it"
+        )
+    if kind == PRETRAINED:
+        pretrained_tokenizer(tok_path)  # a directory with the special tokens the data needs
+        vocab = None  # data.vocab_size is the pretrained tokenizer's
     need = BPE_MIN_VOCAB if kind == "bpe" else WORDPIECE_MIN_VOCAB
     if is_a(vocab, int) and vocab < need:  # before the generic range: says which tokenizer
         why = (
@@ -558,6 +568,8 @@ def check_teacher(cfg: dict, trainer_target: Any) -> None:
     target = check_target("teacher", teacher, extra=("train",))
     check_fields("teacher", teacher, TEACHER_RANGES)
     train = teacher.get("train")
+    if "ckpt" not in parameters(target)[0]:
+        train = None  # only checkpoint teachers are trained by the registry (presets may set it)
     if train is None:
         if teacher.get("ckpt") == AUTO:
             raise ConfigError("teacher.train is missing: teacher.ckpt=auto trains it from there")
@@ -630,6 +642,8 @@ def check_teacher_outputs(cfg: Mapping) -> None:
     check_range("distill.topk", d["topk"], 1, None)
     check_range("distill.tail_samples", d["tail_samples"], 0, None)
     vocab = data.get("vocab_size")
+    if data.get("tokenizer") == PRETRAINED:  # its own size, whatever data.vocab_size says
+        vocab = len(pretrained_tokenizer(data["tokenizer_path"]))
     if is_a(vocab, int) and d["topk"] > vocab:
         raise ConfigError(f"distill.topk={d['topk']} exceeds data.vocab_size={vocab}")
     clashes = []
@@ -750,6 +764,7 @@ def check_files(cfg: dict, distillation: bool) -> None:
         raise ConfigError(f"data.path={path}: no such file")
     if not distillation:
         return  # the teachers are not used
+    teacher_files(cfg["teacher"], "teacher")
     ckpt = cfg["teacher"].get("ckpt")
     if ckpt is not None and ckpt != AUTO and not Path(ckpt).is_file():
         raise ConfigError(f"teacher.ckpt={ckpt}: no such checkpoint file (a path, or auto)")
@@ -761,6 +776,14 @@ def check_files(cfg: dict, distillation: bool) -> None:
             )
         if not Path(extra["ckpt"]).is_file():
             raise ConfigError(f"{key}={extra['ckpt']}: no such checkpoint file")
+
+
+def teacher_files(node: dict, key: str) -> None:
+    """A teacher plug-in checks its own files (e.g. `HFTeacher`: a local model directory with
+    a usable tokenizer) through a `check_config(node, key)` hook on its class."""
+    hook = getattr(import_target(f"{key}._target_", node["_target_"]), "check_config", None)
+    if callable(hook):
+        hook(node, key)
 
 
 def check_output_root(root: str) -> None:
@@ -856,6 +879,9 @@ def validate(cfg: DictConfig) -> None:
         check_target(key, c[key])
     check_job(c["job"])
     check_decoding("decoding", c["decoding"])
+    teacher_path = c.get("teacher", {}).get("path")
+    if teacher_path is not None and c["data"].get("tokenizer_path") == teacher_path:
+        teacher_files(c["teacher"], "teacher")  # before the data: name the teacher's key
     for group, check in GROUP_CHECKS.items():
         if group in c:
             check(c[group])

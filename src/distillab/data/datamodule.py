@@ -16,16 +16,15 @@ from distillab.data.encoded import DialogueDataset, EncodedSplit, encode_split
 from distillab.data.examples import SPLITS, build_examples, clean_conversation, split_conversations
 from distillab.data.sources import Corpus
 from distillab.data.tokenizer import (
-    BOS,
-    EOS,
-    OTHER,
-    PAD,
-    SELF,
-    UNK,
+    PRETRAINED,
     load_tokenizer,
+    pretrained_tokenizer,
+    special_ids,
+    tokenizer_identity,
     train_tokenizer,
+    vocab_hash,
 )
-from distillab.errors import DataError, check_range
+from distillab.errors import ConfigError, DataError, check_range
 from distillab.utils.artefacts import build_once
 from distillab.utils.io import atomic_write_json, fingerprint
 
@@ -46,6 +45,7 @@ class DialogueDataModule(pl.LightningDataModule):
         max_examples: int | None = None,
         max_train_examples: int | None = None,
         tokenizer: str = "bpe",
+        tokenizer_path: str | None = None,
         vocab_size: int = 8000,
         min_frequency: int = 2,
         lowercase: bool = True,
@@ -89,6 +89,12 @@ class DialogueDataModule(pl.LightningDataModule):
             dedupe=dedupe,
             context_turns=context_turns,
         )
+        if (tokenizer == PRETRAINED) != (tokenizer_path is not None):
+            raise ConfigError(
+                f"data.tokenizer={tokenizer}, data.tokenizer_path={tokenizer_path}: a tokenizer "
+                f"directory goes with data.tokenizer={PRETRAINED} and only with it"
+            )
+        self.tokenizer_path = tokenizer_path
         self.tok_args = dict(
             kind=tokenizer, vocab_size=vocab_size, min_frequency=min_frequency, lowercase=lowercase
         )
@@ -136,6 +142,9 @@ class DialogueDataModule(pl.LightningDataModule):
         """
         if self.tokenizer is not None:
             return
+        if self.tokenizer_path is not None:  # keyed by what it does, not where it lies
+            tok = pretrained_tokenizer(self.tokenizer_path)
+            self.tok_args = {"kind": PRETRAINED, "identity": tokenizer_identity(tok)}
         corpus = self.source(self.path)
         self.corpus_path, self.corpus_sha256 = corpus.path, corpus.sha256
         corpus_spec = {
@@ -161,8 +170,8 @@ class DialogueDataModule(pl.LightningDataModule):
                 name: EncodedSplit(**{k: z[f"{name}.{k}"] for k in EncodedSplit.__annotations__})
                 for name in SPLITS
             }
-        self.vocab_hash = fingerprint(sorted(self.tokenizer.get_vocab().items()))
-        ids = self.tokenizer.convert_tokens_to_ids([PAD, UNK, BOS, EOS, SELF, OTHER])
+        self.vocab_hash = vocab_hash(self.tokenizer)
+        ids = special_ids(self.tokenizer)
         self.pad_id, self.unk_id, self.bos_id, self.eos_id, self.self_id, self.other_id = ids
         self.train_rows = self._train_rows()
         for name in SPLITS:
@@ -207,8 +216,10 @@ class DialogueDataModule(pl.LightningDataModule):
         for name in SPLITS:
             if not examples[name]:
                 raise self._empty_split_error(corpus.path, name, splits, len(convs))
-        train_texts = [t for c in splits["train"] for t in c.turns]
-        tok = train_tokenizer(train_texts, **self.tok_args)
+        if self.tokenizer_path is not None:
+            tok = pretrained_tokenizer(self.tokenizer_path)
+        else:
+            tok = train_tokenizer([t for c in splits["train"] for t in c.turns], **self.tok_args)
         topics = ["none"] + sorted({c.topic for c in convs if c.topic})
         index = {t: i for i, t in enumerate(topics)}
         tok.save_pretrained(str(out / "tokenizer"))

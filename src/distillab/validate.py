@@ -722,6 +722,8 @@ EVAL = {  # conf/eval.yaml (distillab-eval)
     "job": string(),
     "seed": integer(0, MAX_SEED),
     "threads": integer(1, None, null=True),
+    "plots": boolean(),
+    "num_dialogues": integer(1),
 }
 
 

@@ -95,3 +95,22 @@ def test_gradual_pruning_during_training_then_structured_eval(tmp_path):
         )
         assert bad.returncode == 2 and message in bad.stderr, bad.stderr[-2000:]
     assert not (out.parent / "eval2" / "metrics.json").exists()  # refused before any work
+
+
+@pytest.mark.slow
+def test_eval_with_plots_writes_attention_heatmaps_of_a_distilled_student(tmp_path):
+    cfg = compose_cfg(["experiment=distill", *TINY, *TINY_TEACHER, "~logger"], tmp_path)
+    run_job(cfg)
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    out = tmp_path / "eval"
+    cmd = [
+        sys.executable, "-m", "distillab.evaluate", f"ckpt={ckpt}", "plots=true",
+        "num_dialogues=2", f"paths.output_root={tmp_path}/outputs", f"hydra.run.dir={out}",
+    ]  # fmt: skip
+    env = {"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pngs = sorted((out / "attention").glob("*.png"))
+    assert len(pngs) == 2 and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= metrics["val/attention_js"] <= 1.0  # student vs its (registry) teacher

@@ -29,20 +29,13 @@ def distilled(ckpt: str) -> bool:
     return "teacher_ids" in state.get("hyper_parameters", {})
 
 
-def run_config(ckpt: str) -> DictConfig:
-    """The resolved config of the run that wrote `ckpt` (`<run>/config.yaml`)."""
-    path = Path(ckpt)
-    if not path.is_file():
-        raise ConfigError(f"ckpt={ckpt}: no such checkpoint file")
-    config = path.parent.parent / "config.yaml"
-    if not config.is_file():
-        raise ConfigError(f"ckpt={ckpt}: no run config at {config} (a distillab run's checkpoint)")
-    return OmegaConf.load(config)
-
-
 def run(cfg: DictConfig) -> JobResult:
     ckpt = str(cfg.ckpt)
-    rcfg = run_config(ckpt)
+    if not Path(ckpt).is_file():
+        raise ConfigError(f"ckpt={ckpt}: no such checkpoint file")
+    from distillab.jobs.evaluate import run_config  # evaluate calls this module
+
+    rcfg = OmegaConf.load(run_config(ckpt))
     run_dir = Path(ckpt).parent.parent
     out_dir = Path(cfg.get("plots_dir") or run_dir / "attention")
     n = int(cfg.get("num_dialogues") or 4)

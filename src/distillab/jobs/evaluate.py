@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from distillab.compress import step as compress
 from distillab.errors import ConfigError
+from distillab.jobs import attention
 from distillab.jobs.common import JobResult, evaluate, save_run, start_run
 from distillab.modules.seq2seq import Seq2SeqModule
 from distillab.utils.io import atomic_write_json
@@ -56,6 +57,10 @@ def run(cfg: DictConfig) -> JobResult:
     metrics = evaluate(compress.eval_trainer(job), module, dm)
     metrics["model/params"] = sum(p.numel() for p in module.model.parameters())
     save_run(job, dm, run_dir)
+    if cfg.plots:
+        spec = {"ckpt": cfg.ckpt, "num_dialogues": cfg.num_dialogues}
+        plots = attention.run(OmegaConf.create({**spec, "plots_dir": str(run_dir / "attention")}))
+        metrics.update(plots.metrics)
     atomic_write_json(run_dir / "metrics.json", metrics)
     if compress.enabled(job):
         compress.compress_checkpoint(job, dm, module, str(cfg.ckpt), metrics)

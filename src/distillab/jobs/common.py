@@ -84,6 +84,8 @@ def module_kwargs(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
         vocab_hash=dm.vocab_hash,
     )
     kwargs["decoding"] = OmegaConf.to_container(cfg.decoding, resolve=True)
+    if cfg.get("weighting") is not None:
+        kwargs["weighting"] = OmegaConf.to_container(cfg.weighting, resolve=True)
     return kwargs
 
 

@@ -41,6 +41,7 @@ def teacher_job_config(cfg: DictConfig) -> DictConfig:
     job["trainer"].update(t["trainer"])  # the teacher's budget over the job's hardware
     job["data"].update(t["data"])  # its data budget (max_train_examples)
     job.update(experiment_name="teacher", job="distillab.jobs.train.run")
+    job.pop("weighting", None)  # the teacher trains with its configured weights (Fixed)
     return OmegaConf.create(job)
 
 

@@ -9,6 +9,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from distillab.jobs import distill, train
+from distillab.jobs.baselines import head_baselines
 from distillab.jobs.common import JobResult, build_trainer, evaluate, start_run
 from distillab.jobs.teacher import AUTO, build_teacher, registry_entry
 from distillab.modules.seq2seq import load_model
@@ -16,6 +17,7 @@ from distillab.utils.console import log
 from distillab.utils.io import atomic_write_json, atomic_write_text
 
 ROLES = ("teacher", "student_scratch", "student_distilled")
+BASELINES = ("baseline_chance", "baseline_majority")  # task heads only (task=multi)
 COLUMNS = [  # (header, metrics key, format)
     ("params", "model/params", "{:,.0f}"),
     ("val ppl", "val/ppl", "{:.1f}"),
@@ -24,6 +26,9 @@ COLUMNS = [  # (header, metrics key, format)
     ("val ROUGE-L", "val/rougeL", "{:.4f}"),
     ("val distinct-2", "val/distinct2", "{:.3f}"),
     ("agreement w/ teacher", "val/teacher_agreement", "{:.3f}"),
+    ("val topic acc", "val/topic_acc", "{:.3f}"),
+    ("val topic F1", "val/topic_f1", "{:.3f}"),
+    ("val rating MAE", "val/rating_mae", "{:.3f}"),
     ("train s", "time/train_s", "{:.0f}"),
 ]
 
@@ -52,7 +57,9 @@ def sub_config(cfg: DictConfig, out_dir: Path, name: str) -> DictConfig:
 def markdown_table(results: dict[str, dict], note: str) -> str:
     head = "| model | " + " | ".join(c[0] for c in COLUMNS) + " |"
     rows = [head, "|" + "---|" * (len(COLUMNS) + 1)]
-    for role in ROLES:
+    for role in [*ROLES, *BASELINES]:
+        if role not in results:
+            continue
         m = results[role]
         cells = [fmt.format(m[key]) if key in m else "-" for _, key, fmt in COLUMNS]
         rows.append(f"| {role} | " + " | ".join(cells) + " |")
@@ -84,6 +91,7 @@ def run(cfg: DictConfig) -> JobResult:
     for role, value in zip(students, agreement, strict=True):
         results[role]["val/teacher_agreement"] = value
     results = {role: results[role] for role in ROLES}
+    results.update(head_baselines(dm, len(dm.topics) if cfg.task.topic else 0, cfg.task.rating))
     info = dm.describe()
     note = (
         f"Regime: students see {info['train_examples_used']:,} labelled training pairs "
@@ -93,6 +101,11 @@ def run(cfg: DictConfig) -> JobResult:
         f"{info['splits']['test']['examples']:,} pairs. Agreement: share of gold positions "
         "where a student's top-1 token equals the teacher's."
     )
+    if any(b in results for b in BASELINES):
+        note += (
+            " Baselines (task heads): chance = a uniformly random topic / rating; majority ="
+            " the training split's most frequent topic / mean rating."
+        )
     table = markdown_table(results, note)
     atomic_write_json(run_dir / "comparison.json", results)
     atomic_write_text(run_dir / "comparison.md", table)

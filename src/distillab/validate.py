@@ -164,9 +164,9 @@ MODULE = {  # Seq2SeqModule's loss and evaluation decoding (it has defaults for 
     "decode_examples": integer(0, required=False),
     "max_decode_len": integer(1, required=False),
 }
-TASK = {
-    "topic": boolean(),
-    "rating": boolean(),
+TASK = {  # a head: true, false or auto (on where the data has its labels)
+    "topic": Field(choices=(True, False, "auto")),
+    "rating": Field(choices=(True, False, "auto")),
     "topic_weight": number(0.0),
     "rating_weight": number(0.0),
 }

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import WandbLogger
 
 from distillab.data import DialogueDataModule
+from distillab.jobs.heads import task_heads
 from distillab.modules.callbacks import PlainProgress, TrainClock
 from distillab.modules.seq2seq import Seq2SeqModule
 from distillab.utils.console import log, quiet_known_noise
@@ -68,6 +69,7 @@ def module_kwargs(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
     """The model being trained (`model`, `module`, `optimizer`, `scheduler`, `decoding`, the
     task's heads) wired to the data's vocabulary and labels."""
     kwargs = OmegaConf.to_container(cfg.module, resolve=True)
+    num_topics, rating_head = task_heads(cfg, dm)
     kwargs.update(
         model=OmegaConf.to_container(cfg.model, resolve=True),
         optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
@@ -78,8 +80,8 @@ def module_kwargs(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
         pad_id=dm.pad_id,
         bos_id=dm.bos_id,
         eos_id=dm.eos_id,
-        num_topics=len(dm.topics) if cfg.task.topic else 0,
-        rating_head=bool(cfg.task.rating),
+        num_topics=num_topics,
+        rating_head=rating_head,
         data_fingerprint=dm.fingerprint,
         vocab_hash=dm.vocab_hash,
     )

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from distillab.jobs import distill, train
 from distillab.jobs.baselines import head_baselines
 from distillab.jobs.common import JobResult, build_trainer, evaluate, start_run
+from distillab.jobs.heads import task_heads
 from distillab.jobs.teacher import AUTO, build_teacher, registry_entry
 from distillab.modules.seq2seq import load_model
 from distillab.utils.console import log
@@ -91,7 +92,7 @@ def run(cfg: DictConfig) -> JobResult:
     for role, value in zip(students, agreement, strict=True):
         results[role]["val/teacher_agreement"] = value
     results = {role: results[role] for role in ROLES}
-    results.update(head_baselines(dm, len(dm.topics) if cfg.task.topic else 0, cfg.task.rating))
+    results.update(head_baselines(dm, *task_heads(cfg, dm)))
     info = dm.describe()
     note = (
         f"Regime: students see {info['train_examples_used']:,} labelled training pairs "

@@ -22,6 +22,8 @@ def available(dm) -> dict[str, bool]:
 
 def task_heads(cfg: DictConfig, dm) -> tuple[int, bool]:
     """(num_topics (0: no topic head), rating head?) for `cfg.task` and `dm`'s labels."""
+    if not (cfg.task.topic or cfg.task.rating):
+        return 0, False
     have = available(dm)
     on = {}
     for head in ("topic", "rating"):

@@ -116,3 +116,20 @@ def test_bad_names_and_betas_are_refused():
         kd_loss(s, s, 1.0, divergence="hellinger")
     with pytest.raises(ValueError, match="beta"):
         kd_loss(s, s, 1.0, divergence="jsd", beta=1.5)
+
+
+def test_teacher_outputs_thread_the_divergence():
+    from distillab.losses.kd import average_teacher_probs
+    from distillab.teachers.outputs import CachedOutput, LogitsOutput
+
+    s, t1, t2 = logits((2, 3, 7), 11), logits((2, 3, 7), 12), logits((2, 3, 7), 13)
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    mixed = LogitsOutput(logits=[t1, t2], weights=[0.25, 0.75])
+    got = mixed.kd_loss(s, 2.0, mask, None, "jsd", 0.3)
+    probs = average_teacher_probs([t1, t2], [0.25, 0.75], 2.0)
+    want = kd_loss_from_probs(s, probs, 2.0, mask, "jsd", 0.3)
+    assert got.item() == pytest.approx(want.item(), rel=1e-12)
+    assert got.item() != pytest.approx(mixed.kd_loss(s, 2.0, mask).item(), rel=1e-3)
+    cached = CachedOutput(values=torch.zeros(2, 3, 2), ids=torch.zeros(2, 3, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match="no estimator from cached top-k"):
+        cached.kd_loss(s, 1.0, mask, None, "reverse_kl")

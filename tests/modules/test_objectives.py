@@ -162,3 +162,28 @@ def test_onpolicy_run_with_uncertainty_weighting_writes_metrics(multi, tmp_path)
     col = head.index("train/on_policy")
     flags = {row.split(",")[col] for row in logged[1:]} - {""}
     assert flags == {"0.0", "1.0"}  # both kinds of batch at lmbda 0.5 over 6 steps
+
+
+@pytest.mark.slow
+def test_quickstart_multi_reports_heads_and_baselines(tmp_path):
+    """The preset's cached teacher serves its heads (an encoder pass) for topic_kd/rating_kd."""
+    cfg = compose_cfg(
+        [
+            "experiment=quickstart",
+            "task=multi",
+            *TINY,
+            *TINY_TEACHER,
+            "data.max_train_examples=100",
+            "trainer.check_val_every_n_epoch=1",
+        ],
+        tmp_path,
+    )
+    run_job(cfg)
+    comparison = json.loads((tmp_path / "run" / "comparison.json").read_text())
+    roles = ("teacher", "student_scratch", "student_distilled", "baseline_chance")
+    assert set(comparison) == {*roles, "baseline_majority"}
+    for role in (*roles, "baseline_majority"):
+        assert {"val/topic_acc", "val/topic_f1", "val/rating_mae"} <= set(comparison[role]), role
+    assert comparison["baseline_chance"]["val/topic_acc"] == pytest.approx(1 / 35)  # chitchat
+    table = (tmp_path / "run" / "comparison.md").read_text()
+    assert "val topic acc" in table and "baseline_majority" in table

@@ -118,7 +118,10 @@ BAD = {
     ),
     # task, module, student
     "task weight": (["task.topic_weight=-1"], "task.topic_weight=-1 is out of range"),
-    "task bool": (["task.topic=3"], "task.topic=3 must be true or false"),
+    "task bool": (
+        ["task.topic=3"],
+        "task.topic=3 is not allowed; choose one of [True, False, 'auto']",
+    ),
     "decoding beam": (["decoding=beam", "decoding.beam_size=0"], "decoding.beam_size=0 is out of"),
     "decoding top_p": (["decoding=sample", "decoding.top_p=1.5"], "decoding.top_p=1.5 is out of"),
     "decoding unknown": (["decoding=beam", "+decoding.beams=3"], "decoding.beams=3 is not a"),

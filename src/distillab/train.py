@@ -86,10 +86,12 @@ def main(cfg: DictConfig) -> float | None:
     console.setup()  # Hydra has set up logging: console + <run_dir>/train.log
     start = time.time()
     try:
+        from distillab.jobs.resume import prepare_resume, run_tracked
         from distillab.validate import validate  # imports torch: kept out of composition
 
         validate(cfg)  # every config error, before any data is read or teacher trained
-        metrics = run_job(cfg)
+        cfg = prepare_resume(cfg)  # resume=RUN_DIR: that run's saved config
+        metrics = run_tracked(cfg, run_job)  # status.json; SIGTERM/SIGINT: how to resume
     except Exception as e:
         ours = first_distillab_error(e)
         if ours is None:
@@ -126,6 +128,9 @@ def cli() -> None:
     traceback: stderr is held until the task starts (not in multirun, where the task runs in
     the launcher's jobs and the sweeper's output must not wait)."""
     global held_stderr
+    from distillab.utils.resume_args import resume_overrides  # no torch: logging not set up
+
+    sys.argv += resume_overrides(sys.argv[1:])  # resume=RUN_DIR: log into RUN_DIR
     if not multirun_requested(sys.argv[1:]):
         held_stderr = sys.stderr = HeldStream(sys.stderr)
     try:

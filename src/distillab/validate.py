@@ -157,6 +157,7 @@ TOP_LEVEL = {
     "seed": integer(0, MAX_SEED),
     "threads": integer(1, None, null=True, required=False),
     "optimized_metric": string(null=True, required=False),
+    "resume": string(null=True, required=False),  # a run directory: check_resume
     "weighting": mapping(required=False),
 }
 MODULE = {  # Seq2SeqModule's loss and evaluation decoding (it has defaults for all)
@@ -728,6 +729,23 @@ def check_output_root(root: str) -> None:
         ) from None
 
 
+def check_run_dir(cfg: dict) -> None:
+    """`resume=RUN_DIR` must name a resumable run; without it, the run directory must not hold
+    another run already (nothing of an existing run is overwritten). DDP ranks > 0 share rank
+    0's run directory."""
+    from distillab.jobs.resume import STATUS, check_resumable, is_rank_zero
+
+    if cfg.get("resume"):
+        check_resumable(cfg["resume"])
+        return
+    out = Path(cfg["paths"]["output_dir"])
+    if is_rank_zero() and ((out / STATUS).exists() or (out / "metrics.json").exists()):
+        raise ConfigError(
+            f"paths.output_dir={out} holds a run already; continue it with resume={out} "
+            "or choose a new directory"
+        )
+
+
 def check_writable_dir(key: str, path: str) -> None:
     """A directory that jobs create later: nothing is created here, but the closest existing
     ancestor must be a writable directory (and `path` itself not a file)."""
@@ -803,6 +821,7 @@ def validate(cfg: DictConfig) -> None:
         check_teacher_outputs(c)
     check_files(c, distillation)
     check_output_root(c["paths"]["output_root"])
+    check_run_dir(c)
     check_writable_dir("paths.cache_dir", c["paths"]["cache_dir"])
     if c["data"].get("cache_dir") not in (None, c["paths"]["cache_dir"]):
         check_writable_dir("data.cache_dir", c["data"]["cache_dir"])

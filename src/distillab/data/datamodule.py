@@ -104,6 +104,7 @@ class DialogueDataModule(pl.LightningDataModule):
         self.num_workers, self.bucket_multiplier = num_workers, bucket_multiplier
         self.tokenizer = None
         self.datasets: dict[str, DialogueDataset] = {}
+        self.resume_position: tuple[int, int] | None = None  # (epoch, batches) to continue at
 
     # ---- preparation (idempotent; cached on disk by fingerprint) ---------------------------
     def example_settings(self) -> dict:
@@ -265,8 +266,12 @@ class DialogueDataModule(pl.LightningDataModule):
         }
 
     # ---- loaders --------------------------------------------------------------------------
-    def _loader(self, name: str, train: bool, ds: DialogueDataset | None = None) -> DataLoader:
+    def _loader(
+        self, name: str, train: bool, ds: DialogueDataset | None = None, ranked: bool = True
+    ) -> DataLoader:
+        """`ranked`: under a distributed trainer, this rank's share (`BucketBatchSampler`)."""
         ds = ds or self.datasets[name]
+        trainer = self.trainer if ranked else None
         sampler = BucketBatchSampler(
             ds.lengths,
             self.batch_size if train else self.eval_batch_size,
@@ -274,7 +279,13 @@ class DialogueDataModule(pl.LightningDataModule):
             seed=self.seed,
             bucket_multiplier=self.bucket_multiplier,
             weights=ds.topic_weights() if (train and self.balanced_topics) else None,
+            num_replicas=trainer.world_size if trainer is not None else 1,
+            rank=trainer.global_rank if trainer is not None else 0,
         )
+        if train and self.resume_position is not None:
+            epoch, batches = self.resume_position
+            self.resume_position = None
+            sampler.resume_at(*((epoch, batches) if batches < len(sampler) else (epoch + 1, 0)))
         return DataLoader(
             ds,
             batch_sampler=sampler,
@@ -283,12 +294,27 @@ class DialogueDataModule(pl.LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
+    # ---- resuming mid-epoch: the position in the training pass travels in checkpoints -------
+    def state_dict(self) -> dict:
+        """The epoch and how many of its batches were trained on (Lightning saves this in every
+        checkpoint), so a resumed run continues the pass with the batches it had not seen."""
+        trainer = self.trainer
+        if trainer is None or trainer.state.fn != "fit":
+            return {}
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        return {"epoch": trainer.current_epoch, "batches": done}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if "epoch" in state_dict:
+            self.resume_position = (int(state_dict["epoch"]), int(state_dict["batches"]))
+
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)
 
     def plain_loader(self, name: str) -> DataLoader:
         """A split's examples in a fixed order without augmentation (for teacher passes)."""
-        return self._loader(name, train=False, ds=self._dataset(name, augment=False))
+        ds = self._dataset(name, augment=False)
+        return self._loader(name, train=False, ds=ds, ranked=False)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", train=False)

@@ -122,7 +122,10 @@ BAD = {
     ),
     # task, module, student
     "task weight": (["task.topic_weight=-1"], "task.topic_weight=-1 is out of range"),
-    "task bool": (["task.topic=3"], "task.topic=3 must be true or false"),
+    "task bool": (
+        ["task.topic=3"],
+        "task.topic=3 is not allowed; choose one of [True, False, 'auto']",
+    ),
     "decoding beam": (["decoding=beam", "decoding.beam_size=0"], "decoding.beam_size=0 is out of"),
     "decoding top_p": (["decoding=sample", "decoding.top_p=1.5"], "decoding.top_p=1.5 is out of"),
     "decoding unknown": (["decoding=beam", "+decoding.beams=3"], "decoding.beams=3 is not a"),
@@ -371,3 +374,44 @@ def test_cli_uncreatable_run_directory_is_one_line(tmp_path):
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("distillab: error: cannot create the run directory")
     assert str(blocker) in line
+
+
+# ---- objectives (issue 10) ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [*DISTILL, "distill.objective.divergence=reverse_kl"],
+        [*DISTILL, "distill.objective.divergence=jsd", "distill.objective.jsd_beta=0"],
+        [*DISTILL, "distill=onpolicy", "distill.onpolicy.sampling.top_p=0.9", "task=multi"],
+        [*DISTILL, "weighting=uncertainty"],
+        ["weighting=dwa", "weighting.period=10"],
+    ],
+)
+def test_objective_configs_validate(overrides, tmp_path):
+    validate(compose_cfg(overrides, tmp_path))
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ([*DISTILL, "distill.objective.divergence=kl"], "distill.objective.divergence='kl'"),
+        ([*DISTILL, "distill.objective.jsd_beta=1.5"], "distill.objective.jsd_beta=1.5"),
+        ([*DISTILL, "distill.objective.topic_kd=-1"], "distill.objective.topic_kd=-1"),
+        ([*DISTILL, "distill=onpolicy", "distill.onpolicy.lmbda=2"], "distill.onpolicy.lmbda=2"),
+        ([*DISTILL, "+distill.onpolicy.coin=1"], "distill.onpolicy.coin=1 is not a setting"),
+        (
+            [*DISTILL, "distill=onpolicy", "distill.onpolicy.sampling.top_p=0"],
+            "top_p",
+        ),
+        (["weighting=dwa", "weighting.period=0"], "weighting.period=0"),
+        (["weighting=uncertainty", "+weighting.names=[a]"], "weighting.names cannot be set"),
+        (["weighting=dwa", "+weighting.tempreature=1"], "did you mean weighting.temperature"),
+        (
+            [*CACHED, "distill.objective.divergence=tvd"],
+            "divergence=tvd: the top-k + tail-draw cache has an estimator for forward_kl only",
+        ),
+        ([*CACHED, "distill=onpolicy"], "distill.onpolicy.enabled=true"),
+    ],
+)
+def test_bad_objective_config_is_one_line(overrides, message, tmp_path):
+    assert message in error_of(overrides, tmp_path)

@@ -36,6 +36,7 @@ from distillab.data.tokenizer import KINDS as TOKENIZERS
 from distillab.data.tokenizer import PRETRAINED, SPECIAL_TOKENS, pretrained_tokenizer
 from distillab.decoding import build_strategy
 from distillab.errors import ConfigError, check_choice, check_range
+from distillab.losses.divergences import CACHED_DIVERGENCES, DIVERGENCES
 from distillab.losses.objective import check_distill_objective
 from distillab.models.attention import ATTENTION_KINDS
 from distillab.modules.optim import SCHEDULES
@@ -158,15 +159,16 @@ TOP_LEVEL = {
     "optimized_metric": string(null=True, required=False),
     "resume": string(null=True, required=False),  # a run directory: check_resume
     "compress": mapping(required=False),
+    "weighting": mapping(required=False),
 }
 MODULE = {  # Seq2SeqModule's loss and evaluation decoding (it has defaults for all)
     "label_smoothing": fraction(required=False),
     "decode_examples": integer(0, required=False),
     "max_decode_len": integer(1, required=False),
 }
-TASK = {
-    "topic": boolean(),
-    "rating": boolean(),
+TASK = {  # a head: true, false or auto (on where the data has its labels)
+    "topic": Field(choices=(True, False, "auto")),
+    "rating": Field(choices=(True, False, "auto")),
     "topic_weight": number(0.0),
     "rating_weight": number(0.0),
 }
@@ -175,6 +177,7 @@ PATHS = {"output_root": string(), "output_dir": string(), "cache_dir": string()}
 DISTILL = {
     "objective": mapping(),
     "seqkd": mapping(),
+    "onpolicy": mapping(),
     "teacher_outputs": string(TEACHER_OUTPUTS),
     "topk": integer(1),
     "tail_samples": integer(0),
@@ -185,6 +188,16 @@ OBJECTIVE = {  # ranges: check_distill_objective
     "alpha_end": number(null=True, required=False),
     "temperature_end": number(null=True, required=False),
     "terms": mapping(null=True, required=False),
+    "divergence": string(tuple(DIVERGENCES), required=False),
+    "jsd_beta": number(0.0, 1.0, required=False),
+    "topic_kd": number(0.0, required=False),
+    "rating_kd": number(0.0, required=False),
+}
+ONPOLICY = {
+    "enabled": boolean(),
+    "lmbda": number(0.0, 1.0),
+    "sampling": mapping(),
+    "seed": integer(0, MAX_SEED),
 }
 SEQKD = {"enabled": boolean(), "decoding": mapping(), "gold_fraction": number(0.0, 1.0)}
 TEACHER_TRAIN = {  # the teacher's own training config (jobs/teacher.py reads every key)
@@ -619,11 +632,36 @@ def check_distill(distill: Any) -> None:
         objective.get("alpha_end"),
         objective.get("temperature_end"),
         terms,
+        objective.get("divergence", "forward_kl"),
+        objective.get("jsd_beta", 0.5),
+        objective.get("topic_kd", 0.0),
+        objective.get("rating_kd", 0.0),
     )
     for name, spec in terms.items():
         check_target(f"distill.objective.terms.{name}", spec, extra=("weight",))
     check_schema("distill.seqkd", distill["seqkd"], SEQKD, "sequence-level KD")
     check_decoding("distill.seqkd.decoding", distill["seqkd"]["decoding"])
+    check_schema("distill.onpolicy", distill["onpolicy"], ONPOLICY, "on-policy distillation")
+    check_decoding("distill.onpolicy.sampling", distill["onpolicy"]["sampling"])
+
+
+def check_weighting(node: Any) -> None:
+    """The task weighting (`weighting` group): its keys, and its ranges (built on two names;
+    the objective passes its term names)."""
+    check_target("weighting", node, wired={"names": "the objective passes its term names"})
+    if not node.get("_partial_"):
+        raise ConfigError("weighting._partial_ must be true (the objective passes `names`)")
+    from hydra.utils import instantiate
+
+    try:
+        instantiate(node)(names=["ce", "kd"])
+    except Exception as e:
+        cause: BaseException | None = e
+        while cause is not None and not isinstance(cause, ConfigError):
+            cause = cause.__cause__
+        if cause is None:
+            raise
+        raise cause from None
 
 
 def check_decoding(key: str, decoding: dict) -> None:
@@ -655,6 +693,16 @@ def check_teacher_outputs(cfg: Mapping) -> None:
         )
     if d["seqkd"]["enabled"]:
         clashes.append("distill.seqkd.enabled=true changes the targets")
+    if d["onpolicy"]["enabled"]:
+        clashes.append(
+            "distill.onpolicy.enabled=true: the teacher must score the student's samples online"
+        )
+    divergence = d["objective"].get("divergence", "forward_kl")
+    if divergence not in CACHED_DIVERGENCES:
+        clashes.append(
+            f"distill.objective.divergence={divergence}: the top-k + tail-draw cache has an "
+            f"estimator for {', '.join(CACHED_DIVERGENCES)} only"
+        )
     terms = d["objective"].get("terms") or {}
     if terms:
         clashes.append(
@@ -870,6 +918,7 @@ GROUP_CHECKS: dict[str, Callable[[Any], None]] = {
     "logger": lambda node: check_entries("logger", node),
     "callbacks": lambda node: check_entries("callbacks", node),
     "distill": check_distill,
+    "weighting": check_weighting,
 }
 
 

@@ -15,6 +15,7 @@ from pytorch_lightning.loggers import WandbLogger
 
 from distillab.compress import step as compress
 from distillab.data import DialogueDataModule
+from distillab.jobs.heads import task_heads
 from distillab.jobs.resume import LAST, is_rank_zero, resume_checkpoint
 from distillab.modules.callbacks import PlainProgress, TrainClock
 from distillab.modules.reliability import GracefulStop, RngState
@@ -73,6 +74,7 @@ def module_kwargs(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
     """The model being trained (`model`, `module`, `optimizer`, `scheduler`, `decoding`, the
     task's heads) wired to the data's vocabulary and labels."""
     kwargs = OmegaConf.to_container(cfg.module, resolve=True)
+    num_topics, rating_head = task_heads(cfg, dm)
     kwargs.update(
         model=OmegaConf.to_container(cfg.model, resolve=True),
         optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
@@ -83,12 +85,14 @@ def module_kwargs(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
         pad_id=dm.pad_id,
         bos_id=dm.bos_id,
         eos_id=dm.eos_id,
-        num_topics=len(dm.topics) if cfg.task.topic else 0,
-        rating_head=bool(cfg.task.rating),
+        num_topics=num_topics,
+        rating_head=rating_head,
         data_fingerprint=dm.fingerprint,
         vocab_hash=dm.vocab_hash,
     )
     kwargs["decoding"] = OmegaConf.to_container(cfg.decoding, resolve=True)
+    if cfg.get("weighting") is not None:
+        kwargs["weighting"] = OmegaConf.to_container(cfg.weighting, resolve=True)
     return kwargs
 
 

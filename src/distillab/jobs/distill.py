@@ -33,6 +33,7 @@ def build_student(cfg: DictConfig, dm, teachers: list[Teacher]) -> DistillationM
         objective=OmegaConf.to_container(cfg.distill.objective, resolve=True),
         teachers=teachers,
         init_from_teacher=bool(cfg.student.init_from_teacher),
+        onpolicy=OmegaConf.to_container(cfg.distill.onpolicy, resolve=True),
     )
     module.tokenizer = dm.tokenizer
     return module

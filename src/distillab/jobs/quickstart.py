@@ -10,7 +10,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from distillab.analysis.attention import mean_attention_js
 from distillab.jobs import distill, train
+from distillab.jobs.baselines import head_baselines
 from distillab.jobs.common import JobResult, build_trainer, evaluate, start_run
+from distillab.jobs.heads import task_heads
 from distillab.jobs.teacher import AUTO, build_teacher, registry_entry
 from distillab.modules.seq2seq import load_model
 from distillab.teachers import Teacher
@@ -18,6 +20,7 @@ from distillab.utils.console import log
 from distillab.utils.io import atomic_write_json, atomic_write_text
 
 ROLES = ("teacher", "student_scratch", "student_distilled")
+BASELINES = ("baseline_chance", "baseline_majority")  # task heads only (task=multi)
 COLUMNS = [  # (header, metrics key, format)
     ("params", "model/params", "{:,.0f}"),
     ("val ppl", "val/ppl", "{:.1f}"),
@@ -27,6 +30,9 @@ COLUMNS = [  # (header, metrics key, format)
     ("val distinct-2", "val/distinct2", "{:.3f}"),
     ("agreement w/ teacher", "val/teacher_agreement", "{:.3f}"),
     ("attention JS w/ teacher", "val/attention_js", "{:.3f}"),
+    ("val topic acc", "val/topic_acc", "{:.3f}"),
+    ("val topic F1", "val/topic_f1", "{:.3f}"),
+    ("val rating MAE", "val/rating_mae", "{:.3f}"),
     ("train s", "time/train_s", "{:.0f}"),
 ]
 
@@ -55,7 +61,9 @@ def sub_config(cfg: DictConfig, out_dir: Path, name: str) -> DictConfig:
 def markdown_table(results: dict[str, dict], note: str) -> str:
     head = "| model | " + " | ".join(c[0] for c in COLUMNS) + " |"
     rows = [head, "|" + "---|" * (len(COLUMNS) + 1)]
-    for role in ROLES:
+    for role in [*ROLES, *BASELINES]:
+        if role not in results:
+            continue
         m = results[role]
         cells = [fmt.format(m[key]) if key in m else "-" for _, key, fmt in COLUMNS]
         rows.append(f"| {role} | " + " | ".join(cells) + " |")
@@ -93,6 +101,7 @@ def run(cfg: DictConfig) -> JobResult:
         if js is not None:
             results[role]["val/attention_js"] = js
     results = {role: results[role] for role in ROLES}
+    results.update(head_baselines(dm, *task_heads(cfg, dm)))
     info = dm.describe()
     note = (
         f"Regime: students see {info['train_examples_used']:,} labelled training pairs "
@@ -104,6 +113,11 @@ def run(cfg: DictConfig) -> JobResult:
         "divergence (bits, 0 = same alignment) between a student's and the teacher's "
         "attention rows on gold responses."
     )
+    if any(b in results for b in BASELINES):
+        note += (
+            " Baselines (task heads): chance = a uniformly random topic / rating; majority ="
+            " the training split's most frequent topic / mean rating."
+        )
     table = markdown_table(results, note)
     atomic_write_json(run_dir / "comparison.json", results)
     atomic_write_text(run_dir / "comparison.md", table)

@@ -53,6 +53,7 @@ def teacher_job_config(cfg: DictConfig) -> DictConfig:
         if node in cfg:
             job[node] = OmegaConf.to_container(cfg[node], resolve=False)
     job.pop("compress", None)  # the job's compression is the student's, not the teacher's
+    job.pop("weighting", None)  # the teacher trains with its configured weights (Fixed)
     return OmegaConf.create(job)
 
 

@@ -23,8 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from distillab.losses.divergences import get_divergence
+
 __all__ = [
     "average_teacher_probs",
+    "check_beta",
     "kd_loss",
     "kd_loss_from_probs",
     "topk_kd_loss",
@@ -88,20 +91,55 @@ def _kl_rows(teacher_probs: Tensor, teacher_log_probs: Tensor, student_log_probs
     return (teacher_probs * (log_p - log_q)).sum(-1)
 
 
+def _divergence_loss(
+    student_logits: Tensor,
+    teacher_log_probs: Tensor,
+    t: float,
+    mask: Tensor | None,
+    divergence: str,
+    beta: float,
+) -> Tensor:
+    """``T^2 * mean over counted rows of D(p || q)``; ``teacher_log_probs`` already at ``T``."""
+    fn = get_divergence(divergence)
+    check_beta(beta)
+    mask = _check_mask(mask, student_logits.shape[:-1], "student_logits")
+    dtype = _compute_dtype(student_logits.dtype)
+    s = _select_rows(student_logits, mask).to(dtype)
+    log_p = teacher_log_probs.detach().to(dtype).reshape(s.shape)
+    # an underflowed teacher probability is the smallest normal one, so that a divergence
+    # reading log p where q > 0 (reverse KL, JSD) stays finite; masked rows are uniform on
+    # both sides (the student's are zeroed logits): they add exactly 0 and get zero gradient
+    log_p = log_p.clamp(min=math.log(torch.finfo(dtype).tiny))
+    if mask is not None:
+        log_p = torch.where(mask.reshape(-1, 1), log_p, -math.log(s.shape[-1]))
+    log_q = F.log_softmax(s / t, dim=-1)
+    return _mean_over_rows(fn(log_p, log_q, beta), mask) * (t * t)
+
+
+def check_beta(beta: float) -> float:
+    b = float(beta)
+    if not 0.0 <= b <= 1.0:
+        raise ValueError(f"beta must be in [0, 1], got {beta!r}")
+    return b
+
+
 def kd_loss_from_probs(
     student_logits: Tensor,
     teacher_probs: Tensor,
     temperature: float,
     mask: Tensor | None = None,
+    divergence: str = "forward_kl",
+    beta: float = 0.5,
 ) -> Tensor:
     """KD loss against a teacher given as an already temperature-softened distribution.
 
     Exists so that several teachers can be combined in probability space (see
-    :func:`average_teacher_probs`) and still share the one KL implementation used by
+    :func:`average_teacher_probs`) and still share the one implementation used by
     :func:`kd_loss`. ``teacher_probs`` must be ``softmax(teacher_logits / T)`` (or a convex
     combination of such), same shape as ``student_logits``; it is detached.
 
-    Returns ``T^2 * mean_{unmasked i} KL(teacher_probs_i || softmax(student_logits_i / T))``.
+    Returns ``T^2 * mean_{unmasked i} D(teacher_probs_i, softmax(student_logits_i / T))`` with
+    ``D`` the named divergence (:mod:`distillab.losses.divergences`).
     """
     t = _check_temperature(temperature)
     if student_logits.shape != teacher_probs.shape:
@@ -109,14 +147,9 @@ def kd_loss_from_probs(
             f"student_logits shape {tuple(student_logits.shape)} != teacher_probs shape "
             f"{tuple(teacher_probs.shape)}"
         )
-    mask = _check_mask(mask, student_logits.shape[:-1], "student_logits")
     dtype = _compute_dtype(student_logits.dtype)
-
-    s = _select_rows(student_logits, mask).to(dtype)
-    p = _select_rows(teacher_probs.detach(), mask).to(dtype)
-    log_q = F.log_softmax(s / t, dim=-1)
-    per_row = _kl_rows(p, torch.log(p), log_q)
-    return _mean_over_rows(per_row, mask) * (t * t)
+    log_p = torch.log(teacher_probs.detach().to(dtype))
+    return _divergence_loss(student_logits, log_p, t, mask, divergence, beta)
 
 
 def kd_loss(
@@ -124,28 +157,35 @@ def kd_loss(
     teacher_logits: Tensor,
     temperature: float,
     mask: Tensor | None = None,
+    divergence: str = "forward_kl",
+    beta: float = 0.5,
 ) -> Tensor:
-    r"""Temperature-scaled distillation loss of Hinton et al. (2015).
+    r"""Temperature-scaled distillation loss (Hinton et al., 2015) under a chosen divergence.
 
     .. math::
 
-        \mathcal{L} = \frac{T^2}{|M|} \sum_{i \in M} \sum_v p_{i,v}
-            \left(\log p_{i,v} - \log q_{i,v}\right),
+        \mathcal{L} = \frac{T^2}{|M|} \sum_{i \in M} D(p_i, q_i),
         \quad p_i = \mathrm{softmax}(z^t_i / T),\; q_i = \mathrm{softmax}(z^s_i / T)
 
-    i.e. the mean over unmasked positions ``M`` of ``KL(p_i || q_i)``, times ``T^2``. The
-    ``T^2`` factor keeps gradient magnitudes comparable across temperatures (the gradient of
-    the softened KL shrinks like ``1/T^2``), so ``temperature`` can be tuned without retuning
-    the loss weight.
+    i.e. the mean over unmasked positions ``M`` of the divergence, times ``T^2``. With the
+    default ``forward_kl``, ``D = KL(p || q)``; ``reverse_kl``, ``jsd`` (``beta`` in [0, 1],
+    normalised by ``beta (1 - beta)``) and ``tvd`` are defined in
+    :mod:`distillab.losses.divergences`. The ``T^2`` factor keeps gradient magnitudes
+    comparable across temperatures (the gradient of the softened KL shrinks like ``1/T^2``),
+    so ``temperature`` can be tuned without retuning the loss weight.
 
     Args:
         student_logits: ``[..., vocab]``; receives gradients.
         teacher_logits: ``[..., vocab]``, same shape; detached (no gradient to the teacher).
         temperature: softening temperature ``T > 0``.
         mask: optional bool ``[...]``; ``True`` = position counts. All-``False`` gives ``0``.
+        divergence: a name in :data:`distillab.losses.divergences.DIVERGENCES`.
+        beta: the JSD's mixing weight of the teacher, in ``[0, 1]`` (other divergences ignore
+            it).
 
     Raises:
-        ValueError: if ``temperature <= 0`` or shapes mismatch.
+        ValueError: if ``temperature <= 0``, shapes mismatch, an unknown divergence or
+            ``beta`` outside ``[0, 1]``.
     """
     t = _check_temperature(temperature)
     if student_logits.shape != teacher_logits.shape:
@@ -154,8 +194,8 @@ def kd_loss(
             f"{tuple(teacher_logits.shape)}"
         )
     dtype = _compute_dtype(student_logits.dtype)
-    teacher_probs = F.softmax(teacher_logits.detach().to(dtype) / t, dim=-1)
-    return kd_loss_from_probs(student_logits, teacher_probs, t, mask)
+    log_p = F.log_softmax(teacher_logits.detach().to(dtype) / t, dim=-1)
+    return _divergence_loss(student_logits, log_p, t, mask, divergence, beta)
 
 
 def average_teacher_probs(

@@ -3,10 +3,12 @@
     loss = sum_name weight_name(progress) * term_name(ctx)
 
 Terms (`losses.terms`) return unweighted values, logged as `train/<name>`; the weights and
-their schedules are applied here and nowhere else (logged as `weight/<name>`), so a learned
-weighting can replace `weights()`. Training on gold data has the terms `ce` (+ `topic`,
-`rating` with task=multi). Distillation adds `kd` and whatever `distill.objective.terms`
-lists, and mixes gold and teacher by `alpha`:
+their schedules are applied here and nowhere else, through the task weighting
+(`losses.weighting`, the `weighting` config group: fixed, uncertainty, dwa), whose effective
+weights are logged as `weight/<name>`. Training on gold data has the terms `ce` (+ `topic`,
+`rating` with task=multi). Distillation adds `kd` (under `distill.objective.divergence`), the
+head-distillation terms `topic_kd` and `rating_kd` where the task has those heads, and whatever
+`distill.objective.terms` lists, and mixes gold and teacher by `alpha`:
 
     (1 - alpha) * ce + alpha * kd + sum_other weight * term + task-head terms
 
@@ -22,8 +24,13 @@ from typing import Any
 from hydra.utils import get_class, instantiate
 from torch import Tensor, nn
 
-from distillab.errors import ConfigError, check_range
-from distillab.losses.terms import LogitKD, LossContext
+from distillab.errors import ConfigError, check_choice, check_range
+from distillab.losses.divergences import DIVERGENCES
+from distillab.losses.terms import LogitKD, LossContext, RatingDistill, TopicKD
+from distillab.losses.weighting import Fixed
+
+BUILT_IN = ("ce", "kd", "topic", "rating", "topic_kd", "rating_kd")
+WeightingFactory = Callable[..., nn.Module]  # (names=[...]) -> a weighting module
 
 Weight = Callable[[float], float]  # progress in [0, 1] -> weight
 
@@ -36,13 +43,15 @@ def linear(start: float, end: float | None = None) -> Weight:
 
 
 class Objective(nn.Module):
-    """Named terms and their weights; terms with weight 0 at this step are not computed."""
+    """Named terms and their weights; terms with weight 0 at this step are not computed, nor
+    those that need gold responses on a batch of the student's own samples (`ctx.gold`)."""
 
     def __init__(
         self,
         terms: Mapping[str, nn.Module],
         weights: Mapping[str, Weight],
         temperature: Weight | None = None,
+        weighting: WeightingFactory | None = None,
     ) -> None:
         super().__init__()
         if set(terms) != set(weights):
@@ -50,24 +59,35 @@ class Objective(nn.Module):
         self.terms = nn.ModuleDict(terms)
         self._weights = dict(weights)
         self._temperature = temperature or linear(1.0)
+        self.weighting = (weighting or Fixed)(names=list(terms))
 
     def weights(self, progress: float) -> dict[str, float]:
+        """The configured (scheduled) weights; the weighting may change them (`forward`)."""
         return {name: float(w(progress)) for name, w in self._weights.items()}
 
     def temperature(self, progress: float) -> float:
         return float(self._temperature(progress))
 
     def forward(self, ctx: LossContext, progress: float) -> tuple[Tensor, dict, dict]:
-        """-> (total loss, unweighted term values, the weights used)."""
-        weights = self.weights(progress)
-        values = {n: term(ctx) for n, term in self.terms.items() if weights[n] != 0}
-        total = sum(weights[n] * v for n, v in values.items())
-        return total, values, weights
+        """-> (total loss, unweighted term values, the effective weights used)."""
+        base = self.weights(progress)
+        if not ctx.gold:
+            base = {
+                n: 0.0 if getattr(self.terms[n], "needs_gold", False) else w
+                for n, w in base.items()
+            }
+        values = {n: term(ctx) for n, term in self.terms.items() if base[n] != 0}
+        total, weights = self.weighting(values, {n: base[n] for n in values})
+        return total, values, {**base, **weights}
 
 
-def gold_objective(terms: Mapping[str, nn.Module], weights: Mapping[str, float]) -> Objective:
-    """Training on gold data: constant weights."""
-    return Objective(terms, {n: linear(w) for n, w in weights.items()})
+def gold_objective(
+    terms: Mapping[str, nn.Module],
+    weights: Mapping[str, float],
+    weighting: WeightingFactory | None = None,
+) -> Objective:
+    """Training on gold data: constant weights (before the task weighting)."""
+    return Objective(terms, {n: linear(w) for n, w in weights.items()}, weighting=weighting)
 
 
 def build_term(spec: Mapping[str, Any], wiring: Mapping[str, Any]) -> nn.Module:
@@ -84,8 +104,16 @@ def check_distill_objective(
     alpha_end: float | None = None,
     temperature_end: float | None = None,
     terms: Mapping[str, Any] | None = None,
+    divergence: str = "forward_kl",
+    jsd_beta: float = 0.5,
+    topic_kd: float = 0.0,
+    rating_kd: float = 0.0,
 ) -> None:
     """Range checks of `distill.objective` (run before any work starts)."""
+    check_choice("distill.objective.divergence", divergence, tuple(DIVERGENCES))
+    check_range("distill.objective.jsd_beta", jsd_beta, 0.0, 1.0)
+    check_range("distill.objective.topic_kd", topic_kd, 0.0, None)
+    check_range("distill.objective.rating_kd", rating_kd, 0.0, None)
     check_range("distill.objective.alpha", alpha, 0.0, 1.0)
     check_range("distill.objective.temperature", temperature, 0.0, 100.0, low_inclusive=False)
     if alpha_end is not None:
@@ -96,7 +124,7 @@ def check_distill_objective(
         )
     for name, spec in (terms or {}).items():
         key = f"distill.objective.terms.{name}"
-        if name in ("ce", "kd", "topic", "rating"):
+        if name in BUILT_IN:
             raise ConfigError(f"{key}: '{name}' is a built-in term; choose another name")
         if not isinstance(spec, Mapping) or "_target_" not in spec:
             raise ConfigError(f"{key} needs a _target_ (a loss term class) and a weight")
@@ -111,18 +139,42 @@ def distill_objective(
     alpha_end: float | None = None,
     temperature_end: float | None = None,
     terms: Mapping[str, Any] | None = None,
+    divergence: str = "forward_kl",
+    jsd_beta: float = 0.5,
+    topic_kd: float = 0.0,
+    rating_kd: float = 0.0,
     wiring: Mapping[str, Any] | None = None,
+    weighting: WeightingFactory | None = None,
 ) -> Objective:
-    """The distillation objective from `distill.objective` and the gold terms."""
-    check_distill_objective(alpha, temperature, alpha_end, temperature_end, terms)
+    """The distillation objective from `distill.objective` and the gold terms. The heads'
+    distillation terms (`topic_kd`, `rating_kd`: their weights) exist where the student has
+    that head (a gold `topic` / `rating` term)."""
+    check_distill_objective(
+        alpha,
+        temperature,
+        alpha_end,
+        temperature_end,
+        terms,
+        divergence,
+        jsd_beta,
+        topic_kd,
+        rating_kd,
+    )
     a = linear(alpha, alpha_end)
-    all_terms: dict[str, nn.Module] = {**gold, "kd": LogitKD()}
+    all_terms: dict[str, nn.Module] = {**gold, "kd": LogitKD(divergence, jsd_beta)}
     weights: dict[str, Weight] = {n: linear(w) for n, w in gold_weights.items()}
     weights["ce"] = lambda p: (1.0 - a(p)) * gold_weights["ce"]
     weights["kd"] = a
+    heads = {
+        "topic": ("topic_kd", TopicKD, topic_kd),
+        "rating": ("rating_kd", RatingDistill, rating_kd),
+    }
+    for head, (name, term, w) in heads.items():
+        if head in gold and w > 0:
+            all_terms[name], weights[name] = term(), linear(float(w))
     for name, spec in (terms or {}).items():
         spec = dict(spec)
         w = float(spec.pop("weight"))
         all_terms[name] = build_term(spec, wiring or {})
         weights[name] = linear(w)
-    return Objective(all_terms, weights, linear(temperature, temperature_end))
+    return Objective(all_terms, weights, linear(temperature, temperature_end), weighting)

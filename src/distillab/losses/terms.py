@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from distillab.errors import ConfigError, check_range
+from distillab.losses.divergences import get_divergence
+from distillab.losses.kd import kd_loss
 from distillab.losses.transfer import attention_transfer_loss, hidden_state_loss
 
 
@@ -29,6 +31,9 @@ class LossContext:
     pad_id: int
     teacher: Any = None  # distillab.teachers.TeacherOutput (distillation only)
     temperature: float = 1.0
+    # False when the batch's responses are the student's own samples (on-policy
+    # distillation): terms that need gold responses (`needs_gold`) are skipped
+    gold: bool = True
 
     @cached_property
     def log_probs(self) -> Tensor:
@@ -50,6 +55,8 @@ def smoothed_nll(log_probs: Tensor, targets: Tensor, pad_id: int, smoothing: flo
 
 class GoldCE(nn.Module):
     """Cross-entropy on the gold response tokens (padding ignored), optional label smoothing."""
+
+    needs_gold = True
 
     def __init__(self, label_smoothing: float = 0.0) -> None:
         super().__init__()
@@ -77,12 +84,44 @@ class RatingMSE(nn.Module):
 
 
 class LogitKD(nn.Module):
-    """Word-level KD: T^2 * KL(teacher_T || student_T) over response tokens (Hinton et al.)."""
+    """Word-level KD: T^2 * D(teacher_T, student_T) over response tokens (Hinton et al.), D a
+    divergence named in `losses.divergences` (forward KL by default)."""
+
+    def __init__(self, divergence: str = "forward_kl", beta: float = 0.5) -> None:
+        super().__init__()
+        get_divergence(divergence)
+        check_range("distill.objective.jsd_beta", beta, 0.0, 1.0)
+        self.divergence, self.beta = divergence, float(beta)
 
     def forward(self, ctx: LossContext) -> Tensor:
         return ctx.teacher.kd_loss(
-            ctx.student.logits, ctx.temperature, ctx.batch["tgt_mask"], ctx.log_probs
+            ctx.student.logits,
+            ctx.temperature,
+            ctx.batch["tgt_mask"],
+            ctx.log_probs,
+            self.divergence,
+            self.beta,
         )
+
+
+class TopicKD(nn.Module):
+    """Distils the teacher's topic head: T^2 * KL(teacher_T || student_T) over topics, at the
+    distillation temperature (task=multi)."""
+
+    def forward(self, ctx: LossContext) -> Tensor:
+        if ctx.teacher.topic_logits is None:
+            raise ConfigError("distill.objective.topic_kd: this teacher has no topic head")
+        return kd_loss(ctx.student.topic_logits, ctx.teacher.topic_logits, ctx.temperature)
+
+
+class RatingDistill(nn.Module):
+    """Distils the teacher's rating head: MSE to its prediction on every conversation, rated
+    or not (task=multi)."""
+
+    def forward(self, ctx: LossContext) -> Tensor:
+        if ctx.teacher.rating is None:
+            raise ConfigError("distill.objective.rating_kd: this teacher has no rating head")
+        return F.mse_loss(ctx.student.rating.float(), ctx.teacher.rating.detach().float())
 
 
 class HiddenStateMSE(nn.Module):
@@ -136,8 +175,10 @@ __all__ = [
     "HiddenStateMSE",
     "LogitKD",
     "LossContext",
+    "RatingDistill",
     "RatingMSE",
     "TopicCE",
+    "TopicKD",
     "gold_terms",
     "smoothed_nll",
 ]

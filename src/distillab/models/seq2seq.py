@@ -126,14 +126,30 @@ class Seq2Seq(nn.Module):
         memory = self.decoder.precompute(enc_states, src_mask)
         attn_hidden, _, attn, _ = self.decoder(y_emb, h0, memory)
         logits = self.project(self.out_dropout(attn_hidden))
+        topic_logits, rating = self.head_outputs(enc_states, src_mask)
+        return Seq2SeqOutput(logits, enc_states, attn, attn_hidden, topic_logits, rating)
+
+    @property
+    def has_heads(self) -> bool:
+        return self.topic_head is not None or self.rating_head is not None
+
+    def head_outputs(
+        self, enc_states: Tensor, src_mask: Tensor
+    ) -> tuple[Tensor | None, Tensor | None]:
+        """(topic logits [B, num_topics], rating [B] in [0, 1]) of the heads this model has."""
         topic_logits = rating = None
-        if self.topic_head is not None or self.rating_head is not None:
+        if self.has_heads:
             pooled = masked_mean(enc_states, src_mask)
             if self.topic_head is not None:
                 topic_logits = self.topic_head(pooled)
             if self.rating_head is not None:
                 rating = torch.sigmoid(self.rating_head(pooled)).squeeze(-1)
-        return Seq2SeqOutput(logits, enc_states, attn, attn_hidden, topic_logits, rating)
+        return topic_logits, rating
+
+    def heads(self, src: Tensor, src_mask: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        """The task heads alone (an encoder pass, no decoder): e.g. a cached teacher's."""
+        enc_states, _ = self.encode_source(src, src_mask)
+        return self.head_outputs(enc_states, src_mask)
 
     # ------------------------------------------------------------------ decoding protocol
     def encode(self, src: Tensor, src_mask: Tensor) -> DecoderState:

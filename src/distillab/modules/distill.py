@@ -16,12 +16,14 @@ from distillab.errors import ConfigError
 from distillab.losses.objective import distill_objective
 from distillab.losses.terms import LossContext
 from distillab.models import Seq2SeqOutput
+from distillab.modules.onpolicy import OnPolicy, is_gold
 from distillab.modules.seq2seq import Seq2SeqModule
 from distillab.teachers import Teacher, check_vocab, combine_outputs
 
 
 class DistillationModule(Seq2SeqModule):
-    """`objective` is `distill.objective` (alpha, temperature, their schedules, extra terms)."""
+    """`objective` is `distill.objective` (alpha, temperature, their schedules, divergence,
+    head terms, extra terms); `onpolicy` is `distill.onpolicy`."""
 
     not_hyperparameters = ("teachers",)  # live objects; `teacher_ids` records who they were
 
@@ -30,6 +32,7 @@ class DistillationModule(Seq2SeqModule):
         objective: Mapping[str, Any],
         teachers: Sequence[Teacher],
         init_from_teacher: bool = False,
+        onpolicy: Mapping[str, Any] | None = None,
         **kwargs,
     ) -> None:
         if not teachers:
@@ -45,7 +48,11 @@ class DistillationModule(Seq2SeqModule):
             "student_hidden": self.model.hidden_size,
             "teacher_hidden": teachers[0].hidden_size,
         }
-        self.objective = distill_objective(*self.gold_terms(), **objective, wiring=wiring)
+        self.objective = distill_objective(
+            *self.gold_terms(), **objective, wiring=wiring, weighting=self.weighting()
+        )
+        # `distill.onpolicy` (enabled, lmbda, sampling, seed); None or disabled: gold batches
+        self.onpolicy = OnPolicy(**onpolicy) if onpolicy and onpolicy.get("enabled") else None
         self.copied: list[str] = []
         if init_from_teacher:
             first = getattr(teachers[0], "model", None)
@@ -60,6 +67,13 @@ class DistillationModule(Seq2SeqModule):
     def on_fit_start(self) -> None:
         self._move_teachers()
 
+    def training_batch(self, batch: dict) -> dict:
+        if self.onpolicy is None:
+            return batch
+        batch = self.onpolicy(self, batch)
+        self.log("train/on_policy", float(not is_gold(batch)), batch_size=batch["src"].shape[0])
+        return batch
+
     def loss_context(self, out: Seq2SeqOutput, batch: dict, progress: float) -> LossContext:
         outputs = [t.outputs(batch) for t in self.teachers]
         return LossContext(
@@ -68,6 +82,7 @@ class DistillationModule(Seq2SeqModule):
             pad_id=self.hparams.pad_id,
             teacher=combine_outputs(outputs, self.teacher_weights),
             temperature=self.objective.temperature(progress),
+            gold=is_gold(batch),
         )
 
 

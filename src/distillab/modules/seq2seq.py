@@ -37,6 +37,7 @@ def build_model(hp: Any) -> torch.nn.Module:
 DEFAULT_OPTIMIZER = {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3}
 DEFAULT_SCHEDULER = {"_target_": "distillab.modules.optim.warmup_schedule", "_partial_": True}
 DEFAULT_DECODING = {"_target_": "distillab.decoding.Greedy"}
+DEFAULT_WEIGHTING = {"_target_": "distillab.losses.weighting.Fixed", "_partial_": True}
 
 
 class Seq2SeqModule(pl.LightningModule):
@@ -61,20 +62,22 @@ class Seq2SeqModule(pl.LightningModule):
         decoding: dict | DictConfig | None = None,
         data_fingerprint: str = "",
         vocab_hash: str = "",
+        weighting: dict | DictConfig | None = None,
     ) -> None:
         super().__init__()
-        model, optimizer, scheduler, decoding = (
+        model, optimizer, scheduler, decoding, weighting = (
             OmegaConf.to_container(c, resolve=True) if isinstance(c, DictConfig) else c
             for c in (
                 model,
                 optimizer or DEFAULT_OPTIMIZER,
                 scheduler or DEFAULT_SCHEDULER,
                 decoding or DEFAULT_DECODING,
+                weighting or DEFAULT_WEIGHTING,
             )
         )
         self.save_hyperparameters(ignore=list(self.not_hyperparameters))
         self.model = build_model(self.hparams)
-        self.objective = gold_objective(*self.gold_terms())
+        self.objective = gold_objective(*self.gold_terms(), self.weighting())
         self.decoding = build_strategy(decoding)  # validation decodes (BLEU/ROUGE), generate()
         self.tokenizer = None  # set by the caller; used to turn decodes into text for BLEU/ROUGE
         self.val_metrics = EvalMetrics(vocab_size, pad_id, num_topics, rating_head)
@@ -90,6 +93,11 @@ class Seq2SeqModule(pl.LightningModule):
             hp.rating_weight if hp.rating_head else None,
         )
 
+    def weighting(self):
+        """The task weighting's factory (`weighting` group, `_partial_`): the objective
+        builds it with its term names, as its submodule (learned weights are trained)."""
+        return instantiate(self.hparams.weighting)
+
     def forward(self, batch: dict) -> Seq2SeqOutput:
         return self.model(batch["src"], batch["src_mask"], batch["tgt_in"])
 
@@ -102,7 +110,12 @@ class Seq2SeqModule(pl.LightningModule):
         """What the loss terms read; the distillation module adds the teacher's outputs."""
         return LossContext(student=out, batch=batch, pad_id=self.hparams.pad_id)
 
+    def training_batch(self, batch: dict) -> dict:
+        """The batch the step trains on (on-policy distillation replaces its targets)."""
+        return batch
+
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        batch = self.training_batch(batch)
         progress = self.progress()
         ctx = self.loss_context(self(batch), batch, progress)
         loss, values, weights = self.objective(ctx, progress)

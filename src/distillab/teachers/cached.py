@@ -7,6 +7,8 @@ looked up by the batch's `index`; a cache whose row lengths disagree with the ba
 
 from __future__ import annotations
 
+import torch
+
 from distillab.teachers.base import Teacher
 from distillab.teachers.cache import TeacherCache
 from distillab.teachers.outputs import CachedOutput
@@ -32,7 +34,15 @@ class CachedTeacher(Teacher):
     def outputs(self, batch: dict) -> CachedOutput:
         mask = batch["tgt_mask"]
         values, ids = self.cache.batch(batch["index"], mask.shape[1], mask)
+        topic_logits = rating = None
+        model = self.model
+        if model is not None and getattr(model, "has_heads", False):
+            # the task heads are not cached: an encoder pass (no decoder) serves them
+            with torch.no_grad():
+                topic_logits, rating = model.heads(batch["src"], batch["src_mask"])
         return CachedOutput(
+            topic_logits=topic_logits,
+            rating=rating,
             values=values,
             ids=ids,
             tail_samples=self.cache.tail_samples,

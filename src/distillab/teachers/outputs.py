@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from torch import Tensor
 
+from distillab.losses.divergences import CACHED_DIVERGENCES
 from distillab.losses.kd import average_teacher_probs, kd_loss_from_probs, topk_kd_loss
 
 
@@ -30,9 +31,12 @@ class TeacherOutput:
         temperature: float,
         mask: Tensor,
         student_log_probs: Tensor | None = None,
+        divergence: str = "forward_kl",
+        beta: float = 0.5,
     ) -> Tensor:
-        """T^2 * mean over `mask` of KL(teacher_T || student_T). `student_log_probs` is the
-        student's log_softmax at T=1 ([..., V]) when the caller has it (saves a softmax)."""
+        """T^2 * mean over `mask` of D(teacher_T, student_T) for the named divergence
+        (`losses.divergences`). `student_log_probs` is the student's log_softmax at T=1
+        ([..., V]) when the caller has it (saves a softmax)."""
         raise NotImplementedError(f"{type(self).__name__} carries no soft target")
 
 
@@ -43,9 +47,17 @@ class LogitsOutput(TeacherOutput):
     logits: Sequence[Tensor] = field(default_factory=list)  # each [B, T_tgt, V]
     weights: Sequence[float] = field(default_factory=list)
 
-    def kd_loss(self, student_logits, temperature, mask, student_log_probs=None) -> Tensor:
+    def kd_loss(
+        self,
+        student_logits,
+        temperature,
+        mask,
+        student_log_probs=None,
+        divergence="forward_kl",
+        beta=0.5,
+    ) -> Tensor:
         probs = average_teacher_probs(self.logits, self.weights, temperature)
-        return kd_loss_from_probs(student_logits, probs, temperature, mask)
+        return kd_loss_from_probs(student_logits, probs, temperature, mask, divergence, beta)
 
 
 @dataclass
@@ -58,7 +70,22 @@ class CachedOutput(TeacherOutput):
     tail_samples: int = 0
     temperature: float = 1.0
 
-    def kd_loss(self, student_logits, temperature, mask, student_log_probs=None) -> Tensor:
+    def kd_loss(
+        self,
+        student_logits,
+        temperature,
+        mask,
+        student_log_probs=None,
+        divergence="forward_kl",
+        beta=0.5,
+    ) -> Tensor:
+        """The sparse target is an unbiased estimate of the forward KL's gradient only (see
+        `topk_kd_loss`); other divergences are refused here (and in `validate`, at start)."""
+        if divergence not in CACHED_DIVERGENCES:
+            raise ValueError(
+                f"divergence={divergence!r} has no estimator from cached top-k outputs; "
+                f"use one of {list(CACHED_DIVERGENCES)} or teacher_outputs=online"
+            )
         picked = None
         if student_log_probs is not None and temperature == 1.0:
             picked = student_log_probs.gather(-1, self.ids)

@@ -1,0 +1,12 @@
+"""Sweep reports: read every job of a multirun directory and write `summary.csv`, `report.md`
+and PNG plots into it (`distillab-compare SWEEP_DIR`, and automatically when a multirun ends:
+`distillab.report.callback.SweepReport`, configured in conf/hydra/default.yaml).
+
+collect.py reads the jobs' own files, summarise.py turns them into tables (best config, mean
++- std over seeds, distilled vs scratch), plots.py draws the figures, write.py puts them in the
+sweep directory.
+"""
+
+from distillab.report.write import write_report
+
+__all__ = ["write_report"]

@@ -95,7 +95,9 @@ def main(cfg: DictConfig) -> float | None:
         ours = first_distillab_error(e)
         record_failure(cfg, ours or e)
         if in_multirun():  # the sweep goes on; its report lists this job with its error
-            console.log.error(f"distillab: job failed: {error_line(ours or e)}", exc_info=ours is None)
+            console.log.error(
+                f"distillab: job failed: {error_line(ours or e)}", exc_info=ours is None
+            )
             return None
         if ours is None:
             raise

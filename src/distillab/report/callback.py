@@ -29,8 +29,10 @@ class SweepReport(Callback):
         try:
             report = write_report(sweep_dir)
         except Exception as e:  # noqa: BLE001 - the sweep's results are safe; say why, go on
-            log.error(f"distillab: sweep report failed ({type(e).__name__}: {e}); "
-                      f"run `distillab-compare {sweep_dir}` to retry")
+            log.error(
+                f"distillab: sweep report failed ({type(e).__name__}: {e}); "
+                f"run `distillab-compare {sweep_dir}` to retry"
+            )
             return
         global LAST_REPORT
         LAST_REPORT = report
@@ -38,7 +40,9 @@ class SweepReport(Callback):
         log.info(f"distillab: sweep report: {sweep_dir}/report.md ({len(report.jobs)} jobs)")
         if failed:
             names = ", ".join(f"{j.name} ({j.status})" for j in failed)
-            log.warning(f"distillab: {len(failed)} of {len(report.jobs)} jobs did not finish: {names}")
+            log.warning(
+                f"distillab: {len(failed)} of {len(report.jobs)} jobs did not finish: {names}"
+            )
 
 
 LAST_REPORT = None  # the report of the multirun that ended in this process

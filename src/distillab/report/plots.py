@@ -86,6 +86,9 @@ def lines(
         stats = [spread(by_x[x]) for x in xs]
         errs = [0.0 if s.n < 2 else s.std for s in stats]
         ax.errorbar(xs, [s.mean for s in stats], yerr=errs, marker="o", capsize=3, label=name)
+    xs = [x for by_x in points.values() for x in by_x]
+    if min(xs) > 0 and max(xs) / min(xs) >= 4:  # temperatures 1, 2, 4, 8: evenly spaced
+        ax.set_xscale("log", base=2)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(metric_label(metric) + "\nmean +- std over runs")
@@ -106,6 +109,22 @@ def metric_vs_temperature(jobs: list[Job], metric: str, out: Path) -> Result:
         out / "metric_vs_temperature.png",
         f"{metric} vs distillation temperature, per alpha",
         "distillation temperature T (dimensionless)",
+    )
+    return path, ""
+
+
+def metric_vs_alpha(jobs: list[Job], metric: str, out: Path) -> Result:
+    have = [j for j in finished(jobs, metric) if number(j.overrides.get(ALPHA)) is not None]
+    if len({j.overrides[ALPHA] for j in have}) < 2:
+        return None, f"{metric} vs alpha: skipped ({ALPHA} not swept over 2+ values)"
+    path = lines(
+        have,
+        metric,
+        lambda j: number(j.overrides.get(ALPHA)),
+        lambda j: f"T={j.overrides[TEMPERATURE]}" if TEMPERATURE in j.overrides else "all jobs",
+        out / "metric_vs_alpha.png",
+        f"{metric} vs KD weight alpha, per temperature",
+        "alpha (weight of the KD term; 1 - alpha on gold cross-entropy)",
     )
     return path, ""
 
@@ -139,7 +158,10 @@ def pareto_plot(
 ) -> Result:
     have = [j for j in finished(jobs, metric) if x_key in flat_figures(j)]
     if len(have) < 2:
-        return None, f"{metric} vs {x_key}: skipped (fewer than 2 finished jobs with compression.json)"
+        return (
+            None,
+            f"{metric} vs {x_key}: skipped (fewer than 2 finished jobs with compression.json)",
+        )
     points = [(flat_figures(j)[x_key] * scale, flat_figures(j)[metric]) for j in have]
     front = pareto_front(points, direction(metric))
     fig = Figure(figsize=(6.4, 4.4))
@@ -153,7 +175,9 @@ def pareto_plot(
         linewidth=1.5,
     )
     for i in front:
-        ax.annotate(have[i].name, points[i], fontsize="x-small", xytext=(3, 3), textcoords="offset points")
+        ax.annotate(
+            have[i].name, points[i], fontsize="x-small", xytext=(3, 3), textcoords="offset points"
+        )
     ax.set_title(f"{metric} vs {xlabel.split(' (')[0]}: Pareto front")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(metric_label(metric))
@@ -183,7 +207,10 @@ def quality_vs_latency(jobs: list[Job], metric: str, out: Path) -> Result:
 def models_over_seeds(jobs: list[Job], metric: str, out: Path) -> Result:
     """Quickstart jobs: each model's metric, mean +- std over the jobs (seeds)."""
     roles = ["teacher", *STUDENTS]
-    values = {r: [j.comparison[r][metric] for j in jobs if metric in j.comparison.get(r, {})] for r in roles}
+    values = {
+        r: [j.comparison[r][metric] for j in jobs if metric in j.comparison.get(r, {})]
+        for r in roles
+    }
     values = {r: v for r, v in values.items() if v}
     if not any(values.get(r) for r in STUDENTS):
         return None, f"models: skipped (no comparison.json with {metric})"
@@ -206,4 +233,10 @@ def models_over_seeds(jobs: list[Job], metric: str, out: Path) -> Result:
     return save(fig, out / "models_over_seeds.png"), ""
 
 
-PLOTS = (metric_vs_temperature, metric_vs_sparsity, quality_vs_size, quality_vs_latency)
+PLOTS = (
+    metric_vs_temperature,
+    metric_vs_alpha,
+    metric_vs_sparsity,
+    quality_vs_size,
+    quality_vs_latency,
+)

@@ -55,6 +55,17 @@ def override_keys(jobs: list[Job]) -> list[str]:
     return keys
 
 
+def varying_keys(jobs: list[Job]) -> list[str]:
+    """The overrides whose value differs between jobs (the swept axes)."""
+    return [k for k in override_keys(jobs) if len({j.overrides.get(k) for j in jobs}) > 1]
+
+
+def common_overrides(jobs: list[Job]) -> str:
+    varying = set(varying_keys(jobs))
+    keys = [k for k in override_keys(jobs) if k not in varying]
+    return " ".join(f"{k}={jobs[0].overrides[k]}" for k in keys)
+
+
 def summary_table(jobs: list[Job]) -> tuple[list[str], list[dict[str, Any]]]:
     """summary.csv: job, status, error, every override, every figure (metrics, compression,
     per-model comparison metrics)."""
@@ -104,7 +115,9 @@ def fmt(x: Any) -> str:
     if isinstance(x, float):
         if math.isnan(x):
             return "-"
-        if x != 0 and (abs(x) >= 1e5 or abs(x) < 1e-3):
+        if x.is_integer() and abs(x) >= 100:
+            return f"{x:,.0f}"
+        if x != 0 and (abs(x) >= 1e7 or abs(x) < 1e-3):
             return f"{x:.3g}"
         return f"{x:.4g}" if abs(x) < 100 else f"{x:,.1f}"
     return str(x)

@@ -12,18 +12,19 @@ from distillab.report.collect import FINISHED, Job, collect
 from distillab.report.summarise import (
     SEED,
     STUDENTS,
+    common_overrides,
     direction,
     distilled_minus_scratch,
     flat_figures,
     fmt,
     group_spreads,
     objectives,
-    override_keys,
     pareto_front,
     ranked,
     seed_groups,
     seed_swept,
     summary_table,
+    varying_keys,
 )
 from distillab.utils.io import atomic_write_text
 
@@ -71,8 +72,9 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def overrides_text(job: Job, skip: tuple[str, ...] = ()) -> str:
-    return " ".join(f"{k}={v}" for k, v in job.overrides.items() if k not in skip) or "(defaults)"
+def overrides_text(job: Job, keys: list[str]) -> str:
+    """The job's values of `keys` (the swept axes)."""
+    return " ".join(f"{k}={job.overrides[k]}" for k in keys if k in job.overrides) or "(defaults)"
 
 
 def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
@@ -87,16 +89,18 @@ def ranking_section(jobs: list[Job], metric: str, headline: list[str]) -> list[s
     best = ranked(jobs, metric)
     if not best:
         return [f"No finished job has `{metric}`.\n"]
-    keys = override_keys(jobs)
+    keys = varying_keys(jobs)
     rows = []
     for i, job in enumerate(best, 1):
         f = flat_figures(job)
-        rows.append([str(i), job.name, *(job.overrides.get(k, "") for k in keys)]
-                    + [fmt(f[m]) if m in f else "-" for m in headline])
+        rows.append(
+            [str(i), job.name, *(job.overrides.get(k, "") for k in keys)]
+            + [fmt(f[m]) if m in f else "-" for m in headline]
+        )
     top = best[0]
     return [
         "## Best configuration\n",
-        f"Job `{top.name}`: `{overrides_text(top)}`: **{metric} = {fmt(flat_figures(top)[metric])}**"
+        f"Job `{top.name}`: `{overrides_text(top, keys)}`: **{metric} = {fmt(flat_figures(top)[metric])}**"
         f" ({direction(metric)}imised over {len(best)} finished jobs).\n",
         f"## Jobs, best first by {metric}\n",
         table(["rank", "job", *keys, *headline], rows),
@@ -107,7 +111,10 @@ def failures_section(jobs: list[Job]) -> list[str]:
     bad = [j for j in jobs if j.status != FINISHED]
     if not bad:
         return []
-    rows = [[j.name, overrides_text(j), j.status, j.error or "(no error recorded)"] for j in bad]
+    keys = varying_keys(jobs)
+    rows = [
+        [j.name, overrides_text(j, keys), j.status, j.error or "(no error recorded)"] for j in bad
+    ]
     return [
         "## Failed or incomplete jobs\n",
         "Incomplete: no `metrics.json` (the job was killed, or is still running).\n",
@@ -118,11 +125,11 @@ def failures_section(jobs: list[Job]) -> list[str]:
 def seeds_section(jobs: list[Job], headline: list[str]) -> list[str]:
     if not seed_swept(jobs):
         return []
-    rows = []
+    rows, varying = [], set(varying_keys(jobs))
     for key, group in seed_groups(jobs).items():
         stats = group_spreads(group, headline)
-        rows.append([" ".join(f"{k}={v}" for k, v in key) or "(defaults)", str(len(group))]
-                    + [str(stats[m]) for m in headline])
+        axes = " ".join(f"{k}={v}" for k, v in key if k in varying)
+        rows.append([axes or "(one setting)", str(len(group))] + [str(stats[m]) for m in headline])
     return [
         "## Mean +- std over seeds\n",
         "Every other override held fixed; std is the sample standard deviation.\n",
@@ -136,9 +143,11 @@ def models_section(jobs: list[Job]) -> list[str]:
     if not with_cmp:
         return []
     out = ["## Models (quickstart comparison), mean +- std over jobs\n"]
+    varying = set(varying_keys(with_cmp)) - {SEED}
     for key, group in seed_groups(with_cmp).items():
-        if key:
-            out.append(f"Overrides (seed aside): `{' '.join(f'{k}={v}' for k, v in key)}`\n")
+        axes = " ".join(f"{k}={v}" for k, v in key if k in varying)
+        if axes:
+            out.append(f"Setting: `{axes}`\n")
         seeds = ", ".join(j.overrides.get(SEED, "?") for j in group)
         out.append(f"{len(group)} jobs (seeds {seeds}).\n")
         rows = []
@@ -165,8 +174,16 @@ def pareto_section(jobs: list[Job], names: list[str]) -> list[str]:
     sign = 1 if direction(x_name) == "min" else -1
     points = [(sign * flat_figures(j)[x_name], flat_figures(j)[y_name]) for j in have]
     front = pareto_front(points, direction(y_name))
-    rows = [[have[i].name, overrides_text(have[i]),
-             fmt(flat_figures(have[i])[y_name]), fmt(flat_figures(have[i])[x_name])] for i in front]
+    keys = varying_keys(jobs)
+    rows = [
+        [
+            have[i].name,
+            overrides_text(have[i], keys),
+            fmt(flat_figures(have[i])[y_name]),
+            fmt(flat_figures(have[i])[x_name]),
+        ]
+        for i in front
+    ]
     return [
         f"## Pareto front: {y_name} vs {x_name}\n",
         table(["job", "overrides", y_name, x_name], rows),
@@ -177,7 +194,10 @@ def optuna_section(sweep_dir: Path) -> list[str]:
     path = sweep_dir / "optimization_results.yaml"
     if not path.is_file():
         return []
-    return ["## Optuna's result (optimization_results.yaml)\n", "```yaml\n" + path.read_text() + "```\n"]
+    return [
+        "## Optuna's result (optimization_results.yaml)\n",
+        "```yaml\n" + path.read_text() + "```\n",
+    ]
 
 
 def write_report(sweep_dir: str | Path, metric: str | None = None) -> Report:
@@ -201,6 +221,9 @@ def write_report(sweep_dir: str | Path, metric: str | None = None) -> Report:
         "better). Every job's overrides, metrics, compression figures, status and error: "
         "`summary.csv`.\n",
     ]
+    common = common_overrides(jobs)
+    if common:
+        md.append(f"Overrides common to all jobs: `{common}`\n")
     md += ranking_section(jobs, main, headline)
     md += failures_section(jobs)
     md += seeds_section(jobs, headline)

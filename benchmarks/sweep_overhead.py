@@ -54,7 +54,9 @@ def child(root: str, overrides: list[str]) -> None:
     t["imports"] = time.perf_counter() - start
     start = time.perf_counter()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=[*QUICKSTART, "job=distillab.jobs.distill.run", *overrides])
+        cfg = compose(
+            "train", overrides=[*QUICKSTART, "job=distillab.jobs.distill.run", *overrides]
+        )
     with open_dict(cfg):
         cfg.paths.output_root = root
         cfg.paths.output_dir = str(Path(root) / "bench_overhead" / str(time.time_ns()))

@@ -114,7 +114,9 @@ def test_missing_data_skips_plots_with_a_note(tmp_path):
     write_report(sweep)
     md = (sweep / "report.md").read_text()
     assert not list(sweep.glob("*.png"))
-    assert "vs temperature: skipped" in md and "fewer than 2 finished jobs with compression.json" in md
+    assert (
+        "vs temperature: skipped" in md and "fewer than 2 finished jobs with compression.json" in md
+    )
     assert "optimizer.lr=0.001" in md.split("## Best configuration")[1]
 
 

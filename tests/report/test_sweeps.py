@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from distillab.train import CONF_DIR
 from tests.conftest import TINY, TINY_TEACHER
 from tests.test_train import run_cli
 
@@ -20,10 +21,11 @@ GRID = [
     "distill.teacher_outputs=cached",
     "distill.objective.temperature=1,4",
     "distill.objective.alpha=0.5,0.9",
-    # once compress (issue 11) is merged, the grid's third axis (8 jobs):
-    # "compress=prune", "compress.sparsity=0,0.5",
 ]
-GRID_JOBS = 4  # 8 with the sparsity axis
+GRID_JOBS = 4
+if (Path(CONF_DIR) / "compress").is_dir():  # compression (issue 11): the third axis
+    GRID += ["compress=prune", "compress.sparsity=0,0.5"]
+    GRID_JOBS = 8
 
 
 def sweep_dir(root: Path) -> Path:

@@ -61,6 +61,7 @@ def test_paper_quickstart_pins_three_seeds_the_teacher_seed_and_budgets():
     assert cfg.hydra.sweeper.params.seed == "1,2,3"
     assert cfg.job == "distillab.jobs.quickstart.run"
     assert cfg.teacher.train.seed == 42  # not ${seed}: one registry teacher for all seeds
+    assert cfg.data.seed == 42  # the splits are in the teacher's key too
     assert cfg.trainer.max_steps == 800 and cfg.teacher.train.trainer.max_steps == 800
     assert cfg.data.max_train_examples == 3000
 

@@ -78,7 +78,7 @@ held_stderr: HeldStream | None = None
 
 
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> float | None:
+def main(cfg: DictConfig) -> float | list[float] | None:
     global task_started
     task_started = True
     if held_stderr is not None:

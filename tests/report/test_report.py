@@ -204,3 +204,12 @@ def test_unreadable_overrides_still_a_job(tmp_path, bad):
         (d / ".hydra" / "overrides.yaml").write_text(bad)
     (job,) = collect(tmp_path / "sweep")
     assert job.status == "finished" and job.figures["val/ppl"] == 2.0
+
+
+def test_status_written_as_state_is_read_too(tmp_path):
+    d = make_job(tmp_path / "sweep", 0, {"seed": 1})
+    (d / "status.json").write_text(
+        json.dumps({"state": "interrupted", "signal": "SIGTERM", "updated": "2026-01-01"})
+    )
+    (job,) = collect(tmp_path / "sweep")
+    assert job.status == "interrupted" and job.error is None

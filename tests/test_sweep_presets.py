@@ -50,9 +50,13 @@ def test_optuna_presets_search_alpha_temperature_lr_and_sparsity(name):
         "compress.sparsity",
     }
     if name == "optuna":
-        assert cfg.optimized_metric == "val/ppl" and sweeper.direction == "minimize"
+        assert cfg.optimized_metric == "compression/metrics_after/val/ppl"
+        assert sweeper.direction == "minimize"
     else:
-        assert list(cfg.optimized_metric) == ["val/ppl", "compression/size_bytes_compressed"]
+        assert list(cfg.optimized_metric) == [
+            "compression/metrics_after/val/ppl",
+            "compression/size_bytes_compressed",
+        ]
         assert list(sweeper.direction) == ["minimize", "minimize"]
 
 

@@ -67,6 +67,7 @@ def grid_sweep(tmp_path: Path) -> Path:
                             "size_bytes_compressed": 4000 * (1 - sparsity) + 100,
                             "latency_ms_compressed": 5.0 - 2 * sparsity + 0.1 * seed,
                             "sparsity_by_layer": {"w": sparsity},
+                            "metrics_after": {"val/ppl": ppl + 50 * sparsity},
                         },
                         status=("finished",),
                     )
@@ -86,6 +87,8 @@ def test_grid_report_has_every_job_the_best_config_seeds_and_plots(tmp_path):
     assert len(rows) == 18
     assert rows[0]["distill.objective.temperature"] == "1" and rows[0]["status"] == "finished"
     assert float(rows[1]["compression/size_bytes_compressed"]) == 4100.0
+    assert float(rows[2]["compression/metrics_after/val/ppl"]) == float(rows[2]["val/ppl"]) + 25
+    assert float(rows[2]["compression/sparsity_by_layer/w"]) == 0.5
     assert rows[16]["status"] == "failed" and "loss is nan" in rows[16]["error"]
     assert rows[17]["status"] == "incomplete" and rows[17]["val/ppl"] == ""
     md = (sweep / "report.md").read_text()
@@ -96,6 +99,7 @@ def test_grid_report_has_every_job_the_best_config_seeds_and_plots(tmp_path):
     # mean +- std over seeds 1, 2: 121, 122 -> 121.5 +- 0.7071
     assert "121.5 +- 0.7071 (n=2)" in md
     assert "loss is nan" in md and "incomplete" in md
+    assert "| compression/metrics_after/val/ppl |" in md  # the deployed model's, ranked beside
     for name in (
         "metric_vs_temperature",
         "metric_vs_alpha",

@@ -18,6 +18,7 @@ import yaml
 from distillab.utils.status import read_status
 
 COMPRESSION_PREFIX = "compression/"  # compression.json's scalars, as figures
+DEPLOYED = COMPRESSION_PREFIX + "metrics_after/"  # quality of the compressed model, as shipped
 FINISHED, FAILED, INCOMPLETE = "finished", "failed", "incomplete"
 
 
@@ -44,12 +45,15 @@ def read_json(path: Path) -> Any:
         return None
 
 
-def scalars(d: Any, prefix: str = "") -> dict[str, float]:
-    """The finite numbers of a flat JSON object, keys prefixed (nested objects left out)."""
+def scalars(d: Any, prefix: str = "", depth: int = 0) -> dict[str, float]:
+    """The finite numbers of a JSON object, keys prefixed; objects nested `depth` levels deep
+    too, as `<key>/<inner key>` (compression.json's `metrics_after`: the deployed model's)."""
     out = {}
     for k, v in (d or {}).items() if isinstance(d, dict) else ():
         if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
             out[prefix + k] = float(v)
+        elif isinstance(v, dict) and depth > 0:
+            out.update(scalars(v, f"{prefix}{k}/", depth - 1))
     return out
 
 
@@ -60,7 +64,7 @@ def figures(run_dir: str | Path, metrics: dict | None = None) -> dict[str, float
     if metrics is None:
         metrics = read_json(run_dir / "metrics.json")
     out = scalars(metrics)
-    out.update(scalars(read_json(run_dir / "compression.json"), COMPRESSION_PREFIX))
+    out.update(scalars(read_json(run_dir / "compression.json"), COMPRESSION_PREFIX, depth=1))
     return out
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from distillab.report.collect import COMPRESSION_PREFIX, FINISHED, Job
+from distillab.report.collect import COMPRESSION_PREFIX, DEPLOYED, FINISHED, Job
 from distillab.report.summarise import (
     STUDENTS,
     direction,
@@ -129,12 +129,20 @@ def metric_vs_alpha(jobs: list[Job], metric: str, out: Path) -> Result:
     return path, ""
 
 
+def deployed(jobs: list[Job], metric: str) -> str:
+    """The compressed model's `metric` (compression.json's metrics_after) when the jobs
+    recorded it: what sparsity, size and latency cost in quality as deployed."""
+    name = DEPLOYED + metric
+    return name if any(name in flat_figures(j) for j in jobs) else metric
+
+
 def sparsity_of(job: Job) -> float | None:
     """Achieved sparsity (compression.json) when recorded, else the target override."""
     return flat_figures(job).get(ACHIEVED_SPARSITY, number(job.overrides.get(SPARSITY)))
 
 
 def metric_vs_sparsity(jobs: list[Job], metric: str, out: Path) -> Result:
+    metric = deployed(jobs, metric)
     have = [j for j in finished(jobs, metric) if sparsity_of(j) is not None]
     if len({sparsity_of(j) for j in have}) < 2:
         return None, (
@@ -156,6 +164,7 @@ def metric_vs_sparsity(jobs: list[Job], metric: str, out: Path) -> Result:
 def pareto_plot(
     jobs: list[Job], metric: str, x_key: str, scale: float, xlabel: str, name: str, out: Path
 ) -> Result:
+    metric = deployed(jobs, metric)
     have = [j for j in finished(jobs, metric) if x_key in flat_figures(j)]
     if len(have) < 2:
         return (

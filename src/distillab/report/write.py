@@ -212,7 +212,9 @@ def write_report(sweep_dir: str | Path, metric: str | None = None) -> Report:
     report.files.append(sweep_dir / "summary.csv")
 
     present = set().union(*(flat_figures(j) for j in jobs)) if jobs else set()
-    headline = list(dict.fromkeys([*names, *(m for m in HEADLINE if m in present)]))
+    after = [f"compression/metrics_after/{m}" for m in names]  # the compressed model's
+    headline = [*names, *(m for m in after if m in present), *(m for m in HEADLINE if m in present)]
+    headline = list(dict.fromkeys(headline))
     counts = {s: sum(j.status == s for j in jobs) for s in dict.fromkeys(j.status for j in jobs)}
     md = [
         f"# Sweep report: {sweep_dir.name}\n",

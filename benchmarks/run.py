@@ -35,15 +35,16 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
-from transformers import get_scheduler
 
 from distillab.data.batching import collate
 from distillab.decoding import Greedy
 from distillab.jobs.common import module_kwargs
-from distillab.jobs.distill import build_student, serve_cached_teacher, teacher_cache
-from distillab.jobs.teacher import teacher_config
+from distillab.jobs.distill import build_student, cached
+from distillab.jobs.teacher import teacher_job_config
 from distillab.modules.callbacks import TrainClock
-from distillab.modules.seq2seq import Seq2SeqModule, adamw_param_groups
+from distillab.modules.optim import param_groups, warmup_schedule
+from distillab.modules.seq2seq import Seq2SeqModule
+from distillab.teachers import CheckpointTeacher
 from distillab.train import CONF_DIR
 from distillab.utils.runtime import keep_freed_memory
 
@@ -114,11 +115,12 @@ def raw_loop(cfg: DictConfig, dm, args) -> float:
     pl.seed_everything(cfg.seed, verbose=False)
     module = Seq2SeqModule(**module_kwargs(cfg, dm))  # the same initial weights
     hp, model = module.hparams, module.model.to(args.device).train()
+    o, s = hp.optimizer, hp.scheduler  # the job's optimiser and schedule, written out by hand
     opt = torch.optim.AdamW(
-        adamw_param_groups(model, hp.weight_decay), lr=hp.lr, betas=tuple(hp.betas)
+        param_groups(model, o["weight_decay"]), lr=o["lr"], betas=tuple(o["betas"])
     )
     total = args.warmup + args.steps
-    sched = get_scheduler(hp.schedule, opt, min(hp.warmup_steps, total), total)
+    sched = warmup_schedule(opt, total, s["name"], s["warmup_steps"])
     cuda = args.device == "cuda"
     loader, step, tokens, t0 = dm.train_dataloader(), 0, 0, 0.0
     while step < total:
@@ -260,7 +262,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         pl.seed_everything(cfg.seed, verbose=False)
         dm = instantiate(cfg.data)
         dm.load()
-        tcfg = teacher_config(cfg)
+        tcfg = teacher_job_config(cfg)
         log = lambda m: print(f"[{time.perf_counter() - START:6.1f}s] {m}", file=sys.stderr)  # noqa: E731
 
         log("teacher: training (timed after warm-up)")
@@ -269,15 +271,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         r["tokens_per_s.teacher"] = fit(tcfg, teacher, dm, args)
         ckpt = str(out / "teacher.ckpt")
         teacher.bench_trainer.save_checkpoint(ckpt)
-        teachers = [{"ckpt": ckpt, "weight": 1.0}]
+        teachers = [CheckpointTeacher(ckpt)]
 
         log("distill-online")
         pl.seed_everything(cfg.seed, verbose=False)
         r["tokens_per_s.distill_online"] = fit(cfg, build_student(cfg, dm, teachers), dm, args)
 
         log("distill-cached: building the teacher cache (not timed)")
-        frozen = build_student(cfg, dm, teachers).teachers[0]
-        cache = teacher_cache(cfg, dm, frozen, ckpt, str(out / "cache"))
+        with open_dict(cfg):
+            cfg.paths.cache_dir = str(out / "cache")
+        served = cached(cfg, dm, teachers[0])
         pl.seed_everything(cfg.seed, verbose=False)
         student = Seq2SeqModule(**module_kwargs(cfg, dm))  # for MFU and latency below
 
@@ -287,12 +290,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         def cached_student() -> float:
             pl.seed_everything(cfg.seed, verbose=False)
-            module = build_student(cfg, dm, teachers)
-            serve_cached_teacher(dm, cache)  # as jobs.distill.run: top-k travels with the batch
-            try:
-                return fit(cfg, module, dm, args)
-            finally:
-                del dm.train_dataloader
+            return fit(cfg, build_student(cfg, dm, [served]), dm, args)  # as jobs.distill.run
 
         runs = {
             "student": lightning_student,

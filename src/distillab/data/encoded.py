@@ -84,10 +84,6 @@ class DialogueDataset(Dataset):
         self.context_dropout = context_dropout
         self.rng = np.random.default_rng(seed)
 
-    @property
-    def augmenting(self) -> bool:
-        return self.token_dropout > 0 or self.context_dropout > 0
-
     def __len__(self) -> int:
         return len(self.rows)
 

@@ -7,6 +7,18 @@ collect.py reads the jobs' own files, summarise.py turns them into tables (best 
 sweep directory.
 """
 
-from distillab.report.write import write_report
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def write_report(sweep_dir: str | Path, metric: str | None = None) -> Any:
+    """`distillab.report.write.write_report`, imported on call: matplotlib stays out of every
+    job's start (the callback and the job's objective import this package)."""
+    from distillab.report.write import write_report as write
+
+    return write(sweep_dir, metric)
+
 
 __all__ = ["write_report"]

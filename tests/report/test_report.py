@@ -217,3 +217,14 @@ def test_status_written_as_state_is_read_too(tmp_path):
     )
     (job,) = collect(tmp_path / "sweep")
     assert job.status == "interrupted" and job.error is None
+
+
+def test_job_start_does_not_import_matplotlib():
+    """Every job instantiates the callback and computes its objective: no plotting stack."""
+    import subprocess
+    import sys
+
+    code = "import sys, distillab.report.callback, distillab.report.collect; "
+    code += "print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

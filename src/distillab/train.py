@@ -93,13 +93,14 @@ def main(cfg: DictConfig) -> float | list[float] | None:
         metrics = run_job(cfg)
     except Exception as e:
         ours = first_distillab_error(e)
-        record_failure(cfg, ours or e)
         if in_multirun():  # the sweep goes on; its report lists this job with its error
+            record_failure(cfg, ours or e)
             console.log.error(
                 f"distillab: job failed: {error_line(ours or e)}", exc_info=ours is None
             )
             return None
         if ours is None:
+            record_failure(cfg, e)
             raise
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             traceback.print_exc()

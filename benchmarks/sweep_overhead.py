@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -105,8 +106,16 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--output-root", default="outputs/bench_sweep_overhead")
     ap.add_argument("--jobs", type=int, default=3, help="fresh-process job starts measured")
-    ap.add_argument("--student-steps", type=int, default=800)
+    ap.add_argument(
+        "--student-steps", type=int, default=800, help="0: no student job (see --reference-wall)"
+    )
     ap.add_argument("--teacher-steps", type=int, default=20)
+    ap.add_argument(
+        "--reference-wall",
+        type=float,
+        default=math.nan,
+        help="with --student-steps 0: the student job's wall time (s) measured elsewhere",
+    )
     ap.add_argument("--json", default=None)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides")
@@ -119,9 +128,15 @@ def main(argv: list[str] | None = None) -> dict:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     print(f"warming the caches (data, registry teacher of {args.teacher_steps} steps) ...")
     run_child(root, teacher)  # the first job of a sweep: builds what the others reuse
-    runs = [run_child(root, teacher) for _ in range(args.jobs)]
-    print(f"student job ({args.student_steps} steps) ...")
-    wall, metrics = student_job(root, args.student_steps, args.overrides)
+    runs = []
+    for _ in range(args.jobs):
+        runs.append(run_child(root, teacher))
+        print("job start: " + json.dumps({k: round(v, 3) for k, v in runs[-1].items()}))
+    if args.student_steps > 0:
+        print(f"student job ({args.student_steps} steps) ...")
+        wall, metrics = student_job(root, args.student_steps, args.overrides)
+    else:  # --reference-wall: a student job's wall time measured elsewhere
+        wall, metrics = args.reference_wall, {"time/train_s": math.nan, "val/ppl": math.nan}
     phases = ["process start", "imports", "compose + validate", "data from cache", "teacher lookup"]
     med = {p: statistics.median(r[p] for r in runs) for p in phases}
     total = statistics.median(sum(r[p] for p in phases) for r in runs)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import io
 import json
 import logging
@@ -250,6 +251,22 @@ def quantize_int8(model: nn.Module) -> nn.Module:
         )
 
 
+def export_latency_rows(
+    models: dict[str, nn.Module], dm, hp, n: int, peak: float, workdir: Path
+) -> dict[str, float]:
+    """Compression and deployment (issue 11): per-token batch-1 decode latency of each model in
+    eager PyTorch, ONNX fp32 and ONNX int8, and its distance from the arithmetic bound
+    (benchmarks/export_latency.py), on real validation contexts."""
+    path = Path(__file__).with_name("export_latency.py")
+    spec = importlib.util.spec_from_file_location("distillab_export_latency", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    loader = val_contexts(dm, 1)
+    contexts = [(b["src"], b["src_mask"]) for b, _ in zip(loader, range(n + 2), strict=False)]
+    models = {name: copy.deepcopy(m).cpu() for name, m in models.items()}
+    return bench.export_rows(models, contexts, hp.bos_id, DECODE_LEN, peak, workdir)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     keep_freed_memory()  # as every job does (jobs.common.start_run)
@@ -343,6 +360,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for name, ms in decode_latency(models, dm, student.hparams, devices, batch, n).items():
                 r[f"latency_ms.{name}{suffix}"] = ms
         r["bytes.student"], r["bytes.student_int8"] = state_bytes(student.model), state_bytes(int8)
+        log("export latency: eager vs ONNX fp32 / int8, per token at batch 1")
+        exported = {"teacher": teacher.model, "student": student.model}
+        r.update(export_latency_rows(exported, dm, student.hparams, args.decodes, peak, out))
         pairs = {  # ratio key prefix: (teacher, student)
             "": ("teacher", "student"),
             "preset_": ("preset_teacher", "preset_student"),

@@ -76,9 +76,13 @@ BAD = {
         ["data.tokenizer=wordpiece", "data.vocab_size=50"],
         "data.vocab_size=50 is too small for data.tokenizer=wordpiece: it needs at least 100",
     ),
+    "pretrained tokenizer without a path": (
+        ["data.tokenizer=pretrained"],
+        "data.tokenizer=pretrained, data.tokenizer_path=None: a tokenizer directory goes with",
+    ),
     "data tokenizer": (
         ["data.tokenizer=sentencepiece"],
-        "data.tokenizer='sentencepiece' is not allowed; choose one of ['bpe', 'wordpiece']",
+        "data.tokenizer='sentencepiece' is not allowed; choose one of ['bpe', 'wordpiece', 'pretrained']",
     ),
     "data unknown key": (
         ["+data.batchsize=3"],

@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 
 from distillab.errors import DistillabError
 from distillab.utils import console, resolvers
-from distillab.utils.status import error_line, write_status
+from distillab.utils.status import error_line
 
 resolvers.register()
 
@@ -87,10 +87,12 @@ def main(cfg: DictConfig) -> float | list[float] | None:
     console.setup()  # Hydra has set up logging: console + <run_dir>/train.log
     start = time.time()
     try:
+        from distillab.jobs.resume import prepare_resume, run_tracked
         from distillab.validate import validate  # imports torch: kept out of composition
 
         validate(cfg)  # every config error, before any data is read or teacher trained
-        metrics = run_job(cfg)
+        cfg = prepare_resume(cfg)  # resume=RUN_DIR: that run's saved config
+        metrics = run_tracked(cfg, run_job)  # status.json; SIGTERM/SIGINT: how to resume
     except Exception as e:
         ours = first_distillab_error(e)
         if in_multirun():  # the sweep goes on; its report lists this job with its error
@@ -100,13 +102,11 @@ def main(cfg: DictConfig) -> float | list[float] | None:
             )
             return None
         if ours is None:
-            record_failure(cfg, e)
             raise
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             traceback.print_exc()
         console.log.error(f"distillab: error: {ours}")
         sys.exit(2)
-    write_status(cfg.paths.output_dir, "finished")
     console.log.info(f"done in {time.time() - start:.0f}s: {cfg.paths.output_dir}")
     return objective(cfg, metrics)
 
@@ -135,9 +135,12 @@ def in_multirun() -> bool:
 
 
 def record_failure(cfg: DictConfig, e: BaseException) -> None:
-    """`<run_dir>/status.json`: failed, with the error (the sweep report shows it)."""
+    """`<run_dir>/status.json`: failed, with the error (the sweep report shows it); also for
+    errors before the job started (its config), which run_tracked does not see."""
     try:
-        write_status(cfg.paths.output_dir, "failed", error_line(e))
+        from distillab.jobs.resume import write_status
+
+        write_status(Path(cfg.paths.output_dir), "failed", error=error_line(e))
     except Exception:  # noqa: BLE001 - an unresolvable output_dir or a full disk: nothing to add
         pass
 
@@ -172,6 +175,9 @@ def cli() -> None:
     traceback: stderr is held until the task starts (not in multirun, where the task runs in
     the launcher's jobs and the sweeper's output must not wait)."""
     global held_stderr
+    from distillab.utils.resume_args import resume_overrides  # no torch: logging not set up
+
+    sys.argv += resume_overrides(sys.argv[1:])  # resume=RUN_DIR: log into RUN_DIR
     multirun = multirun_requested(sys.argv[1:])
     if not multirun:
         held_stderr = sys.stderr = HeldStream(sys.stderr)

@@ -33,7 +33,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from distillab.data.tokenizer import KINDS as TOKENIZERS
-from distillab.data.tokenizer import SPECIAL_TOKENS
+from distillab.data.tokenizer import PRETRAINED, SPECIAL_TOKENS, pretrained_tokenizer
 from distillab.decoding import build_strategy
 from distillab.errors import ConfigError, check_choice, check_range
 from distillab.losses.objective import check_distill_objective
@@ -156,6 +156,8 @@ TOP_LEVEL = {
     "seed": integer(0, MAX_SEED),
     "threads": integer(1, None, null=True, required=False),
     "optimized_metric": Field(null=True, required=False),  # check_optimized_metric
+    "resume": string(null=True, required=False),  # a run directory: check_resume
+    "compress": mapping(required=False),
 }
 MODULE = {  # Seq2SeqModule's loss and evaluation decoding (it has defaults for all)
     "label_smoothing": fraction(required=False),
@@ -196,6 +198,18 @@ TEACHER_TRAIN = {  # the teacher's own training config (jobs/teacher.py reads ev
     "data": mapping(),
 }
 TEACHER_DATA = {"max_train_examples": integer(1, None, null=True)}  # its data budget only
+COMPRESS = {  # conf/compress: none | prune | quantize | hybrid
+    "prune": boolean(),
+    "quantize": boolean(),
+    "export": boolean(),
+    "sparsity": fraction(),
+    "mode": string(),  # a key of `pruners`
+    "pruners": mapping(),
+    "schedule": mapping(null=True),
+    "finetune_steps": integer(0),
+    "eval_inputs": integer(1),
+}
+SCHEDULE = {"start_step": integer(0), "end_step": integer(0), "frequency": integer(1)}
 EXTRA_TEACHER_FIELDS = {"ckpt": string(), "weight": number(0.0, required=False)}
 
 # ---- ranges of target nodes' keys (applied where the key is present) ----------------------
@@ -219,6 +233,7 @@ DATA_RANGES = {
     "num_workers": integer(0),
     "bucket_multiplier": integer(1),
     "path": string(null=True),
+    "tokenizer_path": string(null=True),
 }
 MODEL_RANGES = {
     "emb_dim": integer(1),
@@ -456,6 +471,15 @@ def check_data(data: dict) -> None:
         check_target("data.source", data["source"])
     check_fields("data", data, {"tokenizer": DATA_RANGES["tokenizer"]})
     kind, vocab = data.get("tokenizer", "bpe"), data.get("vocab_size", 8000)
+    tok_path = data.get("tokenizer_path")
+    if (kind == PRETRAINED) != (tok_path is not None):
+        raise ConfigError(
+            f"data.tokenizer={kind}, data.tokenizer_path={tok_path}: a tokenizer directory "
+            f"goes with data.tokenizer={PRETRAINED} and only with it"
+        )
+    if kind == PRETRAINED:
+        pretrained_tokenizer(tok_path)  # a directory with the special tokens the data needs
+        vocab = None  # data.vocab_size is the pretrained tokenizer's
     need = BPE_MIN_VOCAB if kind == "bpe" else WORDPIECE_MIN_VOCAB
     if is_a(vocab, int) and vocab < need:  # before the generic range: says which tokenizer
         why = (
@@ -544,6 +568,8 @@ def check_teacher(cfg: dict, trainer_target: Any) -> None:
     target = check_target("teacher", teacher, extra=("train",))
     check_fields("teacher", teacher, TEACHER_RANGES)
     train = teacher.get("train")
+    if "ckpt" not in parameters(target)[0]:
+        train = None  # only checkpoint teachers are trained by the registry (presets may set it)
     if train is None:
         if teacher.get("ckpt") == AUTO:
             raise ConfigError("teacher.train is missing: teacher.ckpt=auto trains it from there")
@@ -616,6 +642,8 @@ def check_teacher_outputs(cfg: Mapping) -> None:
     check_range("distill.topk", d["topk"], 1, None)
     check_range("distill.tail_samples", d["tail_samples"], 0, None)
     vocab = data.get("vocab_size")
+    if data.get("tokenizer") == PRETRAINED:  # its own size, whatever data.vocab_size says
+        vocab = len(pretrained_tokenizer(data["tokenizer_path"]))
     if is_a(vocab, int) and d["topk"] > vocab:
         raise ConfigError(f"distill.topk={d['topk']} exceeds data.vocab_size={vocab}")
     clashes = []
@@ -643,6 +671,89 @@ def check_teacher_outputs(cfg: Mapping) -> None:
         )
 
 
+def check_compress(compress: Any, trainer: dict) -> None:
+    """conf/compress: known keys and ranges, the pruning method a plug-in, a schedule that
+    fits its phase (training, or the fine-tuning steps), gradual pruning only by a method
+    that masks in place."""
+    check_schema(
+        "compress", compress, COMPRESS, "compression (compress=none|prune|quantize|hybrid)"
+    )
+    pruners = compress["pruners"]
+    check_choice("compress.mode", compress["mode"], tuple(pruners))
+    for name, node in pruners.items():
+        check_target(f"compress.pruners.{name}", node)
+    check_fields(
+        f"compress.pruners.{compress['mode']}",
+        pruners[compress["mode"]],
+        {"scope": string(("layer", "global"))},
+    )
+    schedule, finetune = compress["schedule"], compress["finetune_steps"]
+    if schedule is not None:
+        check_schema("compress.schedule", schedule, SCHEDULE, "the pruning schedule")
+        check_range(
+            "compress.schedule.end_step", schedule["end_step"], schedule["start_step"], None
+        )
+        budget, where = (
+            (finetune, "compress.finetune_steps")
+            if finetune > 0
+            else (trainer.get("max_steps", -1), "trainer.max_steps")
+        )
+        if is_a(budget, int) and budget > 0 and schedule["end_step"] > budget:
+            raise ConfigError(
+                f"compress.schedule.end_step={schedule['end_step']} is past {where}={budget}: "
+                "the schedule would not finish"
+            )
+    if compress["prune"] and (schedule is not None or finetune > 0):
+        method = import_target(
+            f"compress.pruners.{compress['mode']}._target_", pruners[compress["mode"]]["_target_"]
+        )
+        if not getattr(method, "gradual", False):
+            raise ConfigError(
+                f"compress.mode={compress['mode']} prunes in one step after training: "
+                "set compress.schedule=null and compress.finetune_steps=0"
+            )
+
+
+EVAL = {  # conf/eval.yaml (distillab-eval)
+    "ckpt": string(),
+    "compress": mapping(),
+    "paths": mapping(),
+    "experiment_name": Field(),
+    "job": string(),
+    "seed": integer(0, MAX_SEED),
+    "threads": integer(1, None, null=True),
+    "plots": boolean(),
+    "num_dialogues": integer(1),
+}
+
+
+def validate_eval(cfg: DictConfig) -> None:
+    """`distillab-eval`'s config: its keys, the checkpoint and its run's config, the
+    compression settings (resolved in the training run's config, whose trainer a fine-tuning
+    phase uses), the output root."""
+    from distillab.jobs.evaluate import job_config
+
+    if OmegaConf.is_missing(cfg, "ckpt"):
+        raise ConfigError("ckpt is required: distillab-eval ckpt=PATH (a distillab checkpoint)")
+    ckpt = cfg.ckpt
+    if not isinstance(ckpt, str) or not Path(ckpt).is_file():
+        raise ConfigError(f"ckpt={ckpt}: no such checkpoint file")
+    top = {k: v for k, v in cfg.items() if k != "compress"}
+    c = resolved(OmegaConf.create(top))
+    check_schema("", {**c, "compress": {}}, EVAL, "distillab-eval")
+    check_schema("paths", c["paths"], PATHS, "paths")
+    check_job(c["job"])
+    job = resolved(job_config(cfg))
+    compress = job["compress"]
+    check_compress(compress, job["trainer"])
+    if compress["schedule"] is not None and compress["finetune_steps"] == 0:
+        raise ConfigError(
+            "compress.schedule is set but distillab-eval has no training to prune during: "
+            "set compress.schedule=null (one step) or compress.finetune_steps > 0"
+        )
+    check_output_root(c["paths"]["output_root"])
+
+
 # ---- files and directories ----------------------------------------------------------------
 def check_files(cfg: dict, distillation: bool) -> None:
     path = cfg["data"].get("path")
@@ -655,6 +766,7 @@ def check_files(cfg: dict, distillation: bool) -> None:
         raise ConfigError(f"data.path={path}: no such file")
     if not distillation:
         return  # the teachers are not used
+    teacher_files(cfg["teacher"], "teacher")
     ckpt = cfg["teacher"].get("ckpt")
     if ckpt is not None and ckpt != AUTO and not Path(ckpt).is_file():
         raise ConfigError(f"teacher.ckpt={ckpt}: no such checkpoint file (a path, or auto)")
@@ -668,6 +780,14 @@ def check_files(cfg: dict, distillation: bool) -> None:
             raise ConfigError(f"{key}={extra['ckpt']}: no such checkpoint file")
 
 
+def teacher_files(node: dict, key: str) -> None:
+    """A teacher plug-in checks its own files (e.g. `HFTeacher`: a local model directory with
+    a usable tokenizer) through a `check_config(node, key)` hook on its class."""
+    hook = getattr(import_target(f"{key}._target_", node["_target_"]), "check_config", None)
+    if callable(hook):
+        hook(node, key)
+
+
 def check_output_root(root: str) -> None:
     """Created if absent (the run directory lies under it) and written to (a temp file)."""
     try:
@@ -678,6 +798,23 @@ def check_output_root(root: str) -> None:
         raise ConfigError(
             f"paths.output_root={root}: cannot create or write there ({e.strerror or e})"
         ) from None
+
+
+def check_run_dir(cfg: dict) -> None:
+    """`resume=RUN_DIR` must name a resumable run; without it, the run directory must not hold
+    another run already (nothing of an existing run is overwritten). DDP ranks > 0 share rank
+    0's run directory."""
+    from distillab.jobs.resume import STATUS, check_resumable, is_rank_zero
+
+    if cfg.get("resume"):
+        check_resumable(cfg["resume"])
+        return
+    out = Path(cfg["paths"]["output_dir"])
+    if is_rank_zero() and ((out / STATUS).exists() or (out / "metrics.json").exists()):
+        raise ConfigError(
+            f"paths.output_dir={out} holds a run already; continue it with resume={out} "
+            "or choose a new directory"
+        )
 
 
 def check_writable_dir(key: str, path: str) -> None:
@@ -758,16 +895,22 @@ def validate(cfg: DictConfig) -> None:
     check_job(c["job"])
     check_optimized_metric(c.get("optimized_metric"))
     check_decoding("decoding", c["decoding"])
+    teacher_path = c.get("teacher", {}).get("path")
+    if teacher_path is not None and c["data"].get("tokenizer_path") == teacher_path:
+        teacher_files(c["teacher"], "teacher")  # before the data: name the teacher's key
     for group, check in GROUP_CHECKS.items():
         if group in c:
             check(c[group])
     trainer_target = check_trainer(c["trainer"])
     check_teacher(c, trainer_target)
+    if "compress" in c:
+        check_compress(c["compress"], c["trainer"])
     distillation = c["job"] in DISTILL_JOBS
     if distillation:
         check_teacher_outputs(c)
     check_files(c, distillation)
     check_output_root(c["paths"]["output_root"])
+    check_run_dir(c)
     check_writable_dir("paths.cache_dir", c["paths"]["cache_dir"])
     if c["data"].get("cache_dir") not in (None, c["paths"]["cache_dir"]):
         check_writable_dir("data.cache_dir", c["data"]["cache_dir"])

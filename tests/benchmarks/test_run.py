@@ -40,6 +40,11 @@ def test_benchmark_runs_and_reports_every_key(tmp_path, capsys):
         assert math.isfinite(r[key]) and r[key] > 0
     for pair in ("", "preset_", "preset_default_vocab_"):  # each teacher out-computes its student
         assert r[f"ratio.{pair}teacher_over_student_decode_flops"] > 1
+    for model in ("teacher", "student"):  # compression and deployment rows (issue 11)
+        for runtime in ("eager", "onnx_fp32", "onnx_int8"):
+            assert r[f"latency_ms_per_token.{model}.{runtime}"] > 0
+            assert r[f"ratio_to_bound.{model}.{runtime}"] > 1
+    assert r["ratio.student_eager_over_onnx"] > 0
     assert "framework / plain loop" in capsys.readouterr().out
 
 

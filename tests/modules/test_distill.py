@@ -239,8 +239,10 @@ def test_quickstart_writes_comparison(tmp_path):
         == comparison["student_distilled"]["model/params"]
     )
     assert 0.0 <= comparison["student_distilled"]["val/teacher_agreement"] <= 1.0
+    for role in ("student_scratch", "student_distilled"):
+        assert 0.0 <= comparison[role]["val/attention_js"] <= 1.0
     table = (tmp_path / "run" / "comparison.md").read_text()
-    assert "student_distilled" in table and "agreement" in table
+    assert "student_distilled" in table and "agreement" in table and "attention JS" in table
     assert out["val/ppl"] == comparison["student_distilled"]["val/ppl"]
 
 

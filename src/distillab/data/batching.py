@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -16,6 +17,12 @@ class BucketBatchSampler(Sampler[list[int]]):
     topic-balanced sampler), sorts pools of `batch_size * bucket_multiplier` examples by
     length, cuts them into batches and shuffles the batch order. Evaluation (`shuffle=False`):
     one fixed, sorted order.
+
+    Distributed (`num_replicas` ranks): training batches are the global batches of a
+    single-process sampler with `batch_size * num_replicas` (same seed, same pools), each rank
+    taking its slice, so N processes see what one process with the global batch sees;
+    evaluation examples are dealt out, every num_replicas-th to each rank (metrics are summed
+    across ranks). `resume_at` skips the batches of an interrupted pass already seen.
     """
 
     def __init__(
@@ -26,6 +33,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         seed: int = 0,
         bucket_multiplier: int = 50,
         weights: Sequence[float] | None = None,
+        num_replicas: int = 1,
+        rank: int = 0,
     ) -> None:
         self.lengths = np.asarray(lengths)
         self.batch_size = batch_size
@@ -34,19 +43,38 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.pool = batch_size * max(1, bucket_multiplier)
         self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.double)
         self.epoch = 0
+        self.num_replicas, self.rank = num_replicas, rank
+        self.skip = 0  # batches of the next pass already trained on (a resumed run)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def resume_at(self, epoch: int, batches: int) -> None:
+        """Continue an interrupted pass: the next pass is `epoch`'s, without its first
+        `batches` batches (those were trained on before the interruption)."""
+        self.epoch, self.skip = epoch, batches
+
     def __len__(self) -> int:
-        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+        if not self.shuffle:  # each rank evaluates every num_replicas-th example
+            n = len(range(self.rank, len(self.lengths), self.num_replicas))
+            return (n + self.batch_size - 1) // self.batch_size
+        size = self.batch_size * self.num_replicas  # the global batch
+        return (len(self.lengths) + size - 1) // size
 
     def __iter__(self) -> Iterator[list[int]]:
+        skip, self.skip = self.skip, 0
+        yield from itertools.islice(self._batches(), skip, None)
+
+    def _batches(self) -> Iterator[list[int]]:
+        """Training: global batches (batch_size x num_replicas examples of similar length),
+        this rank's share of each; evaluation: every num_replicas-th example of the sorted
+        order (every rank gets some, so all take part in the metrics' sync)."""
         n = len(self.lengths)
         if not self.shuffle:
-            order = np.argsort(self.lengths, kind="stable")
+            order = np.argsort(self.lengths, kind="stable")[self.rank :: self.num_replicas]
             yield from (
-                order[i : i + self.batch_size].tolist() for i in range(0, n, self.batch_size)
+                order[i : i + self.batch_size].tolist()
+                for i in range(0, len(order), self.batch_size)
             )
             return
         gen = torch.Generator().manual_seed(self.seed + self.epoch)
@@ -55,13 +83,22 @@ class BucketBatchSampler(Sampler[list[int]]):
             order = torch.multinomial(self.weights, n, replacement=True, generator=gen).numpy()
         else:
             order = torch.randperm(n, generator=gen).numpy()
+        size, pool_size = self.batch_size * self.num_replicas, self.pool * self.num_replicas
         batches = []
-        for start in range(0, n, self.pool):
-            pool = order[start : start + self.pool]
+        for start in range(0, n, pool_size):
+            pool = order[start : start + pool_size]
             pool = pool[np.argsort(self.lengths[pool], kind="stable")]
-            batches += [pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
+            batches += [pool[i : i + size] for i in range(0, len(pool), size)]
         for b in torch.randperm(len(batches), generator=gen).tolist():
-            yield batches[b].tolist()
+            yield self._share(batches[b]).tolist()
+
+    def _share(self, batch: np.ndarray) -> np.ndarray:
+        """This rank's contiguous slice of a global batch (never empty: a global batch smaller
+        than the number of ranks lends its examples round-robin)."""
+        if self.num_replicas == 1:
+            return batch
+        part = np.array_split(batch, self.num_replicas)[self.rank]
+        return part if len(part) else batch[self.rank % len(batch) :][:1]
 
 
 def collate(items: list[dict], pad_id: int, bos_id: int, eos_id: int) -> dict:

@@ -16,16 +16,15 @@ from distillab.data.encoded import DialogueDataset, EncodedSplit, encode_split
 from distillab.data.examples import SPLITS, build_examples, clean_conversation, split_conversations
 from distillab.data.sources import Corpus
 from distillab.data.tokenizer import (
-    BOS,
-    EOS,
-    OTHER,
-    PAD,
-    SELF,
-    UNK,
+    PRETRAINED,
     load_tokenizer,
+    pretrained_tokenizer,
+    special_ids,
+    tokenizer_identity,
     train_tokenizer,
+    vocab_hash,
 )
-from distillab.errors import DataError, check_range
+from distillab.errors import ConfigError, DataError, check_range
 from distillab.utils.artefacts import build_once
 from distillab.utils.io import atomic_write_json, fingerprint
 
@@ -46,6 +45,7 @@ class DialogueDataModule(pl.LightningDataModule):
         max_examples: int | None = None,
         max_train_examples: int | None = None,
         tokenizer: str = "bpe",
+        tokenizer_path: str | None = None,
         vocab_size: int = 8000,
         min_frequency: int = 2,
         lowercase: bool = True,
@@ -89,6 +89,12 @@ class DialogueDataModule(pl.LightningDataModule):
             dedupe=dedupe,
             context_turns=context_turns,
         )
+        if (tokenizer == PRETRAINED) != (tokenizer_path is not None):
+            raise ConfigError(
+                f"data.tokenizer={tokenizer}, data.tokenizer_path={tokenizer_path}: a tokenizer "
+                f"directory goes with data.tokenizer={PRETRAINED} and only with it"
+            )
+        self.tokenizer_path = tokenizer_path
         self.tok_args = dict(
             kind=tokenizer, vocab_size=vocab_size, min_frequency=min_frequency, lowercase=lowercase
         )
@@ -104,6 +110,7 @@ class DialogueDataModule(pl.LightningDataModule):
         self.num_workers, self.bucket_multiplier = num_workers, bucket_multiplier
         self.tokenizer = None
         self.datasets: dict[str, DialogueDataset] = {}
+        self.resume_position: tuple[int, int] | None = None  # (epoch, batches) to continue at
 
     # ---- preparation (idempotent; cached on disk by fingerprint) ---------------------------
     def example_settings(self) -> dict:
@@ -135,6 +142,9 @@ class DialogueDataModule(pl.LightningDataModule):
         """
         if self.tokenizer is not None:
             return
+        if self.tokenizer_path is not None:  # keyed by what it does, not where it lies
+            tok = pretrained_tokenizer(self.tokenizer_path)
+            self.tok_args = {"kind": PRETRAINED, "identity": tokenizer_identity(tok)}
         corpus = self.source(self.path)
         self.corpus_path, self.corpus_sha256 = corpus.path, corpus.sha256
         corpus_spec = {
@@ -160,8 +170,8 @@ class DialogueDataModule(pl.LightningDataModule):
                 name: EncodedSplit(**{k: z[f"{name}.{k}"] for k in EncodedSplit.__annotations__})
                 for name in SPLITS
             }
-        self.vocab_hash = fingerprint(sorted(self.tokenizer.get_vocab().items()))
-        ids = self.tokenizer.convert_tokens_to_ids([PAD, UNK, BOS, EOS, SELF, OTHER])
+        self.vocab_hash = vocab_hash(self.tokenizer)
+        ids = special_ids(self.tokenizer)
         self.pad_id, self.unk_id, self.bos_id, self.eos_id, self.self_id, self.other_id = ids
         self.train_rows = self._train_rows()
         for name in SPLITS:
@@ -206,8 +216,10 @@ class DialogueDataModule(pl.LightningDataModule):
         for name in SPLITS:
             if not examples[name]:
                 raise self._empty_split_error(corpus.path, name, splits, len(convs))
-        train_texts = [t for c in splits["train"] for t in c.turns]
-        tok = train_tokenizer(train_texts, **self.tok_args)
+        if self.tokenizer_path is not None:
+            tok = pretrained_tokenizer(self.tokenizer_path)
+        else:
+            tok = train_tokenizer([t for c in splits["train"] for t in c.turns], **self.tok_args)
         topics = ["none"] + sorted({c.topic for c in convs if c.topic})
         index = {t: i for i, t in enumerate(topics)}
         tok.save_pretrained(str(out / "tokenizer"))
@@ -265,8 +277,12 @@ class DialogueDataModule(pl.LightningDataModule):
         }
 
     # ---- loaders --------------------------------------------------------------------------
-    def _loader(self, name: str, train: bool, ds: DialogueDataset | None = None) -> DataLoader:
+    def _loader(
+        self, name: str, train: bool, ds: DialogueDataset | None = None, ranked: bool = True
+    ) -> DataLoader:
+        """`ranked`: under a distributed trainer, this rank's share (`BucketBatchSampler`)."""
         ds = ds or self.datasets[name]
+        trainer = self.trainer if ranked else None
         sampler = BucketBatchSampler(
             ds.lengths,
             self.batch_size if train else self.eval_batch_size,
@@ -274,7 +290,13 @@ class DialogueDataModule(pl.LightningDataModule):
             seed=self.seed,
             bucket_multiplier=self.bucket_multiplier,
             weights=ds.topic_weights() if (train and self.balanced_topics) else None,
+            num_replicas=trainer.world_size if trainer is not None else 1,
+            rank=trainer.global_rank if trainer is not None else 0,
         )
+        if train and self.resume_position is not None:
+            epoch, batches = self.resume_position
+            self.resume_position = None
+            sampler.resume_at(*((epoch, batches) if batches < len(sampler) else (epoch + 1, 0)))
         return DataLoader(
             ds,
             batch_sampler=sampler,
@@ -283,12 +305,27 @@ class DialogueDataModule(pl.LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
+    # ---- resuming mid-epoch: the position in the training pass travels in checkpoints -------
+    def state_dict(self) -> dict:
+        """The epoch and how many of its batches were trained on (Lightning saves this in every
+        checkpoint), so a resumed run continues the pass with the batches it had not seen."""
+        trainer = self.trainer
+        if trainer is None or trainer.state.fn != "fit":
+            return {}
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        return {"epoch": trainer.current_epoch, "batches": done}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if "epoch" in state_dict:
+            self.resume_position = (int(state_dict["epoch"]), int(state_dict["batches"]))
+
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)
 
     def plain_loader(self, name: str) -> DataLoader:
         """A split's examples in a fixed order without augmentation (for teacher passes)."""
-        return self._loader(name, train=False, ds=self._dataset(name, augment=False))
+        ds = self._dataset(name, augment=False)
+        return self._loader(name, train=False, ds=ds, ranked=False)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", train=False)

@@ -13,8 +13,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import WandbLogger
 
+from distillab.compress import step as compress
 from distillab.data import DialogueDataModule
+from distillab.jobs.resume import LAST, is_rank_zero, resume_checkpoint
 from distillab.modules.callbacks import PlainProgress, TrainClock
+from distillab.modules.reliability import GracefulStop, RngState
 from distillab.modules.seq2seq import Seq2SeqModule
 from distillab.utils.console import log, quiet_known_noise
 from distillab.utils.io import atomic_write_json
@@ -60,6 +63,8 @@ def start_run(cfg: DictConfig, what: str | None = None) -> tuple[Path, DialogueD
 
 
 def save_run(cfg: DictConfig, dm: DialogueDataModule, run_dir: Path) -> None:
+    if not is_rank_zero():  # DDP: rank 0 writes the run's files
+        return
     save_run_info(run_dir, cfg, dm.describe())
     dm.tokenizer.save_pretrained(str(run_dir / "tokenizer"))
 
@@ -127,10 +132,11 @@ def fit_and_evaluate(
 ) -> JobResult:
     """Train, evaluate the best checkpoint (or the final weights), write metrics.json."""
     clock = TrainClock()
-    trainer = build_trainer(cfg, run_dir, [clock])
-    trainer.fit(module, datamodule=dm)
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if not last.exists():
+    last = run_dir / LAST
+    callbacks = [clock, GracefulStop(last), RngState(), *compress.training_callbacks(cfg)]
+    trainer = build_trainer(cfg, run_dir, callbacks)
+    trainer.fit(module, datamodule=dm, ckpt_path=resume_checkpoint(cfg, run_dir))
+    if not trainer.strategy.broadcast(last.exists()):  # the same answer on every rank
         trainer.save_checkpoint(last)
     cb = trainer.checkpoint_callback
     best = cb.best_model_path if cb is not None and cb.best_model_path else None
@@ -143,9 +149,12 @@ def fit_and_evaluate(
             "throughput/train_tokens_per_s": round(clock.tokens_per_s, 1),
         }
     )
-    atomic_write_json(run_dir / "metrics.json", metrics)
-    atomic_write_json(run_dir / "checkpoint.json", {"best": best, "last": str(last)})
+    if trainer.is_global_zero:
+        atomic_write_json(run_dir / "metrics.json", metrics)
+        atomic_write_json(run_dir / "checkpoint.json", {"best": best, "last": str(last)})
     close_loggers(trainer)
+    if compress.enabled(cfg) and trainer.is_global_zero:  # compression.json beside metrics.json
+        compress.compress_checkpoint(cfg, dm, module, best or str(last), metrics)
     return JobResult(metrics, run_dir, best or str(last))
 
 

@@ -8,10 +8,12 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from distillab.analysis.attention import mean_attention_js
 from distillab.jobs import distill, train
 from distillab.jobs.common import JobResult, build_trainer, evaluate, start_run
 from distillab.jobs.teacher import AUTO, build_teacher, registry_entry
 from distillab.modules.seq2seq import load_model
+from distillab.teachers import Teacher
 from distillab.utils.console import log
 from distillab.utils.io import atomic_write_json, atomic_write_text
 
@@ -24,18 +26,19 @@ COLUMNS = [  # (header, metrics key, format)
     ("val ROUGE-L", "val/rougeL", "{:.4f}"),
     ("val distinct-2", "val/distinct2", "{:.3f}"),
     ("agreement w/ teacher", "val/teacher_agreement", "{:.3f}"),
+    ("attention JS w/ teacher", "val/attention_js", "{:.3f}"),
     ("train s", "time/train_s", "{:.0f}"),
 ]
 
 
 @torch.no_grad()
-def teacher_agreement(students: list[torch.nn.Module], teacher: torch.nn.Module, loader) -> list:
+def teacher_agreement(students: list[torch.nn.Module], teacher: Teacher, loader) -> list:
     """Per student, the share of gold target positions where its top-1 token equals the
     teacher's (all teacher-forced on the same gold prefix); one teacher pass for all."""
     agree, total = [0] * len(students), 0
     for b in loader:
         args = (b["src"], b["src_mask"], b["tgt_in"])
-        t = teacher(*args).logits.argmax(-1)
+        t = teacher.outputs(b).logits[0].argmax(-1)
         for i, student in enumerate(students):
             agree[i] += int(((student(*args).logits.argmax(-1) == t) & b["tgt_mask"]).sum())
         total += int(b["tgt_mask"].sum())
@@ -73,16 +76,22 @@ def run(cfg: DictConfig) -> JobResult:
     # was evaluated on them when it was trained (its key includes this data's fingerprint)
     if cfg.teacher.get("ckpt") == AUTO:
         metrics = registry_entry(cfg, dm)["metrics"]
-    else:
+    elif hasattr(teacher, "module"):  # a distillab checkpoint: evaluated like the students
         trainer = build_trainer(sub_config(cfg, run_dir / "teacher_eval", "teacher"), run_dir, [])
         teacher.module.tokenizer = dm.tokenizer
         metrics = evaluate(trainer, teacher.module, dm)
-    results["teacher"] = {**metrics, "checkpoint": teacher.ckpt}
+    else:  # e.g. a Hugging Face teacher: no Lightning module to evaluate
+        metrics = {}
+    results["teacher"] = {**metrics, "checkpoint": getattr(teacher, "ckpt", teacher.identity)}
     students = ("student_scratch", "student_distilled")
     models = [load_model(runs[role].checkpoint) for role in students]
-    agreement = teacher_agreement(models, teacher.model, dm.val_dataloader())
+    agreement = teacher_agreement(models, teacher, dm.val_dataloader())
     for role, value in zip(students, agreement, strict=True):
         results[role]["val/teacher_agreement"] = value
+    for role, model in zip(students, models, strict=True):
+        js = mean_attention_js(model, teacher, dm.val_dataloader())
+        if js is not None:
+            results[role]["val/attention_js"] = js
     results = {role: results[role] for role in ROLES}
     info = dm.describe()
     note = (
@@ -91,7 +100,9 @@ def run(cfg: DictConfig) -> JobResult:
         f"({info['splits']['train']['examples']:,} pairs). Same seed, steps and batches for "
         f"both students; val/test: {info['splits']['val']['examples']:,} / "
         f"{info['splits']['test']['examples']:,} pairs. Agreement: share of gold positions "
-        "where a student's top-1 token equals the teacher's."
+        "where a student's top-1 token equals the teacher's. Attention JS: mean Jensen-Shannon "
+        "divergence (bits, 0 = same alignment) between a student's and the teacher's "
+        "attention rows on gold responses."
     )
     table = markdown_table(results, note)
     atomic_write_json(run_dir / "comparison.json", results)

@@ -21,6 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from distillab.data import DialogueDataModule
+from distillab.jobs.resume import LAST
 from distillab.teachers import Teacher
 from distillab.utils.artefacts import build_once
 from distillab.utils.console import log
@@ -38,9 +39,20 @@ def teacher_job_config(cfg: DictConfig) -> DictConfig:
     job = OmegaConf.to_container(cfg, resolve=True)
     for node in ("model", "module", "optimizer", "scheduler", "decoding", "seed"):
         job[node] = t[node]
-    job["trainer"].update(t["trainer"])  # the teacher's budget over the job's hardware
+    # the teacher's budget over the job's hardware, in one process: a distributed job resolves
+    # its teacher before its processes start (see README, Reliability)
+    for key in ("strategy", "num_nodes", "use_distributed_sampler"):
+        job["trainer"].pop(key, None)
+    job["trainer"]["devices"] = 1
+    job["trainer"].update(t["trainer"])
     job["data"].update(t["data"])  # its data budget (max_train_examples)
     job.update(experiment_name="teacher", job="distillab.jobs.train.run")
+    # where checkpoints and logs go follows the teacher's own output_dir (set when it trains),
+    # not the job's: these nodes keep their ${paths.output_dir} interpolations
+    for node in ("callbacks", "logger"):
+        if node in cfg:
+            job[node] = OmegaConf.to_container(cfg[node], resolve=False)
+    job.pop("compress", None)  # the job's compression is the student's, not the teacher's
     return OmegaConf.create(job)
 
 
@@ -72,8 +84,12 @@ def registry_entry(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
     def train_teacher(out: Path) -> None:
         from distillab.jobs.train import run as train_run  # train imports what imports this
 
-        log.info(f"teacher: none registered under {entry}; training it now")
         tcfg.paths.output_dir = str(out)
+        # a training interrupted earlier (kept in the staging dir) resumes from its checkpoint
+        resumable = (out / LAST).is_file()
+        tcfg.resume = str(out) if resumable else None
+        doing = f"resuming it from {out / LAST}" if resumable else "training it now"
+        log.info(f"teacher: none registered under {entry}; {doing}")
         result = train_run(tcfg)
         ckpt = Path(result.checkpoint).relative_to(out)
         info = {"key": entry.name, "checkpoint": str(ckpt), "metrics": result.metrics}

@@ -20,6 +20,7 @@ from distillab.losses.terms import LossContext, gold_terms
 from distillab.models import Seq2SeqOutput
 from distillab.modules.metrics import EvalMetrics
 from distillab.modules.optim import param_groups
+from distillab.modules.reliability import check_finite
 
 
 def build_model(hp: Any) -> torch.nn.Module:
@@ -105,6 +106,7 @@ class Seq2SeqModule(pl.LightningModule):
         progress = self.progress()
         ctx = self.loss_context(self(batch), batch, progress)
         loss, values, weights = self.objective(ctx, progress)
+        check_finite(loss, values, self.global_step)
         size = batch["src"].shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         if len(values) > 1:
@@ -134,11 +136,12 @@ class Seq2SeqModule(pl.LightningModule):
         self._eval_step(batch, self.test_metrics, "test")
 
     def on_validation_epoch_end(self) -> None:
-        self.log_dict(self.val_metrics.compute("val"), prog_bar=False)
+        # torchmetrics has synced the values across DDP ranks; sync_dist only says so
+        self.log_dict(self.val_metrics.compute("val"), prog_bar=False, sync_dist=True)
         self.val_metrics.reset()
 
     def on_test_epoch_end(self) -> None:
-        self.log_dict(self.test_metrics.compute("test"))
+        self.log_dict(self.test_metrics.compute("test"), sync_dist=True)
         self.test_metrics.reset()
 
     def generate(self, src: Tensor, src_mask: Tensor, strategy: Strategy | None = None) -> Tensor:

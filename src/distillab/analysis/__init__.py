@@ -1,0 +1,1 @@
+"""Looking inside trained models: attention maps and teacher-student alignment agreement."""

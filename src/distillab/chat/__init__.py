@@ -1,0 +1,1 @@
+"""`distillab-chat`: talk to a trained model in the terminal (or through a pipe)."""

@@ -1,0 +1,92 @@
+"""What answers in a chat: a `Replier` turns a source (token ids built the way training built
+them) into response token ids. A distillab checkpoint is one; an exported ONNX directory
+(compression/export) plugs in as another class with the same two members, chosen by
+`load_replier` from what the path is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from omegaconf import OmegaConf
+
+from distillab.decoding import build_strategy
+from distillab.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ContextSettings:
+    """How training built sources (the run's `data.*`): a replier must be fed the same way."""
+
+    context_turns: int
+    max_source_len: int
+    max_target_len: int
+
+
+class Replier(Protocol):
+    """Anything that answers: `settings` says how to build its sources, `tokenizer` how to
+    turn text into ids and back, `reply(src)` gives the response ids (without BOS/EOS)."""
+
+    settings: ContextSettings
+    tokenizer: Any
+
+    def reply(self, src: list[int]) -> list[int]: ...
+
+
+class CheckpointReplier:
+    """A distillab checkpoint inside its run directory (`<run>/checkpoints/x.ckpt`, with the
+    run's `tokenizer/` and `config.yaml` beside `checkpoints/`), decoding with `decoding`
+    (a `decoding` group node: greedy, beam or top-p sampling)."""
+
+    def __init__(self, ckpt: str, decoding: dict, max_len: int | None = None) -> None:
+        from distillab.data.tokenizer import load_tokenizer
+        from distillab.modules.seq2seq import load_model
+
+        run_dir = Path(ckpt).parent.parent
+        for need in ("config.yaml", "tokenizer"):
+            if not (run_dir / need).exists():
+                raise ConfigError(
+                    f"ckpt={ckpt}: no {need} in its run directory {run_dir} (a checkpoint "
+                    "written by distillab-train, inside <run>/checkpoints/)"
+                )
+        data = OmegaConf.load(run_dir / "config.yaml").data
+        self.settings = ContextSettings(
+            int(data.context_turns), int(data.max_source_len), int(data.max_target_len)
+        )
+        self.tokenizer = load_tokenizer(str(run_dir / "tokenizer"))
+        hp = torch.load(ckpt, map_location="cpu", weights_only=False)["hyper_parameters"]
+        self.bos_id, self.eos_id, self.pad_id = hp["bos_id"], hp["eos_id"], hp["pad_id"]
+        self.model = load_model(ckpt)
+        self.strategy = build_strategy(decoding, "decoding")
+        self.max_len = int(max_len or self.settings.max_target_len)
+
+    @torch.inference_mode()
+    def reply(self, src: list[int]) -> list[int]:
+        ids = torch.tensor([src], dtype=torch.long)
+        out = self.strategy(
+            self.model,
+            ids,
+            torch.ones_like(ids, dtype=torch.bool),
+            bos_id=self.bos_id,
+            eos_id=self.eos_id,
+            max_len=self.max_len,
+        )[0].tolist()
+        out = out[: out.index(self.eos_id)] if self.eos_id in out else out
+        return [t for t in out if t != self.pad_id]
+
+
+def load_replier(path: str, decoding: dict, max_len: int | None = None) -> Replier:
+    """The replier for `path`: a checkpoint file; an exported directory is for the export's
+    own replier class (not shipped here yet)."""
+    p = Path(path)
+    if p.is_file():
+        return CheckpointReplier(path, decoding, max_len)
+    if p.is_dir():
+        raise ConfigError(
+            f"ckpt={path}: a directory (an exported model?); chatting with exported models is "
+            "not supported yet, give a checkpoint file (<run>/checkpoints/*.ckpt)"
+        )
+    raise ConfigError(f"ckpt={path}: no such checkpoint file")

@@ -1,0 +1,20 @@
+"""Compression: unstructured magnitude pruning (gradual or one-shot), structured removal of
+hidden units, dynamic int8 quantization, and the step that applies them after training and
+writes ``compression.json`` (:mod:`distillab.compress.step`)."""
+
+from distillab.compress.callback import GradualPruning
+from distillab.compress.pruning import MagnitudePruning, fold, fold_state_dict, measure_sparsity
+from distillab.compress.quantize import quantize_int8
+from distillab.compress.schedule import cubic_sparsity
+from distillab.compress.structured import HiddenUnitPruning
+
+__all__ = [
+    "GradualPruning",
+    "HiddenUnitPruning",
+    "MagnitudePruning",
+    "cubic_sparsity",
+    "fold",
+    "fold_state_dict",
+    "measure_sparsity",
+    "quantize_int8",
+]

@@ -1,0 +1,100 @@
+"""Unstructured L1-magnitude pruning through ``torch.nn.utils.prune``: which tensors, masks on,
+masks folded into plain weights, sparsity measured.
+
+A pruning method is a plug-in chosen by ``_target_`` (``compress.pruners.<mode>``) with one
+method, ``prune(model, sparsity) -> model``; :class:`MagnitudePruning` masks in place (so it can
+run under a schedule during training, the optimiser keeping its parameters), while
+:class:`~distillab.compress.structured.HiddenUnitPruning` returns a smaller model.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import prune
+
+
+def prunable(model: nn.Module, embeddings: bool = False) -> list[tuple[nn.Module, str, str]]:
+    """``(module, tensor name, qualified name)`` of every weight matrix pruning may zero: the
+    GRUs' ``weight_ih_l*`` / ``weight_hh_l*``, every Linear's weight (attention, bridge,
+    combine, output projection, heads) and, with ``embeddings``, the embedding tables."""
+    out = []
+    for qual, module in model.named_modules():
+        prefix = f"{qual}." if qual else ""
+        if isinstance(module, nn.GRU):
+            names = [n for n in module._flat_weights_names if n.startswith("weight_")]
+        elif isinstance(module, nn.Linear) or (embeddings and isinstance(module, nn.Embedding)):
+            names = ["weight"]
+        else:
+            continue
+        out += [(module, n, prefix + n) for n in names]
+    return out
+
+
+def is_pruned(module: nn.Module, name: str) -> bool:
+    return hasattr(module, f"{name}_orig")
+
+
+def fold(model: nn.Module) -> nn.Module:
+    """Fold every pruning mask into its weight (``prune.remove``): plain parameters with zeros,
+    the same Parameter objects (an optimiser holding them stays valid)."""
+    for module in model.modules():
+        hooks = [
+            h for h in module._forward_pre_hooks.values() if isinstance(h, prune.BasePruningMethod)
+        ]
+        for hook in hooks:
+            prune.remove(module, hook._tensor_name)
+    return model
+
+
+def fold_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A state dict with ``<name>_orig`` / ``<name>_mask`` pairs as plain ``<name>`` weights."""
+    out = {}
+    for key, value in state.items():
+        if key.endswith("_mask") and key[: -len("_mask")] + "_orig" in state:
+            continue
+        if key.endswith("_orig") and key[: -len("_orig")] + "_mask" in state:
+            base = key[: -len("_orig")]
+            out[base] = value * state[base + "_mask"]
+        else:
+            out[key] = value
+    return out
+
+
+class MagnitudePruning:
+    """L1-magnitude unstructured pruning, per tensor (``scope=layer``: each pruned tensor
+    reaches the sparsity) or across all of them (``scope=global``: one magnitude threshold)."""
+
+    gradual = True  # masks in place: can run on a schedule during training
+
+    def __init__(self, scope: Literal["layer", "global"] = "layer", embeddings: bool = False):
+        self.scope, self.embeddings = scope, embeddings
+
+    def prune(self, model: nn.Module, sparsity: float) -> nn.Module:
+        """Mask ``model`` in place to ``sparsity`` of its prunable weights' magnitudes. Earlier
+        masks are folded first: pruned weights are zero, the smallest, and stay pruned as the
+        sparsity grows."""
+        fold(model)
+        targets = [(m, n) for m, n, _ in prunable(model, self.embeddings)]
+        if self.scope == "global":
+            prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=sparsity)
+        else:
+            for module, name in targets:
+                prune.l1_unstructured(module, name, amount=sparsity)
+        return model
+
+
+@torch.no_grad()
+def measure_sparsity(model: nn.Module, embeddings: bool = False) -> tuple[float, dict[str, float]]:
+    """(zero fraction over the prunable tensors, zero fraction of each), read from the weights
+    the model computes with (masked ones while masks are on)."""
+    zeros = total = 0
+    by_layer = {}
+    for module, name, qual in prunable(model, embeddings):
+        w = getattr(module, name)
+        z = int((w == 0).sum())
+        by_layer[qual] = z / w.numel()
+        zeros, total = zeros + z, total + w.numel()
+    return zeros / max(total, 1), by_layer

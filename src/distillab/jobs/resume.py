@@ -1,0 +1,141 @@
+"""Resuming a run in place, and the run's recorded status.
+
+`distillab-train resume=RUN_DIR` runs RUN_DIR's saved, resolved `config.yaml` again with
+`resume` set: the job trains from `RUN_DIR/checkpoints/last.ckpt` (weights, optimiser,
+scheduler, loop and sampler position, RNG states) up to the configured final step and writes
+its results there. The CLI points Hydra's run directory at RUN_DIR (its log file continues) and
+keeps Hydra's record of the resuming invocation in a fresh `.hydra/resume_<time>` folder.
+
+`status.json` in a run directory says whether the run finished: `running`, `finished`,
+`failed` (with the error) or `interrupted` (with the signal and how to resume), written
+atomically by rank 0 only.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
+
+from distillab.errors import ConfigError, DistillabError
+from distillab.modules.reliability import exit_code
+from distillab.utils.console import CurrentStreamHandler, log
+from distillab.utils.io import atomic_write_json
+
+LAST = Path("checkpoints") / "last.ckpt"
+STATUS = "status.json"
+# errors that mean "the output cannot be written", turned into one clear line
+OUTPUT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+class OutputError(DistillabError):
+    """The run's output cannot be written (disk full, read-only, no permission)."""
+
+
+def is_rank_zero() -> bool:
+    """Rank 0 of a distributed run (or a single process): the one that writes artefacts. Known
+    from the environment before any trainer exists (LOCAL_RANK, RANK, SLURM_PROCID)."""
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def check_resumable(run_dir: str) -> None:
+    """A one-line config error unless `run_dir` holds a config and a last checkpoint."""
+    d = Path(run_dir)
+    for need in ("config.yaml", str(LAST)):
+        if not (d / need).is_file():
+            raise ConfigError(
+                f"resume={run_dir}: no {need} there (a run directory that saved its config "
+                "and a last checkpoint)"
+            )
+
+
+def prepare_resume(cfg: DictConfig) -> DictConfig:
+    """With `resume` set: the run's saved config with `resume` kept (validated already);
+    without it, `cfg` unchanged."""
+    run_dir = cfg.get("resume")
+    if not run_dir:
+        return cfg
+    check_resumable(run_dir)
+    saved = OmegaConf.load(Path(run_dir) / "config.yaml")
+    with open_dict(saved):
+        saved.resume = str(run_dir)
+        saved.paths.output_dir = str(run_dir)
+    log.info(f"distillab: resuming {run_dir} from {Path(run_dir) / LAST}")
+    return saved
+
+
+def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
+    """The checkpoint `fit` starts from: the run's last one when resuming, else none."""
+    last = Path(run_dir) / LAST
+    return str(last) if cfg.get("resume") and last.is_file() else None
+
+
+def write_status(run_dir: Path, state: str, **extra: Any) -> None:
+    if not is_rank_zero():
+        return
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    path = Path(run_dir) / STATUS
+    record = {"state": state, "updated": now, **extra}
+    if path.is_file() and state != "running":
+        record = {**json.loads(path.read_text()), **record}
+    atomic_write_json(path, record)
+
+
+def run_tracked(cfg: DictConfig, run: Callable[[DictConfig], dict]) -> dict:
+    """Run the job with `status.json` kept up to date; an interruption by SIGTERM/SIGINT exits
+    with 128+signal after saying how to resume; an unwritable output becomes one line."""
+    run_dir = Path(cfg.paths.output_dir)
+    quiet_other_ranks()
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    write_status(run_dir, "running", started=started, resumed=bool(cfg.get("resume")))
+    try:
+        metrics = run(cfg)
+    except (SIGTERMException, KeyboardInterrupt) as e:
+        name = "SIGINT" if isinstance(e, KeyboardInterrupt) or _sigint_seen() else "SIGTERM"
+        if (run_dir / LAST).is_file():
+            how = f"resume with: distillab-train resume={run_dir}"
+        else:
+            how = "no checkpoint of this run yet: run the same command again"
+        write_status(run_dir, "interrupted", signal=name, resume=how)
+        log.warning(f"distillab: interrupted ({name}); {how}")
+        sys.exit(exit_code(name))
+    except OSError as e:
+        write_status(run_dir, "failed", error=str(e))
+        if e.errno in OUTPUT_ERRNOS:
+            raise OutputError(
+                f"cannot write {e.filename or 'the output'}: {e.strerror} (disk full or output "
+                "not writable); metrics.json is written atomically, so none was left half-written"
+            ) from e
+        raise
+    except BaseException as e:
+        write_status(run_dir, "failed", error=f"{type(e).__name__}: {e}")
+        raise
+    write_status(run_dir, "finished", metrics_file=str(run_dir / "metrics.json"))
+    return metrics
+
+
+def quiet_other_ranks() -> None:
+    """DDP ranks > 0 keep their own log file (`train_ddp_process_<rank>.log`) and warnings on
+    stderr; the console's progress lines are rank 0's."""
+    if is_rank_zero():
+        return
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, CurrentStreamHandler) and handler.to == "stdout":
+            root.removeHandler(handler)
+
+
+def _sigint_seen() -> bool:
+    """Whether the last fit was stopped by SIGINT (GracefulStop records the signal)."""
+    from distillab.modules import reliability
+
+    return reliability.last_signal == "SIGINT"

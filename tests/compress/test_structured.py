@@ -1,0 +1,78 @@
+import pytest
+import torch
+
+from distillab.compress import HiddenUnitPruning
+from distillab.compress.measure import param_counts
+from distillab.models import Seq2Seq
+
+CONFIGS = [
+    {},
+    dict(enc_layers=2, dec_layers=2, attention="additive", tie_embeddings=False, num_topics=3),
+    dict(rating_head=True, bidirectional=False),
+]
+
+
+def tiny(**kw) -> Seq2Seq:
+    torch.manual_seed(0)
+    return Seq2Seq(300, 0, emb_dim=16, hidden_size=32, dropout=0.0, **kw).eval()
+
+
+def inputs():
+    torch.manual_seed(1)
+    src = torch.randint(4, 300, (2, 7))
+    mask = torch.ones(2, 7, dtype=torch.bool)
+    mask[1, 4:] = False
+    return src, mask, torch.randint(4, 300, (2, 5))
+
+
+def silence_half(model: Seq2Seq) -> None:
+    """Zero every weight into and out of the odd hidden units of each group: those units stay
+    0 (GRU: h0 = 0, inputs 0 -> n = 0 -> h stays 0), so removing them changes nothing."""
+    with torch.no_grad():
+        enc = model.encoder
+        for grus in (enc.fwd, enc.bwd):
+            for g in grus:
+                u = g.hidden_size
+                for name, p in g.named_parameters():
+                    p.view(3, u, -1)[:, 1::2] = 0
+                    if "weight_hh" in name:
+                        p[:, 1::2] = 0
+        h = model.hidden_size
+        for p in model.decoder.gru.parameters():
+            p.view(3, h, -1)[:, 1::2] = 0
+        model.bridge.weight.view(model.dec_layers, h, -1)[:, 1::2] = 0
+        model.bridge.bias.view(model.dec_layers, h)[:, 1::2] = 0
+        model.decoder.combine.weight[1::2] = 0
+        model.decoder.combine.bias[1::2] = 0
+        att = model.decoder.attention
+        if att.kind == "additive":  # its inner units are the decoder's group too
+            att.query_proj.weight[1::2] = 0
+            att.key_proj.weight[1::2] = 0
+            att.key_proj.bias[1::2] = 0
+
+
+@pytest.mark.parametrize("kw", CONFIGS)
+def test_removing_dead_units_keeps_outputs(kw):
+    model = tiny(**kw)
+    silence_half(model)
+    small = HiddenUnitPruning().prune(model, 0.5)
+    assert small.hidden_size == 16
+    src, mask, tgt = inputs()
+    a, b = model(src, mask, tgt), small(src, mask, tgt)
+    assert torch.allclose(a.logits, b.logits, atol=1e-5)
+
+
+@pytest.mark.parametrize("kw", CONFIGS)
+def test_keeping_every_unit_is_the_same_model(kw):
+    model = tiny(**kw)
+    same = HiddenUnitPruning().prune(model, 0.0)
+    src, mask, tgt = inputs()
+    assert torch.equal(model(src, mask, tgt).logits, same(src, mask, tgt).logits)
+
+
+def test_half_the_hidden_units_leaves_at_most_half_the_non_embedding_params():
+    model = tiny()
+    small = HiddenUnitPruning().prune(model, 0.5)
+    before, after = param_counts(model), param_counts(small)
+    assert after["non_embedding"] <= 0.5 * before["non_embedding"]
+    assert after["total"] < before["total"]

@@ -276,7 +276,10 @@ BAD = {
     "seed": (["seed=-1"], "seed=-1 is out of range"),
     "top unknown": (["+seeds=3"], "seeds=3 is not a setting of distillab; did you mean seed?"),
     "job": (["job=distillab.jobs.nope.run"], "job='distillab.jobs.nope.run' cannot be imported"),
-    "metric": (["optimized_metric=3"], "optimized_metric=3 must be a string or null"),
+    "metric": (
+        ["optimized_metric=3"],
+        "optimized_metric=3 must be a metric name (e.g. val/ppl) or a list",
+    ),
 }
 
 

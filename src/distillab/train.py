@@ -24,6 +24,7 @@ from omegaconf import DictConfig
 
 from distillab.errors import DistillabError
 from distillab.utils import console, resolvers
+from distillab.utils.status import error_line
 
 resolvers.register()
 
@@ -77,7 +78,7 @@ held_stderr: HeldStream | None = None
 
 
 @hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> float | None:
+def main(cfg: DictConfig) -> float | list[float] | None:
     global task_started
     task_started = True
     if held_stderr is not None:
@@ -94,6 +95,12 @@ def main(cfg: DictConfig) -> float | None:
         metrics = run_tracked(cfg, run_job)  # status.json; SIGTERM/SIGINT: how to resume
     except Exception as e:
         ours = first_distillab_error(e)
+        if in_multirun():  # the sweep goes on; its report lists this job with its error
+            record_failure(cfg, ours or e)
+            console.log.error(
+                f"distillab: job failed: {error_line(ours or e)}", exc_info=ours is None
+            )
+            return None
         if ours is None:
             raise
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
@@ -101,8 +108,41 @@ def main(cfg: DictConfig) -> float | None:
         console.log.error(f"distillab: error: {ours}")
         sys.exit(2)
     console.log.info(f"done in {time.time() - start:.0f}s: {cfg.paths.output_dir}")
-    value = metrics.get(cfg.get("optimized_metric"))
-    return float(value) if value is not None and math.isfinite(value) else None
+    return objective(cfg, metrics)
+
+
+def objective(cfg: DictConfig, metrics: dict[str, float]) -> float | list[float] | None:
+    """What the sweeper optimises: `optimized_metric`, a metric or compression figure
+    (`compression/<key>`) by name, or a list of them (a multi-objective Optuna sweep); None
+    when one is missing or not finite (Optuna marks the trial failed)."""
+    from distillab.report.collect import figures
+
+    names = cfg.get("optimized_metric")
+    if names is None:
+        return None
+    values = figures(cfg.paths.output_dir, metrics)
+    picked = [values.get(n) for n in ([names] if isinstance(names, str) else names)]
+    if any(v is None or not math.isfinite(v) for v in picked):
+        return None
+    return picked[0] if isinstance(names, str) else picked
+
+
+def in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def record_failure(cfg: DictConfig, e: BaseException) -> None:
+    """`<run_dir>/status.json`: failed, with the error (the sweep report shows it); also for
+    errors before the job started (its config), which run_tracked does not see."""
+    try:
+        from distillab.jobs.resume import write_status
+
+        write_status(Path(cfg.paths.output_dir), "failed", error=error_line(e))
+    except Exception:  # noqa: BLE001 - an unresolvable output_dir or a full disk: nothing to add
+        pass
 
 
 def is_hydra_config_error(e: BaseException | None) -> bool:
@@ -121,6 +161,13 @@ def multirun_requested(argv: list[str]) -> bool:
     return bool(args.multirun)
 
 
+def sweep_failures() -> int:
+    """Jobs of the multirun that just ended (its report) that did not finish."""
+    from distillab.report import callback
+
+    return len(callback.LAST_REPORT.failed) if callback.LAST_REPORT is not None else 0
+
+
 def cli() -> None:
     """The console entry point: `main` with Hydra's own errors (raised before the task
     function starts) exiting with status 2 like ours. Hydra reports them and exits with 1;
@@ -131,10 +178,13 @@ def cli() -> None:
     from distillab.utils.resume_args import resume_overrides  # no torch: logging not set up
 
     sys.argv += resume_overrides(sys.argv[1:])  # resume=RUN_DIR: log into RUN_DIR
-    if not multirun_requested(sys.argv[1:]):
+    multirun = multirun_requested(sys.argv[1:])
+    if not multirun:
         held_stderr = sys.stderr = HeldStream(sys.stderr)
     try:
         main()
+        if multirun and sweep_failures():
+            raise SystemExit(1)
     except SystemExit as e:
         cause = e.__context__  # what Hydra reported before sys.exit(1)
         if e.code != 1 or task_started:

@@ -156,7 +156,7 @@ TOP_LEVEL = {
     "job": string(),
     "seed": integer(0, MAX_SEED),
     "threads": integer(1, None, null=True, required=False),
-    "optimized_metric": string(null=True, required=False),
+    "optimized_metric": Field(null=True, required=False),  # check_optimized_metric
     "resume": string(null=True, required=False),  # a run directory: check_resume
     "compress": mapping(required=False),
     "weighting": mapping(required=False),
@@ -900,6 +900,19 @@ def check_top_level(cfg: dict) -> list[str]:
     return extra
 
 
+def check_optimized_metric(value: Any) -> None:
+    """A metric name (`val/ppl`, `compression/size_bytes_compressed`), or a list of them for a
+    multi-objective sweep."""
+    names = value if isinstance(value, list) else [value]
+    if value is None:
+        return
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise ConfigError(
+            f"optimized_metric={value!r} must be a metric name (e.g. val/ppl) or a list of "
+            "names (multi-objective)"
+        )
+
+
 def check_job(job: str) -> None:
     obj = import_target("job", job)
     if not callable(obj):
@@ -929,6 +942,7 @@ def validate(cfg: DictConfig) -> None:
     for key in check_top_level(c):
         check_target(key, c[key])
     check_job(c["job"])
+    check_optimized_metric(c.get("optimized_metric"))
     check_decoding("decoding", c["decoding"])
     teacher_path = c.get("teacher", {}).get("path")
     if teacher_path is not None and c["data"].get("tokenizer_path") == teacher_path:

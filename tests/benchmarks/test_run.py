@@ -46,3 +46,21 @@ def test_benchmark_runs_and_reports_every_key(tmp_path, capsys):
             assert r[f"ratio_to_bound.{model}.{runtime}"] > 1
     assert r["ratio.student_eager_over_onnx"] > 0
     assert "framework / plain loop" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_sweep_overhead_benchmark_reports_every_phase(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location(
+        "sweep_overhead", ROOT / "benchmarks" / "sweep_overhead.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    tiny = [o for o in TINY if not o.startswith(("trainer.", "threads", "model."))]
+    args = ["--output-root", str(tmp_path), "--jobs", "1", "--student-steps", "2"]
+    r = bench.main([*args, "--teacher-steps", "2", *tiny, "teacher.train.model.hidden_size=32"])
+    phases = ("process start", "imports", "compose + validate", "data from cache", "teacher lookup")
+    for phase in phases:
+        assert r[f"overhead_s.{phase}"] > 0, phase
+    assert r["overhead_s.total"] == pytest.approx(sum(r["rounds"][0][p] for p in phases))
+    assert 0 < r["ratio.overhead_over_student_job"] and r["student_job.wall_s"] > 0
+    assert "| **total** |" in capsys.readouterr().out

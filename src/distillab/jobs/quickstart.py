@@ -127,4 +127,5 @@ def run(cfg: DictConfig) -> JobResult:
         "val/ppl": distilled["val/ppl"],
         "val/ppl_gain": scratch["val/ppl"] - distilled["val/ppl"],
     }
+    atomic_write_json(run_dir / "metrics.json", summary)  # what a sweep report ranks by
     return JobResult(summary, run_dir, runs["student_distilled"].checkpoint)

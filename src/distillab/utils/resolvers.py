@@ -16,6 +16,57 @@ def _wandb_offline() -> bool:
     return not (os.path.exists(netrc) and "api.wandb.ai" in open(netrc).read())
 
 
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _hydra_config():
+    """Hydra's config of the running multirun job, or None (a single run, or outside a Hydra
+    app: tests, compose())."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None
+    hc = HydraConfig.get()
+    return hc if hc.mode == RunMode.MULTIRUN else None
+
+
+def parallel_jobs(launcher, cores: int) -> int:
+    """How many jobs of a sweep a launcher runs at once on this machine: joblib's `n_jobs`
+    (-1: all cores, -2: all but one, as joblib counts), 1 for the sequential launcher."""
+    if "joblib" not in str(launcher.get("_target_", "")):
+        return 1
+    n = int(launcher.get("n_jobs") or -1)
+    return max(1, n if n > 0 else cores + 1 + n)
+
+
+def _threads_per_job(default=None):
+    """torch threads for one job: under `hydra/launcher=joblib`, cores // parallel jobs (so
+    jobs x threads <= cores); under submitit, the launcher's `cpus_per_task` when set;
+    otherwise `default` (null: torch's own choice)."""
+    hc = _hydra_config()
+    if hc is None:
+        return default
+    launcher, cores = hc.launcher, available_cores()
+    if "submitit" in str(launcher.get("_target_", "")):
+        return launcher.get("cpus_per_task") or default
+    jobs = parallel_jobs(launcher, cores)
+    return max(1, cores // jobs) if jobs > 1 else default
+
+
+def _sweep_name(default: str = "") -> str:
+    """The sweep directory's name in a multirun (W&B groups the runs of one sweep under it),
+    else `default`."""
+    hc = _hydra_config()
+    if hc is None:
+        return default
+    return os.path.basename(os.path.normpath(str(hc.sweep.dir)))
+
+
 def register() -> None:
     # use_cache: Hydra copies resolver caches into every job of a sweep (as for `now`), so all
     # jobs agree on the sweep directory's id.
@@ -23,3 +74,7 @@ def register() -> None:
         OmegaConf.register_new_resolver("uid", lambda: uuid.uuid4().hex[:6], use_cache=True)
     if not OmegaConf.has_resolver("wandb_offline"):
         OmegaConf.register_new_resolver("wandb_offline", _wandb_offline)
+    if not OmegaConf.has_resolver("threads_per_job"):
+        OmegaConf.register_new_resolver("threads_per_job", _threads_per_job)
+    if not OmegaConf.has_resolver("sweep_name"):
+        OmegaConf.register_new_resolver("sweep_name", _sweep_name)

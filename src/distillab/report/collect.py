@@ -1,0 +1,117 @@
+"""Read the jobs of a sweep directory from their own files: `.hydra/overrides.yaml`,
+`metrics.json`, `compression.json`, `comparison.json` (quickstart jobs) and `status.json`.
+
+Nothing is assumed about how the sweep ended: a job that failed, was killed or is still running
+(no `metrics.json`) is still a job of the report, with its status and error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from distillab.utils.status import read_status
+
+COMPRESSION_PREFIX = "compression/"  # compression.json's scalars, as figures
+DEPLOYED = COMPRESSION_PREFIX + "metrics_after/"  # quality of the compressed model, as shipped
+FINISHED, FAILED, INCOMPLETE = "finished", "failed", "incomplete"
+
+
+@dataclass
+class Job:
+    dir: Path
+    overrides: dict[str, str]  # the job's own command-line overrides (what the sweep varied)
+    figures: dict[str, float] = field(default_factory=dict)  # metrics + compression/<key>
+    comparison: dict[str, dict[str, float]] = field(default_factory=dict)  # role -> metrics
+    status: str = INCOMPLETE
+    error: str | None = None
+    optimized_metric: Any = None  # the job's config value (a name, a list of names, or None)
+
+    @property
+    def name(self) -> str:
+        return self.dir.name
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file's content, or None when it is absent or half-written."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def scalars(d: Any, prefix: str = "", depth: int = 0) -> dict[str, float]:
+    """The finite numbers of a JSON object, keys prefixed; objects nested `depth` levels deep
+    too, as `<key>/<inner key>` (compression.json's `metrics_after`: the deployed model's)."""
+    out = {}
+    for k, v in (d or {}).items() if isinstance(d, dict) else ():
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            out[prefix + k] = float(v)
+        elif isinstance(v, dict) and depth > 0:
+            out.update(scalars(v, f"{prefix}{k}/", depth - 1))
+    return out
+
+
+def figures(run_dir: str | Path, metrics: dict | None = None) -> dict[str, float]:
+    """A run's figures by name: its metrics (given, or read from metrics.json) and its
+    compression figures as `compression/<key>` (compression.json, when present)."""
+    run_dir = Path(run_dir)
+    if metrics is None:
+        metrics = read_json(run_dir / "metrics.json")
+    out = scalars(metrics)
+    out.update(scalars(read_json(run_dir / "compression.json"), COMPRESSION_PREFIX, depth=1))
+    return out
+
+
+def parse_overrides(path: Path) -> dict[str, str]:
+    try:
+        lines = yaml.safe_load(path.read_text()) or []
+    except (OSError, yaml.YAMLError):
+        return {}
+    out = {}
+    for line in lines:
+        key, sep, value = str(line).partition("=")
+        if sep and not key.startswith("hydra."):
+            out[key.lstrip("+~")] = value
+    return out
+
+
+def job_order(path: Path) -> tuple:
+    name = path.name
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+
+
+def read_job(job_dir: Path) -> Job:
+    job = Job(job_dir, parse_overrides(job_dir / ".hydra" / "overrides.yaml"))
+    metrics = read_json(job_dir / "metrics.json")
+    job.figures = figures(job_dir, metrics if isinstance(metrics, dict) else {})
+    comparison = read_json(job_dir / "comparison.json")
+    if isinstance(comparison, dict):
+        job.comparison = {role: scalars(m) for role, m in comparison.items()}
+    recorded = read_status(job_dir) or {}
+    # `status` (this package's key), or `state` (the reliability work's resume.py writes that)
+    recorded_status = recorded.get("status") or recorded.get("state")
+    job.status = recorded_status or (FINISHED if metrics is not None else INCOMPLETE)
+    if job.status == FINISHED and metrics is None and not job.comparison:
+        job.status = INCOMPLETE  # said finished, but its results are not there
+    job.error = recorded.get("error")
+    try:
+        config = yaml.safe_load((job_dir / ".hydra" / "config.yaml").read_text()) or {}
+        job.optimized_metric = config.get("optimized_metric")
+    except (OSError, yaml.YAMLError, AttributeError):
+        pass
+    return job
+
+
+def collect(sweep_dir: str | Path) -> list[Job]:
+    """Every job directory under `sweep_dir` (one holding `.hydra/overrides.yaml`), in job
+    order."""
+    sweep_dir = Path(sweep_dir)
+    dirs = {p.parent.parent for p in sweep_dir.glob("**/.hydra/overrides.yaml")}
+    dirs.discard(sweep_dir)
+    return [read_job(d) for d in sorted(dirs, key=job_order)]

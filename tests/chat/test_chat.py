@@ -72,3 +72,29 @@ def test_cli_answers_piped_input_and_exits_cleanly(tmp_path):
     assert len(proc.stdout.splitlines()) == 2 and "Traceback" not in proc.stderr
     bad = subprocess.run([*cmd[:3], "ckpt=/no/such.ckpt"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "ckpt=" in bad.stderr
+
+    # the same model exported (ONNX, onnxruntime): a directory chats too, greedy or beam,
+    # and gives the checkpoint's greedy replies
+    from distillab.export.onnx import export_model, export_settings
+    from distillab.jobs.common import start_run
+    from distillab.modules.seq2seq import load_model
+
+    cfg = compose_cfg(["experiment=student", "data=jsonl", f"data.path={data}", *TINY], tmp_path)
+    cfg.paths.output_dir = str(tmp_path / "unused")
+    _, dm = start_run(cfg)
+    export = export_model(load_model(str(ckpt)), tmp_path / "export", dm.tokenizer,
+                          export_settings(dm, cfg.data.max_target_len))  # fmt: skip
+    talk = "hello\nhow are you\n"
+    runs = {}
+    for name, target in (("ckpt", ckpt), ("export", export)):
+        p = subprocess.run([*cmd[:3], f"ckpt={target}", "decoding=greedy"], input=talk,
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        runs[name] = p.stdout.splitlines()
+    assert len(runs["export"]) == 2 and runs["export"] == runs["ckpt"]
+    beam = subprocess.run([*cmd[:3], f"ckpt={export}", "decoding=beam"], input=talk,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert beam.returncode == 0 and len(beam.stdout.splitlines()) == 2, beam.stderr
+    no = subprocess.run([*cmd[:3], f"ckpt={export}", "decoding=sample"], input=talk,
+                        capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert no.returncode == 2 and "greedy or beam" in no.stderr

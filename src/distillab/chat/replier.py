@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from distillab.decoding import build_strategy
+from distillab.decoding import Beam, Greedy, build_strategy
 from distillab.errors import ConfigError
 
 
@@ -78,15 +79,51 @@ class CheckpointReplier:
         return [t for t in out if t != self.pad_id]
 
 
+class ExportReplier:
+    """An exported directory (`distillab.export`: ONNX encoder and decoder step, tokenizer,
+    config.json) decoded by onnxruntime, greedy or beam (the export's runtime has no sampling)."""
+
+    def __init__(self, path: str, decoding: dict, max_len: int | None = None) -> None:
+        from transformers import PreTrainedTokenizerFast
+
+        from distillab.export.runtime import OnnxSeq2Seq
+
+        if not (Path(path) / "config.json").is_file():
+            raise ConfigError(f"ckpt={path}: a directory without config.json (not an export)")
+        self.model = OnnxSeq2Seq(path)
+        c = self.model.config
+        self.settings = ContextSettings(c["context_turns"], c["max_source_len"], c["max_len"])
+        self.tokenizer = PreTrainedTokenizerFast(
+            tokenizer_file=str(Path(path) / c["files"]["tokenizer"])
+        )
+        strategy = build_strategy(decoding, "decoding")
+        if not isinstance(strategy, Greedy | Beam):
+            raise ConfigError(
+                f"decoding={type(strategy).__name__}: an exported model decodes greedy or beam "
+                "(decoding=greedy | decoding=beam)"
+            )
+        self.strategy = strategy
+        self.max_len = int(max_len or self.settings.max_target_len)
+
+    def reply(self, src: list[int]) -> list[int]:
+        ids = np.array([src], dtype=np.int64)
+        mask = np.ones_like(ids, dtype=bool)
+        if isinstance(self.strategy, Beam):
+            s = self.strategy
+            out = self.model.beam(ids, mask, self.max_len, s.beam_size, s.length_penalty)[0]
+        else:
+            out = self.model.greedy(ids, mask, self.max_len)[0]
+        out = out.tolist()
+        eos, pad = self.model.eos_id, self.model.pad_id
+        out = out[: out.index(eos)] if eos in out else out
+        return [t for t in out if t != pad]
+
+
 def load_replier(path: str, decoding: dict, max_len: int | None = None) -> Replier:
-    """The replier for `path`: a checkpoint file; an exported directory is for the export's
-    own replier class (not shipped here yet)."""
+    """The replier for `path`: a checkpoint file, or an exported directory."""
     p = Path(path)
     if p.is_file():
         return CheckpointReplier(path, decoding, max_len)
     if p.is_dir():
-        raise ConfigError(
-            f"ckpt={path}: a directory (an exported model?); chatting with exported models is "
-            "not supported yet, give a checkpoint file (<run>/checkpoints/*.ckpt)"
-        )
-    raise ConfigError(f"ckpt={path}: no such checkpoint file")
+        return ExportReplier(path, decoding, max_len)
+    raise ConfigError(f"ckpt={path}: no such checkpoint file or exported directory")

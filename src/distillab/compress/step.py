@@ -227,7 +227,7 @@ def compress_checkpoint(
         "params_non_embedding": counts["non_embedding"],
         "sparsity": sparsity,
         "sparsity_by_layer": by_layer,
-        "size_bytes_fp32": serialized_bytes(before, compressed=True),  # same gzip as below
+        "size_bytes_fp32": serialized_bytes(before),
         "size_bytes_compressed": serialized_bytes(deployed_eager, compressed=True),
         **latency,
         "metrics_before": before_q,

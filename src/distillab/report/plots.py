@@ -97,36 +97,47 @@ def lines(
     return save(fig, path)
 
 
-def metric_vs_temperature(jobs: list[Job], metric: str, out: Path) -> Result:
-    have = [j for j in finished(jobs, metric) if number(j.overrides.get(TEMPERATURE)) is not None]
-    if len({j.overrides[TEMPERATURE] for j in have}) < 2:
-        return None, f"{metric} vs temperature: skipped ({TEMPERATURE} not swept over 2+ values)"
+def metric_vs_swept(
+    jobs: list[Job], metric: str, out: Path, x: str, per: str, what: tuple[str, str, str, str, str]
+) -> Result:
+    """`metric` against the swept override `x`, one line per value of the override `per`;
+    `what`: (short name of x, short name of per, file stem, title end, x-axis label)."""
+    name, per_name, stem, title, xlabel = what
+    have = [j for j in finished(jobs, metric) if number(j.overrides.get(x)) is not None]
+    if len({j.overrides[x] for j in have}) < 2:
+        return None, f"{metric} vs {name}: skipped ({x} not swept over 2+ values)"
     path = lines(
         have,
         metric,
-        lambda j: number(j.overrides.get(TEMPERATURE)),
-        lambda j: f"alpha={j.overrides[ALPHA]}" if ALPHA in j.overrides else "all jobs",
-        out / "metric_vs_temperature.png",
-        f"{metric} vs distillation temperature, per alpha",
-        "distillation temperature T (dimensionless)",
+        lambda j: number(j.overrides.get(x)),
+        lambda j: f"{per_name}={j.overrides[per]}" if per in j.overrides else "all jobs",
+        out / f"{stem}.png",
+        f"{metric} vs {title}",
+        xlabel,
     )
     return path, ""
+
+
+def metric_vs_temperature(jobs: list[Job], metric: str, out: Path) -> Result:
+    what = (
+        "temperature",
+        "alpha",
+        "metric_vs_temperature",
+        "distillation temperature, per alpha",
+        "distillation temperature T (dimensionless)",
+    )
+    return metric_vs_swept(jobs, metric, out, TEMPERATURE, ALPHA, what)
 
 
 def metric_vs_alpha(jobs: list[Job], metric: str, out: Path) -> Result:
-    have = [j for j in finished(jobs, metric) if number(j.overrides.get(ALPHA)) is not None]
-    if len({j.overrides[ALPHA] for j in have}) < 2:
-        return None, f"{metric} vs alpha: skipped ({ALPHA} not swept over 2+ values)"
-    path = lines(
-        have,
-        metric,
-        lambda j: number(j.overrides.get(ALPHA)),
-        lambda j: f"T={j.overrides[TEMPERATURE]}" if TEMPERATURE in j.overrides else "all jobs",
-        out / "metric_vs_alpha.png",
-        f"{metric} vs KD weight alpha, per temperature",
+    what = (
+        "alpha",
+        "T",
+        "metric_vs_alpha",
+        "KD weight alpha, per temperature",
         "alpha (weight of the KD term; 1 - alpha on gold cross-entropy)",
     )
-    return path, ""
+    return metric_vs_swept(jobs, metric, out, ALPHA, TEMPERATURE, what)
 
 
 def deployed(jobs: list[Job], metric: str) -> str:

@@ -229,6 +229,7 @@ EXTRA_TEACHER_FIELDS = {"ckpt": string(), "weight": number(0.0, required=False)}
 # data: the same checks as DialogueDataModule's constructor (same messages), plus the rest
 DATA_RANGES = {
     "context_turns": integer(1, 64),
+    "head_turns": integer(0, 64),
     "val_fraction": number(0.0, 0.5, low_inclusive=False),
     "test_fraction": number(0.0, 0.5, low_inclusive=False),
     "max_examples": integer(10, None, null=True),

@@ -48,7 +48,8 @@ def test_cache_is_reused_and_keyed_by_settings(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "setting", [{"max_target_len": 20}, {"max_source_len": 40}, {"context_turns": 2}]
+    "setting",
+    [{"max_target_len": 20}, {"max_source_len": 40}, {"context_turns": 2}, {"head_turns": 1}],
 )
 def test_fingerprint_covers_what_cuts_the_examples(tmp_path, setting):
     """Lengths and context shape what a model sees (and what caches downstream hold): they
@@ -66,6 +67,30 @@ def test_fingerprint_covers_what_cuts_the_examples(tmp_path, setting):
         assert len(list((tmp_path / "cache" / "data").glob("*/artefact.json"))) == 1
     key = next(iter(setting))
     assert other.describe()[key] == setting[key]
+
+
+def test_heads_read_the_conversation_opening(tmp_path):
+    """With head_turns=N the heads' input is the conversation's first N turns (marked, cut
+    to max_source_len from the start), the same for every example of a conversation and
+    never augmented; with 0 it is the generation source."""
+    path = write_jsonl(tmp_path / "d.jsonl", synthetic_conversations(30))
+    dm = _dm(tmp_path, path, head_turns=2, max_source_len=12, token_dropout=0.5)
+    dm.load()
+    ds, split = dm.datasets["train"], dm.splits["train"]
+    by_conv: dict[int, list] = {}
+    for i in range(len(ds)):
+        conv = int(split.examples[ds.rows[i], 0])
+        by_conv.setdefault(conv, []).append(ds[i]["head_src"].tolist())
+    for conv, heads in by_conv.items():
+        want = [dm.other_id, *split.turn(conv, 0), dm.self_id, *split.turn(conv, 1)][:12]
+        assert all(h == want for h in heads)
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["head_src"].shape[1] <= 12
+    assert torch.equal(batch["head_src_mask"], batch["head_src"] != dm.pad_id)
+    same = _dm(tmp_path, path, head_turns=0)
+    same.load()
+    item = same.datasets["val"][0]
+    assert np.array_equal(item["head_src"], item["src"])
 
 
 def test_augmentation_is_not_part_of_the_fingerprint(tmp_path):

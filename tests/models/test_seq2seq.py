@@ -294,3 +294,20 @@ def test_untied_single_layer_unidirectional_shapes() -> None:
     assert out.topic_logits is None and out.rating is None
     _, h0 = model.encode_source(src, src != PAD)
     assert h0.shape == (3, 2, 24)
+
+
+def test_heads_read_their_own_input_when_given() -> None:
+    """`head_src` feeds the heads (a second pass of the shared encoder) and leaves the
+    generation outputs alone; without it the heads read the source."""
+    model = make_model()
+    src, tgt = make_batch([5, 3], 6, seed=1), make_batch([4, 4], 4, seed=2)
+    head = make_batch([6, 2], 6, seed=3)
+    src_mask, head_mask = lengths_mask([5, 3], 6), lengths_mask([6, 2], 6)
+    with torch.no_grad():
+        plain = model(src, src_mask, tgt)
+        split = model(src, src_mask, tgt, head, head_mask)
+        topic, rating = model.heads(head, head_mask)
+    assert torch.allclose(split.logits, plain.logits, atol=ATOL)
+    assert torch.allclose(split.topic_logits, topic, atol=ATOL)
+    assert torch.allclose(split.rating, rating, atol=ATOL)
+    assert not torch.allclose(split.topic_logits, plain.topic_logits, atol=1e-3)

@@ -107,14 +107,12 @@ def collate(items: list[dict], pad_id: int, bos_id: int, eos_id: int) -> dict:
     Padding only: whatever else a batch needs (cached teacher outputs) is looked up by its
     `index` (the split's example rows) by whoever needs it."""
     b = len(items)
-    src_len = max(len(it["src"]) for it in items)
+    src, head_src = (_pad([it[k] for it in items], pad_id) for k in ("src", "head_src"))
     tgt_len = max(len(it["tgt"]) for it in items) + 1
-    src = torch.full((b, src_len), pad_id, dtype=torch.long)
     tgt_in = torch.full((b, tgt_len), pad_id, dtype=torch.long)
     tgt_out = torch.full((b, tgt_len), pad_id, dtype=torch.long)
     for i, it in enumerate(items):
-        s, t = torch.as_tensor(it["src"]), torch.as_tensor(it["tgt"])
-        src[i, : len(s)] = s
+        t = torch.as_tensor(it["tgt"])
         tgt_in[i, 0] = bos_id
         tgt_in[i, 1 : len(t) + 1] = t
         tgt_out[i, : len(t)] = t
@@ -124,6 +122,8 @@ def collate(items: list[dict], pad_id: int, bos_id: int, eos_id: int) -> dict:
         "index": torch.tensor([it["index"] for it in items], dtype=torch.long),
         "src": src,
         "src_mask": src != pad_id,
+        "head_src": head_src,  # what the task heads read (`DialogueDataset.opening`)
+        "head_src_mask": head_src != pad_id,
         "tgt_in": tgt_in,
         "tgt_out": tgt_out,
         "tgt_mask": tgt_out != pad_id,
@@ -133,3 +133,11 @@ def collate(items: list[dict], pad_id: int, bos_id: int, eos_id: int) -> dict:
         "n_tokens": sum(len(it["tgt"]) + 1 for it in items),
     }
     return batch
+
+
+def _pad(seqs: list, pad_id: int) -> torch.Tensor:
+    """Right-pad token sequences into a [B, T] long tensor."""
+    out = torch.full((len(seqs), max(len(x) for x in seqs)), pad_id, dtype=torch.long)
+    for i, x in enumerate(seqs):
+        out[i, : len(x)] = torch.as_tensor(x)
+    return out

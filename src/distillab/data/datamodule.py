@@ -39,6 +39,7 @@ class DialogueDataModule(pl.LightningDataModule):
         path: str | None = None,
         cache_dir: str = "outputs/cache",
         context_turns: int = 3,
+        head_turns: int = 3,
         val_fraction: float = 0.05,
         test_fraction: float = 0.05,
         seed: int = 0,
@@ -65,6 +66,7 @@ class DialogueDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         check_range("data.context_turns", context_turns, 1, 64)
+        check_range("data.head_turns", head_turns, 0, 64)
         check_range("data.val_fraction", val_fraction, 0.0, 0.5, low_inclusive=False)
         check_range("data.test_fraction", test_fraction, 0.0, 0.5, low_inclusive=False)
         if max_examples is not None:
@@ -104,6 +106,7 @@ class DialogueDataModule(pl.LightningDataModule):
             max_source_len,
             max_target_len,
         )
+        self.head_turns = head_turns
         self.token_dropout, self.context_dropout = token_dropout, context_dropout
         self.balanced_topics, self.seed = balanced_topics, seed
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
@@ -115,9 +118,11 @@ class DialogueDataModule(pl.LightningDataModule):
     # ---- preparation (idempotent; cached on disk by fingerprint) ---------------------------
     def example_settings(self) -> dict:
         """What turns the encoded corpus into the examples a model sees (besides the corpus
-        key): how many context turns, and where sources and targets are cut."""
+        key): how many context turns, what the task heads read, and where sources and targets
+        are cut."""
         return {
             "context_turns": self.context_turns,
+            "head_turns": self.head_turns,
             "max_source_len": self.max_source_len,
             "max_target_len": self.max_target_len,
         }
@@ -190,6 +195,7 @@ class DialogueDataModule(pl.LightningDataModule):
             context_dropout=self.context_dropout if augment else 0.0,
             seed=self.seed,
             rows=self.train_rows if name == "train" else None,
+            head_turns=self.head_turns,
         )
 
     def _train_rows(self) -> np.ndarray | None:

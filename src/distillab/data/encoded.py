@@ -54,6 +54,11 @@ class DialogueDataset(Dataset):
 
     Speaker markers are relative to the target's speaker. Optional augmentation (training
     only): drop whole context turns (never the most recent) and replace source tokens by UNK.
+
+    The task heads label the whole conversation (its topic is the prompt its speakers were
+    given, its rating theirs), so with `head_turns > 0` they read the conversation's opening
+    turns (`head_src`), where the prompt is discussed, instead of the last few turns before
+    the target; with 0 they read the generation source.
     """
 
     def __init__(
@@ -69,6 +74,7 @@ class DialogueDataset(Dataset):
         context_dropout: float = 0.0,
         seed: int = 0,
         rows: np.ndarray | None = None,
+        head_turns: int = 0,
     ) -> None:
         self.split = split
         # example rows of the split this dataset serves; `index` in a batch is the row, so
@@ -79,6 +85,7 @@ class DialogueDataset(Dataset):
         self.context_turns = context_turns
         self.max_source_len = max_source_len
         self.max_target_len = max_target_len
+        self.head_turns = head_turns
         self.self_id, self.other_id, self.unk_id = self_id, other_id, unk_id
         self.token_dropout = token_dropout
         self.context_dropout = context_dropout
@@ -106,6 +113,16 @@ class DialogueDataset(Dataset):
             src = np.where(drop, self.unk_id, src)
         return src
 
+    def opening(self, conv: int) -> np.ndarray:
+        """The conversation's first `head_turns` turns with speaker markers (first speaker
+        `<other>`), cut to `max_source_len` from the start; never augmented."""
+        n = min(self.head_turns, int(self.split.conv_start[conv + 1] - self.split.conv_start[conv]))
+        parts = []
+        for j in range(n):
+            marker = self.other_id if j % 2 == 0 else self.self_id
+            parts += [np.array([marker], dtype=np.int32), self.split.turn(conv, j)]
+        return np.concatenate(parts)[: self.max_source_len]
+
     def target(self, conv: int, t: int) -> np.ndarray:
         return self.split.turn(conv, t)[: self.max_target_len - 1]  # room for EOS
 
@@ -116,9 +133,11 @@ class DialogueDataset(Dataset):
         if self.alt_targets is not None and self.rng.random() >= self.gold_fraction:
             tokens, offsets = self.alt_targets
             tgt = tokens[offsets[row] : offsets[row + 1]][: self.max_target_len - 1]
+        src = self.source(conv, t)
         return {
             "index": row,
-            "src": self.source(conv, t),
+            "src": src,
+            "head_src": self.opening(conv) if self.head_turns > 0 else src,
             "tgt": tgt,
             "topic": int(self.split.topic[conv]),
             "rating": float(self.split.rating[conv]),

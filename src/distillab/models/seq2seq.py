@@ -119,14 +119,27 @@ class Seq2Seq(nn.Module):
         assert self.out_proj is not None
         return F.linear(self.out_proj(attn_hidden), self.embedding.weight, self.out_bias)
 
-    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Seq2SeqOutput:
-        """Teacher-forced pass: ``tgt_in [B, Tt]`` starts with BOS (right-padded)."""
+    def forward(
+        self,
+        src: Tensor,
+        src_mask: Tensor,
+        tgt_in: Tensor,
+        head_src: Tensor | None = None,
+        head_src_mask: Tensor | None = None,
+    ) -> Seq2SeqOutput:
+        """Teacher-forced pass: ``tgt_in [B, Tt]`` starts with BOS (right-padded).
+
+        The task heads read ``head_src`` (a second pass of the shared encoder) when given, or
+        else the source's encoder states."""
         enc_states, h0 = self.encode_source(src, src_mask)
         y_emb = self.emb_dropout(self.embedding(tgt_in))
         memory = self.decoder.precompute(enc_states, src_mask)
         attn_hidden, _, attn, _ = self.decoder(y_emb, h0, memory)
         logits = self.project(self.out_dropout(attn_hidden))
-        topic_logits, rating = self.head_outputs(enc_states, src_mask)
+        if head_src is None or not self.has_heads:
+            topic_logits, rating = self.head_outputs(enc_states, src_mask)
+        else:
+            topic_logits, rating = self.heads(head_src, head_src_mask)
         return Seq2SeqOutput(logits, enc_states, attn, attn_hidden, topic_logits, rating)
 
     @property

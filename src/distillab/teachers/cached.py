@@ -39,7 +39,7 @@ class CachedTeacher(Teacher):
         if model is not None and getattr(model, "has_heads", False):
             # the task heads are not cached: an encoder pass (no decoder) serves them
             with torch.no_grad():
-                topic_logits, rating = model.heads(batch["src"], batch["src_mask"])
+                topic_logits, rating = model.heads(batch["head_src"], batch["head_src_mask"])
         return CachedOutput(
             topic_logits=topic_logits,
             rating=rating,

@@ -55,6 +55,25 @@ def test_lmbda_coin_is_seeded_and_has_the_right_rate():
     assert all(OnPolicy(1.0, spec, seed=1).coin() for _ in range(100))
 
 
+def test_lmbda_coin_state_travels_with_the_checkpoint():
+    """A resumed on-policy run continues the coin's sequence instead of restarting it."""
+    from types import SimpleNamespace
+
+    from distillab.modules.distill import DistillationModule
+
+    spec = {"_target_": "distillab.decoding.Sample"}
+    run = SimpleNamespace(onpolicy=OnPolicy(0.5, spec, seed=3))
+    _ = [run.onpolicy.coin() for _ in range(7)]
+    ckpt: dict = {}
+    DistillationModule.on_save_checkpoint(run, ckpt)
+    after = [run.onpolicy.coin() for _ in range(50)]
+    resumed = SimpleNamespace(onpolicy=OnPolicy(0.5, spec, seed=3))
+    DistillationModule.on_load_checkpoint(resumed, ckpt)
+    assert [resumed.onpolicy.coin() for _ in range(50)] == after
+    fresh = OnPolicy(0.5, spec, seed=3)
+    assert [fresh.coin() for _ in range(50)] != after
+
+
 def values_ctx(values):
     class Term(torch.nn.Module):
         def __init__(self, v, needs_gold=False):

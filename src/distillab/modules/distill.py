@@ -67,6 +67,16 @@ class DistillationModule(Seq2SeqModule):
     def on_fit_start(self) -> None:
         self._move_teachers()
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """The lmbda coin's generator state: a resumed run sends the same batches on-policy
+        as an uninterrupted one (the global RNGs are restored by Lightning's loop state)."""
+        if self.onpolicy is not None:
+            checkpoint["onpolicy_coin"] = self.onpolicy.generator.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if self.onpolicy is not None and "onpolicy_coin" in checkpoint:
+            self.onpolicy.generator.set_state(checkpoint["onpolicy_coin"])
+
     def training_batch(self, batch: dict) -> dict:
         if self.onpolicy is None:
             return batch

@@ -1,17 +1,20 @@
 """Which distillation objective wins at quickstart size: scratch, forward KL, reverse KL,
-JSD(0.5), TVD and on-policy (lmbda 0.5), same seed, budget and batches; then single- vs
-multi-task students (`task=multi`: topic and rating heads, with their baselines).
+JSD(0.5), TVD and on-policy (lmbda 0.5), same seed, budget and batches, with the task heads
+(`task=multi`: topic and rating, beside their baselines); then single- vs multi-task students
+distilled from the same teacher.
 
-    python benchmarks/objectives.py [--output-root DIR] [--json FILE] [--skip-multi]
+    python benchmarks/objectives.py [--output-root DIR] [--json FILE] [--skip-single]
         [overrides ...]
 
-Each variant is one `distillab-train experiment=quickstart ...` run in its own process (the
-teacher is trained once, into the registry under `--output-root`, and reused by the rest).
-Every variant uses `distill.teacher_outputs=online`: cached teacher outputs only estimate
-the forward KL (and cannot score on-policy samples), so the comparison keeps one teacher
-path for all. The scratch student of every run is the same model (same seed, steps and
-batches); the table takes it from the first run and checks that the others agree.
-Trailing overrides go to every run (e.g. tiny sizes for a smoke test).
+Each variant is one `python -m distillab.train experiment=quickstart task=multi ...` run in its own
+process (the teacher is trained once, into the registry under `--output-root`, and reused by
+the rest). Every variant uses `distill.teacher_outputs=online`: cached teacher outputs only
+estimate the forward KL (and cannot score on-policy samples), so the comparison keeps one
+teacher path for all. The scratch student of every run is the same model (same seed, steps
+and batches); the table takes it from the first run and says if another run's differs. The
+single-task run (`task=single`) takes that teacher's checkpoint (`teacher.ckpt`), so both
+student kinds learn from one teacher. Trailing overrides go to every run (e.g. tiny sizes
+for a smoke test).
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--output-root", default="outputs/bench_objectives")
     ap.add_argument("--json")
-    ap.add_argument("--skip-multi", action="store_true", help="leave out the task=multi runs")
+    ap.add_argument("--skip-single", action="store_true", help="leave out the task=single run")
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args()
     root = Path(args.output_root).resolve()
@@ -87,21 +90,23 @@ def main() -> None:
         rows[name] = r["student_distilled"]
         if not same:
             print(f"warning: {name}'s scratch student differs from the first run's", flush=True)
-    print("\n## Objectives (single task)\n\n" + table(rows), flush=True)
+    print("\n## Objectives (task=multi)\n\n" + table(rows), flush=True)
     report = {"objectives": rows}
-    if not args.skip_multi:
-        multi = run("multi_forward_kl", ["task=multi", *args.overrides], root)
-        heads = {
-            "teacher (multi)": multi["teacher"],
-            "scratch (single)": first["student_scratch"],
-            "scratch (multi)": multi["student_scratch"],
-            "forward_kl (single)": results["forward_kl"]["student_distilled"],
-            "forward_kl (multi)": multi["student_distilled"],
-            "baseline chance": multi["baseline_chance"],
-            "baseline majority": multi["baseline_majority"],
+    if not args.skip_single:
+        ckpt = first["teacher"]["checkpoint"]
+        single = run(
+            "single_forward_kl", ["task=single", f"teacher.ckpt={ckpt}", *args.overrides], root
+        )
+        tasks = {
+            "scratch (single)": single["student_scratch"],
+            "scratch (multi)": first["student_scratch"],
+            "forward_kl (single)": single["student_distilled"],
+            "forward_kl (multi)": results["forward_kl"]["student_distilled"],
+            "baseline chance": first["baseline_chance"],
+            "baseline majority": first["baseline_majority"],
         }
-        print("\n## Single- vs multi-task students\n\n" + table(heads), flush=True)
-        report["multi_task"] = heads
+        print("\n## Single- vs multi-task students\n\n" + table(tasks), flush=True)
+        report["tasks"] = tasks
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
 

@@ -112,7 +112,19 @@ def build_trainer(cfg: DictConfig, run_dir: Path, callbacks: list[pl.Callback]) 
         logger=loggers or False,
         default_root_dir=str(run_dir),
         enable_progress_bar=interactive,
+        **cluster_plugins(cfg),
     )
+
+
+def cluster_plugins(cfg: DictConfig) -> dict[str, Any]:
+    """Under SLURM, Lightning's SLURM environment without its own requeue (a SIGUSR1 handler
+    that saves an `hpc_ckpt` and calls `scontrol requeue`): submitit requeues the job, after
+    `GracefulStop` saved `last.ckpt` on its notice. Nothing when `trainer.plugins` is set."""
+    from lightning_fabric.plugins.environments import SLURMEnvironment
+
+    if cfg.trainer.get("plugins") is not None or not SLURMEnvironment.detect():
+        return {}
+    return {"plugins": [SLURMEnvironment(auto_requeue=False)]}
 
 
 def evaluate(trainer: pl.Trainer, module: Seq2SeqModule, dm, ckpt: str | None = None) -> dict:

@@ -120,6 +120,8 @@ def test_sigusr2_saves_last_ckpt_and_the_same_command_resumes_it(tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["trainer/global_step"] == 150 and metrics["val/ppl"] > 1
     assert json.loads((run_dir / "status.json").read_text())["state"] == "finished"
+    logs = run_dir / "logs"  # the CSV log of the steps before the interruption is kept
+    assert (logs / "metrics.0.csv").is_file() and (logs / "metrics.csv").is_file()
 
     finished = subprocess.run(
         cli(args, tmp_path), env=env(), capture_output=True, text=True, timeout=600

@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.loggers import CSVLogger, WandbLogger
 
 from distillab.compress import step as compress
 from distillab.data import DialogueDataModule
@@ -104,6 +104,8 @@ def build_trainer(cfg: DictConfig, run_dir: Path, callbacks: list[pl.Callback]) 
     if interactive:
         callbacks.append(pl.callbacks.RichProgressBar())
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
+    if cfg.get("resume") and is_rank_zero():
+        keep_csv_history(loggers)
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     return instantiate(
@@ -114,6 +116,19 @@ def build_trainer(cfg: DictConfig, run_dir: Path, callbacks: list[pl.Callback]) 
         enable_progress_bar=interactive,
         **cluster_plugins(cfg),
     )
+
+
+def keep_csv_history(loggers: list) -> None:
+    """A resumed run's CSV logger would delete the `metrics.csv` of the steps before the
+    interruption (Lightning clears it when the log directory is not empty): it is kept beside
+    the new one as `metrics.<n>.csv`, n = 0 for the first resume."""
+    for lg in loggers:
+        if isinstance(lg, CSVLogger):
+            old = Path(lg.log_dir) / "metrics.csv"
+            if old.is_file():
+                old.rename(
+                    old.with_name(f"metrics.{len(list(old.parent.glob('metrics.*.csv')))}.csv")
+                )
 
 
 def cluster_plugins(cfg: DictConfig) -> dict[str, Any]:

@@ -851,19 +851,15 @@ def check_output_root(root: str) -> None:
 
 def check_run_dir(cfg: dict) -> None:
     """`resume=RUN_DIR` must name a resumable run; without it, the run directory must not hold
-    another run already (nothing of an existing run is overwritten). DDP ranks > 0 share rank
-    0's run directory."""
-    from distillab.jobs.resume import STATUS, check_resumable, is_rank_zero
+    another run already (nothing of an existing run is overwritten), except this job's own
+    interrupted run, which it continues (a requeued job). DDP ranks > 0 share rank 0's run
+    directory."""
+    from distillab.jobs.resume import check_resumable, check_run_dir_reuse
 
     if cfg.get("resume"):
         check_resumable(cfg["resume"])
         return
-    out = Path(cfg["paths"]["output_dir"])
-    if is_rank_zero() and ((out / STATUS).exists() or (out / "metrics.json").exists()):
-        raise ConfigError(
-            f"paths.output_dir={out} holds a run already; continue it with resume={out} "
-            "or choose a new directory"
-        )
+    check_run_dir_reuse(cfg)
 
 
 def check_writable_dir(key: str, path: str) -> None:

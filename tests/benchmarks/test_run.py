@@ -61,6 +61,8 @@ def test_sweep_overhead_benchmark_reports_every_phase(tmp_path, capsys):
     phases = ("process start", "imports", "compose + validate", "data from cache", "teacher lookup")
     for phase in phases:
         assert r[f"overhead_s.{phase}"] > 0, phase
+    for phase in phases[1:]:  # timed inside the job's process: its CPU time too
+        assert 0 < r[f"cpu_s.{phase}"], phase
     assert r["overhead_s.total"] == pytest.approx(sum(r["rounds"][0][p] for p in phases))
     assert 0 < r["ratio.overhead_over_student_job"] and r["student_job.wall_s"] > 0
     assert "| **total** |" in capsys.readouterr().out

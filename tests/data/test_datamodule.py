@@ -47,6 +47,27 @@ def test_cache_is_reused_and_keyed_by_settings(tmp_path):
     assert dm3.fingerprint != dm.fingerprint and dm3.corpus_key != dm.corpus_key
 
 
+def test_a_cached_corpus_is_not_parsed_again_but_changed_bytes_are(tmp_path, monkeypatch):
+    """Every job of a sweep finds the encoded corpus cached by the file's sha256: it hashes the
+    file and never parses it; a file with other bytes is a new key, read and checked again."""
+    import distillab.data.sources as sources
+
+    path = write_jsonl(tmp_path / "d.jsonl", synthetic_conversations(30))
+    first = _dm(tmp_path, path)
+    first.load()
+    reads = []
+    read = sources._read_jsonl
+    monkeypatch.setattr(sources, "_read_jsonl", lambda p: reads.append(p) or read(p))
+    again = _dm(tmp_path, path)
+    again.load()
+    assert reads == [] and again.fingerprint == first.fingerprint
+    assert len(again.datasets["train"]) == len(first.datasets["train"])
+    write_jsonl(path, synthetic_conversations(31))
+    changed = _dm(tmp_path, path)
+    changed.load()
+    assert reads == [str(path)] and changed.corpus_key != first.corpus_key
+
+
 @pytest.mark.parametrize(
     "setting",
     [{"max_target_len": 20}, {"max_source_len": 40}, {"context_turns": 2}, {"head_turns": 1}],

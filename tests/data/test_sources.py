@@ -44,8 +44,9 @@ BAD_LINES = [
 def test_jsonl_error_names_file_and_line(tmp_path, bad, message):
     good = '{"turns": ["hi", "hello"]}'
     path = write_jsonl(tmp_path / "bad.jsonl", [good, good, bad, good])
+    corpus = jsonl_source(str(path))  # the file's bytes are named at once, read when needed
     with pytest.raises(DataError) as err:
-        jsonl_source(str(path))
+        _ = corpus.conversations
     assert f"{path}:3:" in str(err.value)
     assert message in str(err.value)
 
@@ -54,18 +55,18 @@ def test_jsonl_undecodable_bytes(tmp_path):
     path = tmp_path / "bytes.jsonl"
     path.write_bytes(b'{"turns": ["a", "b"]}\n{"turns": ["\xff\xfe", "b"]}\n')
     with pytest.raises(DataError, match=rf"{path}:2: undecodable bytes"):
-        jsonl_source(str(path))
+        _ = jsonl_source(str(path)).conversations
 
 
 def test_jsonl_empty_or_missing_file(tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_bytes(b"")
     with pytest.raises(DataError, match=r"empty\.jsonl: the file is empty \(0 bytes\)"):
-        jsonl_source(str(empty))
+        _ = jsonl_source(str(empty)).conversations
     blank = tmp_path / "blank.jsonl"
     blank.write_text("\n  \n\n")
     with pytest.raises(DataError) as err:
-        jsonl_source(str(blank))
+        _ = jsonl_source(str(blank)).conversations
     assert f"{blank}: the file is empty (its 3 lines are all blank)" in str(err.value)
     assert "no usable conversations" in str(err.value)
     with pytest.raises(DataError, match="no such file"):
@@ -91,8 +92,10 @@ CHITCHAT_BAD = [
 def test_chitchat_path_that_is_not_the_corpus(tmp_path, content, message):
     path = tmp_path / "corpus.json"
     path.write_bytes(content)
+    corpus = chitchat_source(str(path))
+    assert len(corpus.sha256) == 64  # named at once; read and checked on first use
     with pytest.raises(DataError) as err:
-        chitchat_source(str(path))
+        _ = corpus.conversations
     assert str(path) in str(err.value) and message in str(err.value)
 
 

@@ -102,9 +102,9 @@ class SignalAt(pl.Callback):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGINT", "SIGUSR2"])
 def test_signal_before_any_validation_then_resume_in_process(tmp_path, name):
-    """Stopped at the batch boundary by either signal, before ModelCheckpoint saved anything:
+    """Stopped at the batch boundary by any of the signals, before ModelCheckpoint saved anything:
     the resumed run still ends with one up-to-date last.ckpt (no stale one beside last-v1)."""
     at = f"+callbacks.stop={{_target_: tests.jobs.test_run_status.SignalAt, step: 3, name: {name}}}"
     cfg = compose_cfg([*TINY, at], tmp_path)

@@ -1,14 +1,19 @@
 """Corpus sources: each turns a file into a list of `Conversation`s, validating as it reads.
 
 A source is instantiated by Hydra as a partial (`_partial_: true`) and called with the data
-file path, so `data.path=FILE` means "the corpus file" whichever source is selected.
+file path, so `data.path=FILE` means "the corpus file" whichever source is selected. It names
+the file's bytes at once (path, sha256; a missing file is an error then) and reads and checks
+the conversations when they are first asked for: a job whose encoded corpus is cached (keyed
+by the sha256, so built from these very bytes) never parses the file again.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property, partial
 from pathlib import Path
 
 from distillab.errors import DataError
@@ -25,9 +30,14 @@ class Conversation:
 
 @dataclass(frozen=True)
 class Corpus:
-    conversations: list[Conversation]
     path: str
     sha256: str  # fingerprint of the file's bytes, saved with every run
+    read: Callable[[], list[Conversation]] = field(repr=False, compare=False)
+
+    @cached_property
+    def conversations(self) -> list[Conversation]:
+        """Read and checked on first use (a `DataError` names the file and what is wrong)."""
+        return self.read()
 
 
 def chitchat_source(path: str | None = None) -> Corpus:
@@ -41,6 +51,11 @@ def chitchat_source(path: str | None = None) -> Corpus:
         import chitchat_dataset
 
         path = str(Path(chitchat_dataset.__file__).with_name("dataset.json"))
+    _check_file(path)
+    return Corpus(str(path), file_sha256(path), partial(_read_chitchat, path))
+
+
+def _read_chitchat(path: str) -> list[Conversation]:
     raw = _read_json_file(path, "the chitchat corpus (a JSON object of conversations by id)")
     if not isinstance(raw, dict):
         raise DataError(
@@ -49,19 +64,22 @@ def chitchat_source(path: str | None = None) -> Corpus:
         )
     if not raw:
         raise DataError(f"{path}: no usable conversations (the JSON object is empty)")
-    convs = [
+    return [
         _chitchat_conversation(cid, raw[cid], f"{path}: conversation {cid!r}")
         for cid in sorted(raw)
     ]
-    return Corpus(convs, str(path), file_sha256(path))
+
+
+def _check_file(path: str) -> None:
+    if not Path(path).is_file():
+        raise DataError(f"{path}: no such file (data.path)")
 
 
 def _read_json_file(path: str, what: str) -> object:
     """One JSON document; a missing, empty, non-UTF-8 or non-JSON file is a DataError that
     names the file and what was expected."""
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{path}: no such file (data.path)")
+    _check_file(path)
     try:
         data = p.read_bytes()
     except OSError as e:
@@ -133,9 +151,12 @@ def jsonl_source(path: str | None = None) -> Corpus:
         raise DataError(
             "data.path is required with data=jsonl (a .jsonl file, one conversation a line)"
         )
+    _check_file(path)
+    return Corpus(str(path), file_sha256(path), partial(_read_jsonl, str(path)))
+
+
+def _read_jsonl(path: str) -> list[Conversation]:
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{path}: no such file (data.path)")
     convs = []
     lineno = 0
     with open(p, "rb") as f:
@@ -158,7 +179,7 @@ def jsonl_source(path: str | None = None) -> Corpus:
             f"{path}: the file is empty ({what}): no usable conversations; expected one JSON "
             'object a line, {"turns": [str, ...]}'
         )
-    return Corpus(convs, str(p), file_sha256(p))
+    return convs
 
 
 def _conversation_from_json(obj: object, where: str, default_id: str) -> Conversation:

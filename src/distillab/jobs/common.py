@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.loggers import CSVLogger, WandbLogger
 
 from distillab.compress import step as compress
 from distillab.data import DialogueDataModule
@@ -104,6 +104,8 @@ def build_trainer(cfg: DictConfig, run_dir: Path, callbacks: list[pl.Callback]) 
     if interactive:
         callbacks.append(pl.callbacks.RichProgressBar())
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
+    if cfg.get("resume") and is_rank_zero():
+        keep_csv_history(loggers)
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     return instantiate(
@@ -112,7 +114,32 @@ def build_trainer(cfg: DictConfig, run_dir: Path, callbacks: list[pl.Callback]) 
         logger=loggers or False,
         default_root_dir=str(run_dir),
         enable_progress_bar=interactive,
+        **cluster_plugins(cfg),
     )
+
+
+def keep_csv_history(loggers: list) -> None:
+    """A resumed run's CSV logger would delete the `metrics.csv` of the steps before the
+    interruption (Lightning clears it when the log directory is not empty): it is kept beside
+    the new one as `metrics.<n>.csv`, n = 0 for the first resume."""
+    for lg in loggers:
+        if isinstance(lg, CSVLogger):
+            old = Path(lg.log_dir) / "metrics.csv"
+            if old.is_file():
+                old.rename(
+                    old.with_name(f"metrics.{len(list(old.parent.glob('metrics.*.csv')))}.csv")
+                )
+
+
+def cluster_plugins(cfg: DictConfig) -> dict[str, Any]:
+    """Under SLURM, Lightning's SLURM environment without its own requeue (a SIGUSR1 handler
+    that saves an `hpc_ckpt` and calls `scontrol requeue`): submitit requeues the job, after
+    `GracefulStop` saved `last.ckpt` on its notice. Nothing when `trainer.plugins` is set."""
+    from lightning_fabric.plugins.environments import SLURMEnvironment
+
+    if cfg.trainer.get("plugins") is not None or not SLURMEnvironment.detect():
+        return {}
+    return {"plugins": [SLURMEnvironment(auto_requeue=False)]}
 
 
 def evaluate(trainer: pl.Trainer, module: Seq2SeqModule, dm, ckpt: str | None = None) -> dict:

@@ -6,6 +6,12 @@ scheduler, loop and sampler position, RNG states) up to the configured final ste
 its results there. The CLI points Hydra's run directory at RUN_DIR (its log file continues) and
 keeps Hydra's record of the resuming invocation in a fresh `.hydra/resume_<time>` folder.
 
+A job whose own run directory already holds its interrupted run (`status.json`: interrupted,
+and `checkpoints/last.ckpt`) continues it the same way, without `resume=`: a SLURM job that
+submitit requeued after a time limit or preemption runs again with the same overrides in the
+same job directory. Its config must be the run's (`config.yaml`), else it is refused with the
+keys that differ. A run directory that finished or failed is never reused.
+
 `status.json` in a run directory says whether the run finished: `running`, `finished`,
 `failed` (with the error) or `interrupted` (with the signal and how to resume), written
 atomically by rank 0 only.
@@ -27,7 +33,8 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from distillab.errors import ConfigError, DistillabError
-from distillab.modules.reliability import exit_code
+from distillab.modules import reliability
+from distillab.modules.reliability import Preempted, exit_code
 from distillab.utils.console import CurrentStreamHandler, log
 from distillab.utils.io import atomic_write_json
 
@@ -58,9 +65,87 @@ def check_resumable(run_dir: str) -> None:
             )
 
 
+def recorded_state(run_dir: Path) -> str | None:
+    """The state `status.json` records (`finished` for a bare `metrics.json`), None for a
+    directory that holds no run."""
+    try:
+        state = json.loads((run_dir / STATUS).read_text()).get("state")
+    except (OSError, ValueError, AttributeError):
+        state = "unreadable" if (run_dir / STATUS).exists() else None
+    if state is None and (run_dir / "metrics.json").exists():
+        return "finished"
+    return state
+
+
+def config_changes(run_dir: Path, cfg: dict, limit: int = 3) -> list[str]:
+    """`key: saved -> now` for the resolved config values that differ from the run's saved
+    `config.yaml` (`resume` aside: a resumed run saves it set); none without a saved config."""
+    if not (run_dir / "config.yaml").is_file():
+        return []
+    saved = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"))
+    changes: list[str] = []
+
+    def walk(a: Any, b: Any, key: str) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b), key=str):
+                if key or k != "resume":
+                    walk(a.get(k, "<unset>"), b.get(k, "<unset>"), f"{key}.{k}" if key else k)
+        elif a != b:
+            changes.append(f"{key}: {a} -> {b}")
+
+    walk(saved, cfg, "")
+    return changes[:limit]
+
+
+def check_run_dir_reuse(cfg: dict) -> None:
+    """A run directory that holds a run already is reused only to continue it: an interrupted
+    run of the same config (a requeued job). Rank 0 decides; other ranks follow it."""
+    out = Path(cfg["paths"]["output_dir"])
+    state = recorded_state(out)
+    if state is None or not is_rank_zero():
+        return
+    if state != "interrupted":
+        raise ConfigError(
+            f"paths.output_dir={out} holds a run already; continue it with resume={out} "
+            "or choose a new directory"
+        )
+    changes = config_changes(out, cfg)
+    if changes:
+        raise ConfigError(
+            f"paths.output_dir={out} holds an interrupted run of another config "
+            f"({'; '.join(changes)}); continue that run with resume={out}, or choose a new "
+            "directory"
+        )
+
+
+def continue_in_place(cfg: DictConfig) -> DictConfig:
+    """A job whose run directory holds its own interrupted run with a last checkpoint resumes
+    it (`resume` set to the run directory); without one (interrupted before its first
+    checkpoint) it starts again there. DDP ranks > 0, started once rank 0 has marked the run
+    `running`, follow a resumed rank 0."""
+    out = Path(cfg.paths.output_dir)
+    if cfg.get("resume") or not (out / LAST).is_file():
+        return cfg
+    state = recorded_state(out)
+    if state != "interrupted" and not (not is_rank_zero() and state == "running" and _resumed(out)):
+        return cfg
+    log.info(f"distillab: {out} holds this job's interrupted run: continuing it")
+    with open_dict(cfg):
+        cfg.resume = str(out)
+    return cfg
+
+
+def _resumed(run_dir: Path) -> bool:
+    try:
+        return bool(json.loads((run_dir / STATUS).read_text()).get("resumed"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def prepare_resume(cfg: DictConfig) -> DictConfig:
-    """With `resume` set: the run's saved config with `resume` kept (validated already);
-    without it, `cfg` unchanged."""
+    """With `resume` set, or a run directory holding this job's interrupted run: the run's saved
+    config with `resume` kept (validated already); otherwise `cfg` unchanged."""
+    cfg = continue_in_place(cfg)
     run_dir = cfg.get("resume")
     if not run_dir:
         return cfg
@@ -97,16 +182,24 @@ def run_tracked(cfg: DictConfig, run: Callable[[DictConfig], dict]) -> dict:
     quiet_other_ranks()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     write_status(run_dir, "running", started=started, resumed=bool(cfg.get("resume")))
+    with reliability.preemption_notice():
+        return _run_recorded(cfg, run, run_dir)
+
+
+def _run_recorded(cfg: DictConfig, run: Callable[[DictConfig], dict], run_dir: Path) -> dict:
     try:
         metrics = run(cfg)
-    except (SIGTERMException, KeyboardInterrupt) as e:
-        name = "SIGINT" if isinstance(e, KeyboardInterrupt) or _sigint_seen() else "SIGTERM"
+    except (SIGTERMException, KeyboardInterrupt, Preempted) as e:
+        name = "SIGINT" if isinstance(e, KeyboardInterrupt) else reliability.last_signal
+        name = name or "SIGTERM"
         if (run_dir / LAST).is_file():
-            how = f"resume with: distillab-train resume={run_dir}"
+            how = f"resume with: distillab-train resume={run_dir} (a requeued job resumes itself)"
         else:
             how = "no checkpoint of this run yet: run the same command again"
         write_status(run_dir, "interrupted", signal=name, resume=how)
         log.warning(f"distillab: interrupted ({name}); {how}")
+        if name == reliability.preempt_signal().name:
+            reliability.hand_over()  # submitit: requeues and exits (rank 0); else returns
         sys.exit(exit_code(name))
     except OSError as e:
         write_status(run_dir, "failed", error=str(e))
@@ -132,10 +225,3 @@ def quiet_other_ranks() -> None:
     for handler in list(root.handlers):
         if isinstance(handler, CurrentStreamHandler) and handler.to == "stdout":
             root.removeHandler(handler)
-
-
-def _sigint_seen() -> bool:
-    """Whether the last fit was stopped by SIGINT (GracefulStop records the signal)."""
-    from distillab.modules import reliability
-
-    return reliability.last_signal == "SIGINT"

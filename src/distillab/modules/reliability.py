@@ -1,11 +1,19 @@
-"""Training that survives preemption and fails clearly: graceful stop on SIGTERM/SIGINT with a
-resumable last checkpoint, RNG states in checkpoints, and a guard against non-finite losses.
+"""Training that survives preemption and fails clearly: graceful stop on SIGTERM/SIGINT and on
+a cluster's preemption notice (SIGUSR2) with a resumable last checkpoint, RNG states in
+checkpoints, and a guard against non-finite losses.
 
 Lightning's own signal connector turns SIGTERM into `SIGTERMException` at the next batch
 boundary (all DDP ranks together: rank 0 broadcasts it) and calls the callbacks' `on_exception`;
-`GracefulStop` routes SIGINT (Ctrl+C) the same way, so both stop between batches, never inside
-an optimiser step, and saves `checkpoints/last.ckpt` then. Nothing else is saved on other
-errors: after a non-finite loss the last good checkpoint stays as it was.
+`GracefulStop` routes SIGINT (Ctrl+C) and the preemption notice the same way, so all stop
+between batches, never inside an optimiser step, and save `checkpoints/last.ckpt` then. Nothing
+else is saved on other errors: after a non-finite loss the last good checkpoint stays as it was.
+
+The preemption notice is submitit's: SIGUSR2 (or `$SUBMITIT_PREEMPT_SIGNAL`) `signal_delay_s`
+before the time limit, or on preemption. submitit's own handler requeues the job and exits at
+once, wherever the job is; `preemption_notice` (around the whole job) and `GracefulStop` (during
+`fit`) take the signal first, and the job hands it on to submitit's handler (`hand_over`) once
+the checkpoint and the status are written. The requeued job finds its run directory interrupted
+and resumes (distillab.jobs.resume). Lightning's own SLURM requeue (SIGUSR1) stays off.
 """
 
 from __future__ import annotations
@@ -14,6 +22,9 @@ import logging
 import os
 import random
 import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +37,53 @@ from torch import Tensor
 from distillab.errors import DistillabError
 
 log = logging.getLogger("distillab")
-last_signal: str | None = None  # the signal that stopped the latest fit (for the exit code)
+last_signal: str | None = None  # the signal that stopped the job (for the status and exit code)
+_handover: Callable | None = None  # the preemption handler installed before ours (submitit's)
+
+
+def preempt_signal() -> signal.Signals:
+    """The notice a cluster job gets before its time limit or on preemption: submitit's signal,
+    USR2 unless `$SUBMITIT_PREEMPT_SIGNAL` names another (as submitit reads it)."""
+    name = os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")
+    return getattr(signal, f"SIG{name}", signal.SIGUSR2)
+
+
+class Preempted(BaseException):
+    """The preemption notice arrived outside training (data, caches, evaluation): the job
+    unwinds like Ctrl+C (a BaseException, so no `except Exception` swallows it)."""
+
+
+@contextmanager
+def preemption_notice() -> Iterator[None]:
+    """Around a whole job: the preemption notice raises `Preempted` instead of running
+    submitit's handler (which requeues and exits at once, before anything is recorded); the
+    job runner records the interruption, then calls `hand_over`. Main thread only."""
+    global _handover, last_signal
+    last_signal = None
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    sig = preempt_signal()
+    _handover = signal.getsignal(sig)
+
+    def notice(signum, frame) -> None:
+        global last_signal
+        last_signal = signal.Signals(signum).name
+        raise Preempted(last_signal)
+
+    signal.signal(sig, notice)
+    try:
+        yield
+    finally:
+        signal.signal(sig, _handover if _handover is not None else signal.SIG_DFL)
+
+
+def hand_over() -> None:
+    """Pass the preemption notice on to the handler that was there before (submitit's: it
+    requeues the job, or records why not, and exits; on DDP ranks > 0 it returns)."""
+    if callable(_handover):
+        log.warning(f"distillab: passing {preempt_signal().name} on to {_handover.__qualname__}")
+        _handover(int(preempt_signal()), None)
 
 
 class NonFiniteLossError(DistillabError):
@@ -48,38 +105,52 @@ def check_finite(loss: Tensor, values: dict[str, Tensor], step: int) -> None:
 
 
 class GracefulStop(pl.Callback):
-    """SIGTERM or SIGINT during `fit`: finish the current batch, save `ckpt_path` (weights,
-    optimiser, scheduler, loop, sampler position, RNG states) and let the exception reach the
-    job runner, which records the run as interrupted and says how to resume. A second SIGINT
-    interrupts at once."""
+    """SIGTERM, SIGINT or the preemption notice (SIGUSR2) during `fit`: finish the current
+    batch, save `ckpt_path` (weights, optimiser, scheduler, loop, sampler position, RNG states)
+    and let the exception reach the job runner, which records the run as interrupted and says
+    how to resume (after a preemption notice it hands over to submitit, which requeues the job).
+    A second SIGINT interrupts at once."""
 
     def __init__(self, ckpt_path: str | Path) -> None:
         self.ckpt_path = Path(ckpt_path)
         self.signal: str | None = None
-        self._previous = None
+        self._previous: dict[int, object] = {}
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage == "fit":
-            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        if stage != "fit" or threading.current_thread() is not threading.main_thread():
+            return
+        self._trainer = trainer
+        for sig, handler in ((signal.SIGINT, self._on_sigint), (preempt_signal(), self._on_stop)):
+            self._previous[sig] = signal.signal(sig, handler)
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage == "fit" and self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        if stage == "fit":
+            self._restore()
+
+    def _restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        self._previous = {}
 
     def _on_sigint(self, signum, frame) -> None:
         if self.signal == "SIGINT":
             raise KeyboardInterrupt
-        self.signal = "SIGINT"
-        log.warning("distillab: SIGINT: stopping after this batch (again to stop now)")
+        self._on_stop(signum, frame)
+
+    def _on_stop(self, signum, frame) -> None:
+        self.signal = signal.Signals(signum).name
+        again = " (again to stop now)" if signum == signal.SIGINT else ""
+        log.warning(f"distillab: {self.signal}: stopping after this batch{again}")
         self._trainer._signal_connector.received_sigterm = True  # Lightning's stop flag
 
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._trainer = trainer
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.ckpt_path:
+            log.info(f"distillab: continuing from step {trainer.global_step} ({trainer.ckpt_path})")
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
+        self._restore()  # Lightning calls no teardown hook after an exception
         if not isinstance(exception, SIGTERMException):
             return
         global last_signal
@@ -133,15 +204,20 @@ class RngState(pl.Callback):
 
 
 def exit_code(signal_name: str | None) -> int:
-    """128 + the signal number, the shell's convention for a process stopped by a signal."""
-    number = signal.SIGINT if signal_name == "SIGINT" else signal.SIGTERM
+    """128 + the signal number, the shell's convention for a process stopped by a signal
+    (SIGTERM when unnamed)."""
+    number = getattr(signal, signal_name or "SIGTERM", signal.SIGTERM)
     return 128 + int(number)
 
 
 __all__ = [
     "GracefulStop",
     "NonFiniteLossError",
+    "Preempted",
     "RngState",
     "check_finite",
     "exit_code",
+    "hand_over",
+    "preempt_signal",
+    "preemption_notice",
 ]

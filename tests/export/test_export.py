@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -62,6 +63,15 @@ def test_directory_is_self_contained(exported):
     int8 = sum((out / f).stat().st_size for f in config["files"]["int8"].values())
     fp32 = sum((out / f).stat().st_size for f in config["files"]["fp32"].values())
     assert int8 < fp32
+
+
+def test_step_graph_runs_the_decoder_gru_as_gru_nodes(exported):
+    """One ONNX ``GRU`` node per decoder layer, not the eager step's traced cells (~15
+    elementwise nodes each, every one a separate onnxruntime dispatch per token)."""
+    model, out = exported
+    ops = [n.op_type for n in onnx.load(str(out / "step.onnx")).graph.node]
+    assert ops.count("GRU") == model.dec_layers
+    assert "Sigmoid" not in ops  # no gate arithmetic outside the GRU nodes
 
 
 def test_fp32_export_decodes_the_same_greedy_tokens(exported):

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -62,6 +63,17 @@ def test_directory_is_self_contained(exported):
     int8 = sum((out / f).stat().st_size for f in config["files"]["int8"].values())
     fp32 = sum((out / f).stat().st_size for f in config["files"]["fp32"].values())
     assert int8 < fp32
+
+
+def test_step_graph_has_no_avoidable_nodes(exported):
+    """Every node of the step graph is an onnxruntime dispatch per token: one ``GRU`` node per
+    decoder layer, not the eager step's traced cells (~15 elementwise nodes each), and no
+    float-to-float Cast of the logits."""
+    model, out = exported
+    ops = [n.op_type for n in onnx.load(str(out / "step.onnx")).graph.node]
+    assert ops.count("GRU") == model.dec_layers
+    assert "Sigmoid" not in ops  # no gate arithmetic outside the GRU nodes
+    assert "Cast" not in ops  # the logits are float already: no copy into a Cast output
 
 
 def test_fp32_export_decodes_the_same_greedy_tokens(exported):

@@ -211,6 +211,16 @@ def test_protocol_steps_equal_teacher_forced_forward(attention: str) -> None:
             torch.testing.assert_close(logits, want[:, t], rtol=1e-5, atol=1e-5)
 
 
+def test_step_logits_are_float32_for_a_bf16_model() -> None:
+    """The protocol's logits are float32 whatever the model's dtype (scores, beams, KD)."""
+    model, src, mask = setup_decoding("multiplicative", seed=4)
+    model = model.to(torch.bfloat16)
+    with torch.no_grad():
+        state = model.encode(src, mask)
+        logits, _ = model.step(torch.full((src.size(0),), BOS), state)
+    assert state.hidden.dtype == torch.bfloat16 and logits.dtype == torch.float32
+
+
 def test_reorder_selects_repeats_and_permutes_rows() -> None:
     """Stepping a reordered state == reordering the stepped rows, whichever rows move where."""
     model, src, mask = setup_decoding("additive", seed=4)

@@ -22,8 +22,11 @@ PRECISIONS = ("fp32", "int8")
 
 
 def session(path: Path, threads: int | None) -> ort.InferenceSession:
+    """A CPU session, all graph optimizations, nodes run in order (a decoder step is a chain:
+    nothing to run in parallel); ``threads`` caps the intra-op pool (``None``: onnxruntime's)."""
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -44,6 +47,9 @@ class OnnxSeq2Seq:
         files = self.config["files"][precision]
         self.encoder = session(self.path / files["encoder"], threads)
         self.decoder = session(self.path / files["step"], threads)
+        # named outputs: run(None, ...) rebuilds this list from the session on every call
+        self._encoder_out = [o.name for o in self.encoder.get_outputs()]
+        self._step_out = [o.name for o in self.decoder.get_outputs()]
         c = self.config
         self.vocab_size, self.pad_id = c["vocab_size"], c["pad_id"]
         self.bos_id, self.eos_id = c["bos_id"], c["eos_id"]
@@ -53,14 +59,21 @@ class OnnxSeq2Seq:
     def encode(self, src: np.ndarray, src_mask: np.ndarray) -> list[np.ndarray]:
         """``[values, scorer, bias, hidden]`` for ``src [B, T]`` (right-padded, mask True on
         real tokens)."""
-        return self.encoder.run(
-            None, {"src": src.astype(np.int64), "src_mask": src_mask.astype(bool)}
-        )
+        feed = {"src": np.asarray(src, np.int64), "src_mask": np.asarray(src_mask, bool)}
+        return self.encoder.run(self._encoder_out, feed)
 
     def step(self, prev: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list]:
+        """``(logits [N, V], new state)``; the logits are a fresh array, the caller's to
+        modify."""
         values, scorer, bias, hidden = state
-        feed = {"prev": prev.astype(np.int64), "values": values, "scorer": scorer, "bias": bias}
-        logits, hidden = self.decoder.run(None, {**feed, "hidden": hidden})
+        feed = {
+            "prev": np.asarray(prev, np.int64),
+            "values": values,
+            "scorer": scorer,
+            "bias": bias,
+            "hidden": hidden,
+        }
+        logits, hidden = self.decoder.run(self._step_out, feed)
         return logits, [values, scorer, bias, hidden]
 
     @staticmethod
@@ -88,7 +101,9 @@ class OnnxSeq2Seq:
         out = []
         for _ in range(max_len):
             logits, state = self.step(prev, state)
-            tok = np.where(finished, self.pad_id, (logits + banned).argmax(-1))
+            logits += banned  # in place: the step's output is ours
+            tok = logits.argmax(-1)
+            tok[finished] = self.pad_id
             out.append(tok)
             finished |= tok == eos
             prev = tok

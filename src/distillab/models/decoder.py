@@ -66,8 +66,11 @@ class GRUDecoder(nn.Module):
 
     def step(self, y_emb: Tensor, hidden: Tensor, memory: AttentionMemory) -> tuple[Tensor, Tensor]:
         """One token: ``y_emb [B, E]``, ``hidden [L, B, H]`` -> ``(attn_hidden [B, H], hidden)``;
-        equal to :meth:`forward` with ``T == 1`` in eval mode (no inter-layer dropout)."""
-        if type(self.gru) is nn.GRU:
+        equal to :meth:`forward` with ``T == 1`` in eval mode (no inter-layer dropout).
+
+        An ONNX export takes the ``nn.GRU`` call instead of the cells: one ``GRU`` node, where
+        each traced cell is ~15 elementwise nodes that onnxruntime dispatches one by one."""
+        if type(self.gru) is nn.GRU and not torch.onnx.is_in_onnx_export():
             x, layers = y_emb, []
             for w_ih, w_hh, b_ih, b_hh in self.gru.all_weights:
                 x = torch.gru_cell(x, hidden[len(layers)], w_ih, w_hh, b_ih, b_hh)

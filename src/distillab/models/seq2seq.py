@@ -176,7 +176,10 @@ class Seq2Seq(nn.Module):
         """One decoder step for tokens ``prev [N]`` -> ``(logits [N, V] float, new state)``."""
         y_emb = self.emb_dropout(self.embedding(prev))
         attn_hidden, hidden = self.decoder.step(y_emb, state.hidden, state.memory)
-        return self.project(attn_hidden).float(), DecoderState(state.memory, hidden, state.rows)
+        logits = self.project(attn_hidden)
+        if logits.dtype != torch.float32:  # e.g. bf16 autocast; a float .float() is a no-op
+            logits = logits.float()  # that an ONNX export would still trace as a Cast node
+        return logits, DecoderState(state.memory, hidden, state.rows)
 
     def reorder(self, state: DecoderState, index: Tensor) -> DecoderState:
         """Rows ``index [N']`` of ``state`` (selected, repeated or permuted).

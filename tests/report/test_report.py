@@ -39,7 +39,7 @@ def make_job(
         if content is not None:
             (d / name).write_text(json.dumps(content))
     if status is not None:
-        write_status(d, *status)
+        write_status(d, status[0], error=status[1] if len(status) > 1 else None)
     return d
 
 

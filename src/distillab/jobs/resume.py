@@ -35,11 +35,11 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from distillab.errors import ConfigError, DistillabError
 from distillab.modules import reliability
 from distillab.modules.reliability import Preempted, exit_code
+from distillab.utils import status
 from distillab.utils.console import CurrentStreamHandler, log
-from distillab.utils.io import atomic_write_json
 
 LAST = Path("checkpoints") / "last.ckpt"
-STATUS = "status.json"
+STATUS = status.STATUS_FILE
 # errors that mean "the output cannot be written", turned into one clear line
 OUTPUT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
@@ -165,14 +165,8 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
 
 
 def write_status(run_dir: Path, state: str, **extra: Any) -> None:
-    if not is_rank_zero():
-        return
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    path = Path(run_dir) / STATUS
-    record = {"state": state, "updated": now, **extra}
-    if path.is_file() and state != "running":
-        record = {**json.loads(path.read_text()), **record}
-    atomic_write_json(path, record)
+    if is_rank_zero():
+        status.write_status(run_dir, state, **extra)
 
 
 def run_tracked(cfg: DictConfig, run: Callable[[DictConfig], dict]) -> dict:

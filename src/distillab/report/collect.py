@@ -94,9 +94,7 @@ def read_job(job_dir: Path) -> Job:
     if isinstance(comparison, dict):
         job.comparison = {role: scalars(m) for role, m in comparison.items()}
     recorded = read_status(job_dir) or {}
-    # `status` (this package's key), or `state` (the reliability work's resume.py writes that)
-    recorded_status = recorded.get("status") or recorded.get("state")
-    job.status = recorded_status or (FINISHED if metrics is not None else INCOMPLETE)
+    job.status = recorded.get("state") or (FINISHED if metrics is not None else INCOMPLETE)
     if job.status == FINISHED and metrics is None and not job.comparison:
         job.status = INCOMPLETE  # said finished, but its results are not there
     job.error = recorded.get("error")

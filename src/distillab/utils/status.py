@@ -1,7 +1,8 @@
 """`<run_dir>/status.json`: whether a job is running, finished, failed or was interrupted.
 
-One small file with two keys, `status` (running | finished | failed | interrupted) and `error`
-(a one-line message, or null), written atomically. Sweep reports read it (distillab.report), so
+One small file, written atomically: `state` (running | finished | failed | interrupted), `updated`
+(UTC time) and what goes with the state (`error` a one-line message, `signal` and `resume` how
+to continue, `started`, `resumed`, `metrics_file`). Sweep reports read it (distillab.report), so
 a failed job shows up with its error instead of stopping the report; a job directory without it
 and without `metrics.json` is reported as incomplete (killed, or still running).
 """
@@ -9,7 +10,9 @@ and without `metrics.json` is reported as incomplete (killed, or still running).
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from distillab.utils.io import atomic_write_json
 
@@ -17,11 +20,17 @@ STATUS_FILE = "status.json"
 STATUSES = ("running", "finished", "failed", "interrupted")
 
 
-def write_status(run_dir: str | Path, status: str, error: str | None = None) -> None:
-    if status not in STATUSES:
-        raise ValueError(f"status={status!r} must be one of {STATUSES}")
-    Path(run_dir).mkdir(parents=True, exist_ok=True)
-    atomic_write_json(Path(run_dir) / STATUS_FILE, {"status": status, "error": error})
+def write_status(run_dir: str | Path, state: str, **extra: Any) -> None:
+    """Record `state`; a final state keeps what `running` recorded (start time, resumed)."""
+    if state not in STATUSES:
+        raise ValueError(f"state={state!r} must be one of {STATUSES}")
+    path = Path(run_dir) / STATUS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    record = {"state": state, "updated": now, **extra}
+    if path.is_file() and state != "running":
+        record = {**(read_status(run_dir) or {}), **record}
+    atomic_write_json(path, record)
 
 
 def read_status(run_dir: str | Path) -> dict | None:

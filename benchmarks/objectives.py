@@ -82,7 +82,10 @@ def main() -> None:
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args()
     root = Path(args.output_root).resolve()
-    results = {name: run(name, [*extra, *args.overrides], root) for name, extra in VARIANTS.items()}
+    results = {
+        name: run(name, ["task=multi", *extra, *args.overrides], root)
+        for name, extra in VARIANTS.items()
+    }
     first = next(iter(results.values()))
     rows = {"teacher": first["teacher"], "scratch": first["student_scratch"]}
     for name, r in results.items():

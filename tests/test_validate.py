@@ -335,6 +335,7 @@ def assert_nothing_done(tmp_path: Path) -> None:
         assert {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log"}, run_dir
 
 
+@pytest.mark.slow  # a command-line run: Python and torch start-up dominate
 def test_regression_bad_alpha_fails_before_the_teacher_is_trained(tmp_path):
     """Used to train and register the teacher (and tokenise the data) before the range error."""
     proc = run_cli(
@@ -346,6 +347,7 @@ def test_regression_bad_alpha_fails_before_the_teacher_is_trained(tmp_path):
     assert_nothing_done(tmp_path)
 
 
+@pytest.mark.slow  # command-line runs: Python and torch start-up dominate
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -32,6 +32,7 @@ def test_resume_needs_a_config_and_a_last_checkpoint(tmp_path):
         validate(compose_cfg([*TINY, f"resume={tmp_path}"], tmp_path))
 
 
+@pytest.mark.slow  # a command-line run: Python and torch start-up dominate
 def test_resume_error_through_the_cli_is_one_line_exit_2(tmp_path):
     cmd = [sys.executable, "-m", "distillab.train", f"paths.output_root={tmp_path}"]
     proc = subprocess.run([*cmd, f"resume={tmp_path / 'nope'}"], capture_output=True, text=True)

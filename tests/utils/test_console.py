@@ -28,6 +28,7 @@ NOISE = [
 ]
 
 
+@pytest.mark.slow  # a command-line run: Python and torch start-up dominate
 def test_tiny_run_prints_plan_progress_and_results_without_noise(tmp_path):
     cmd = [
         sys.executable,

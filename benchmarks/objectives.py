@@ -27,10 +27,10 @@ from pathlib import Path
 
 VARIANTS = {  # name -> overrides on top of experiment=quickstart
     "forward_kl": ["distill.objective.divergence=forward_kl"],
+    "onpolicy_0.5": ["distill=onpolicy", "distill.onpolicy.lmbda=0.5"],
     "reverse_kl": ["distill.objective.divergence=reverse_kl"],
     "jsd_0.5": ["distill.objective.divergence=jsd", "distill.objective.jsd_beta=0.5"],
     "tvd": ["distill.objective.divergence=tvd"],
-    "onpolicy_0.5": ["distill=onpolicy", "distill.onpolicy.lmbda=0.5"],
 }
 COLUMNS = [  # (header, metrics key, format)
     ("val ppl", "val/ppl", "{:.1f}"),

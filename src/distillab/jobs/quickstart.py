@@ -116,7 +116,7 @@ def run(cfg: DictConfig) -> JobResult:
     if any(b in results for b in BASELINES):
         note += (
             " Baselines (task heads): chance = a uniformly random topic / rating; majority ="
-            " the training split's most frequent topic / mean rating."
+            " the training split's most frequent topic / median rating."
         )
     table = markdown_table(results, note)
     atomic_write_json(run_dir / "comparison.json", results)

@@ -41,3 +41,12 @@ def check_choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
     """Raise ConfigError naming `key` and the allowed values unless value is one of them."""
     if value not in allowed:
         raise ConfigError(f"{key}={value!r} is not allowed; choose one of {list(allowed)}")
+
+
+def config_error_in(e: BaseException) -> ConfigError | None:
+    """The `ConfigError` behind `e` (itself or a `__cause__`): Hydra's `instantiate` wraps a
+    constructor's error in its own, whose message names the target instead of the key."""
+    cause: BaseException | None = e
+    while cause is not None and not isinstance(cause, ConfigError):
+        cause = cause.__cause__
+    return cause

@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from torch import Tensor
 
 from distillab.decoding.protocol import Decodable, Strategy
-from distillab.errors import ConfigError
+from distillab.errors import ConfigError, config_error_in
 
 
 def banned_bias(model: Decodable, bos_id: int, device: torch.device | None = None) -> Tensor:
@@ -68,9 +68,7 @@ def build_strategy(spec: Mapping[str, Any], key: str = "decoding") -> Strategy:
     try:
         return instantiate(spec)
     except Exception as e:
-        cause: BaseException | None = e
-        while cause is not None and not isinstance(cause, ConfigError):
-            cause = cause.__cause__
+        cause = config_error_in(e)
         if cause is None:
             raise
         msg = str(cause)

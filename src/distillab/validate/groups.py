@@ -8,7 +8,7 @@ from typing import Any
 
 from distillab.data.tokenizer import PRETRAINED, SPECIAL_TOKENS, pretrained_tokenizer
 from distillab.decoding import build_strategy
-from distillab.errors import ConfigError, check_choice, check_range
+from distillab.errors import ConfigError, check_choice, check_range, config_error_in
 from distillab.validate.fields import check_fields, check_schema, fraction, is_a
 from distillab.validate.schemas import (
     BPE_MIN_VOCAB,
@@ -133,9 +133,7 @@ def check_weighting(node: Any) -> None:
     try:
         instantiate(node)(names=["ce", "kd"])
     except Exception as e:
-        cause: BaseException | None = e
-        while cause is not None and not isinstance(cause, ConfigError):
-            cause = cause.__cause__
+        cause = config_error_in(e)
         if cause is None:
             raise
         raise cause from None

@@ -112,6 +112,8 @@ def test_heads_read_the_conversation_opening(tmp_path):
     same.load()
     item = same.datasets["val"][0]
     assert np.array_equal(item["head_src"], item["src"])
+    shared = next(iter(same.val_dataloader()))
+    assert shared["head_src"] is shared["src"]  # encoded once by the model
 
 
 def test_augmentation_is_not_part_of_the_fingerprint(tmp_path):

@@ -107,7 +107,11 @@ def collate(items: list[dict], pad_id: int, bos_id: int, eos_id: int) -> dict:
     Padding only: whatever else a batch needs (cached teacher outputs) is looked up by its
     `index` (the split's example rows) by whoever needs it."""
     b = len(items)
-    src, head_src = (_pad([it[k] for it in items], pad_id) for k in ("src", "head_src"))
+    src = _pad([it["src"] for it in items], pad_id)
+    # heads that read the generation source (data.head_turns=0) share its tensor, so the
+    # model encodes it once
+    same = all(it["head_src"] is it["src"] for it in items)
+    head_src = src if same else _pad([it["head_src"] for it in items], pad_id)
     tgt_len = max(len(it["tgt"]) for it in items) + 1
     tgt_in = torch.full((b, tgt_len), pad_id, dtype=torch.long)
     tgt_out = torch.full((b, tgt_len), pad_id, dtype=torch.long)

@@ -129,14 +129,14 @@ class Seq2Seq(nn.Module):
     ) -> Seq2SeqOutput:
         """Teacher-forced pass: ``tgt_in [B, Tt]`` starts with BOS (right-padded).
 
-        The task heads read ``head_src`` (a second pass of the shared encoder) when given, or
-        else the source's encoder states."""
+        The task heads read ``head_src`` (a second pass of the shared encoder) when it is
+        another tensor, or else the source's encoder states."""
         enc_states, h0 = self.encode_source(src, src_mask)
         y_emb = self.emb_dropout(self.embedding(tgt_in))
         memory = self.decoder.precompute(enc_states, src_mask)
         attn_hidden, _, attn, _ = self.decoder(y_emb, h0, memory)
         logits = self.project(self.out_dropout(attn_hidden))
-        if head_src is None or not self.has_heads:
+        if head_src is None or head_src is src or not self.has_heads:
             topic_logits, rating = self.head_outputs(enc_states, src_mask)
         else:
             topic_logits, rating = self.heads(head_src, head_src_mask)

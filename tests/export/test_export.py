@@ -67,13 +67,38 @@ def test_directory_is_self_contained(exported):
 
 def test_step_graph_has_no_avoidable_nodes(exported):
     """Every node of the step graph is an onnxruntime dispatch per token: one ``GRU`` node per
-    decoder layer, not the eager step's traced cells (~15 elementwise nodes each), and no
-    float-to-float Cast of the logits."""
+    decoder layer, not the eager step's traced cells (~15 elementwise nodes each), no
+    float-to-float Cast of the logits, no multiplications by 1 (``baddbmm``'s alpha and beta)
+    and one Transpose (the query), none around the GRU."""
     model, out = exported
     ops = [n.op_type for n in onnx.load(str(out / "step.onnx")).graph.node]
     assert ops.count("GRU") == model.dec_layers
     assert "Sigmoid" not in ops  # no gate arithmetic outside the GRU nodes
     assert "Cast" not in ops  # the logits are float already: no copy into a Cast output
+    assert "Mul" not in ops
+    assert ops.count("Transpose") == 1
+
+
+@pytest.mark.parametrize(
+    "layers,attention", [(1, "multiplicative"), (1, "additive"), (2, "additive")]
+)
+def test_step_graph_computes_the_models_step(tmp_path, layers, attention):
+    """The exported step is traced from its own lean code path (``GRUDecoder._export_step``):
+    its logits and hidden state equal the eager step's, for each attention kind and depth."""
+    torch.manual_seed(1)
+    model = Seq2Seq(
+        300, 0, emb_dim=16, hidden_size=32, dec_layers=layers, attention=attention
+    ).eval()
+    out = export_model(model, tmp_path, FakeTokenizer(), SETTINGS)
+    src, mask = inputs()
+    rt = OnnxSeq2Seq(out, "fp32")
+    state = rt.encode(src.numpy(), mask.numpy())
+    prev = torch.tensor([2, 7, 9, 11, 13])
+    logits, new = rt.step(prev.numpy(), state)
+    with torch.no_grad():
+        ref_logits, ref = model.step(prev, model.encode(src, mask))
+    np.testing.assert_allclose(logits, ref_logits.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(new[-1], ref.hidden.numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_fp32_export_decodes_the_same_greedy_tokens(exported):

@@ -65,9 +65,10 @@ def export_graphs(model: nn.Module, out_dir: Path) -> dict[str, str]:
     with torch.no_grad():
         state = model.encode(src, mask)
     batch_time = {0: "batch", 1: "src_len"}
+    additive = model.decoder.attention.kind == "additive"  # scorer [B, Tk, H], else [B, H, Tk]
     memory_axes = {
         "values": batch_time,
-        "scorer": {0: "batch", 2: "src_len"},
+        "scorer": batch_time if additive else {0: "batch", 2: "src_len"},
         "bias": {0: "batch", 2: "src_len"},
         "hidden": {1: "batch"},
     }

@@ -108,12 +108,21 @@ def check_distill_objective(
     jsd_beta: float = 0.5,
     topic_kd: float = 0.0,
     rating_kd: float = 0.0,
+    head_temperature: float | None = None,
 ) -> None:
     """Range checks of `distill.objective` (run before any work starts)."""
     check_choice("distill.objective.divergence", divergence, tuple(DIVERGENCES))
     check_range("distill.objective.jsd_beta", jsd_beta, 0.0, 1.0)
     check_range("distill.objective.topic_kd", topic_kd, 0.0, None)
     check_range("distill.objective.rating_kd", rating_kd, 0.0, None)
+    if head_temperature is not None:
+        check_range(
+            "distill.objective.head_temperature",
+            head_temperature,
+            0.0,
+            100.0,
+            low_inclusive=False,
+        )
     check_range("distill.objective.alpha", alpha, 0.0, 1.0)
     check_range("distill.objective.temperature", temperature, 0.0, 100.0, low_inclusive=False)
     if alpha_end is not None:
@@ -143,6 +152,7 @@ def distill_objective(
     jsd_beta: float = 0.5,
     topic_kd: float = 0.0,
     rating_kd: float = 0.0,
+    head_temperature: float | None = None,
     wiring: Mapping[str, Any] | None = None,
     weighting: WeightingFactory | None = None,
 ) -> Objective:
@@ -159,6 +169,7 @@ def distill_objective(
         jsd_beta,
         topic_kd,
         rating_kd,
+        head_temperature,
     )
     a = linear(alpha, alpha_end)
     all_terms: dict[str, nn.Module] = {**gold, "kd": LogitKD(divergence, jsd_beta)}
@@ -166,7 +177,7 @@ def distill_objective(
     weights["ce"] = lambda p: (1.0 - a(p)) * gold_weights["ce"]
     weights["kd"] = a
     heads = {
-        "topic": ("topic_kd", TopicKD, topic_kd),
+        "topic": ("topic_kd", lambda: TopicKD(head_temperature), topic_kd),
         "rating": ("rating_kd", RatingDistill, rating_kd),
     }
     for head, (name, term, w) in heads.items():

@@ -105,13 +105,28 @@ class LogitKD(nn.Module):
 
 
 class TopicKD(nn.Module):
-    """Distils the teacher's topic head: T^2 * KL(teacher_T || student_T) over topics, at the
-    distillation temperature (task=multi)."""
+    """Distils the teacher's topic head: T^2 * KL(teacher_T || student_T) over topics (task=multi)
+    at `temperature`, or at the distillation temperature when that is None. A teacher that fits
+    its training conversations is near one-hot on them at T=1, so its topic targets say little
+    beyond the gold label there; a higher temperature exposes which topics it finds alike."""
+
+    def __init__(self, temperature: float | None = None) -> None:
+        super().__init__()
+        if temperature is not None:
+            check_range(
+                "distill.objective.head_temperature",
+                temperature,
+                0.0,
+                100.0,
+                low_inclusive=False,
+            )
+        self.temperature = temperature
 
     def forward(self, ctx: LossContext) -> Tensor:
         if ctx.teacher.topic_logits is None:
             raise ConfigError("distill.objective.topic_kd: this teacher has no topic head")
-        return kd_loss(ctx.student.topic_logits, ctx.teacher.topic_logits, ctx.temperature)
+        t = ctx.temperature if self.temperature is None else self.temperature
+        return kd_loss(ctx.student.topic_logits, ctx.teacher.topic_logits, t)
 
 
 class RatingDistill(nn.Module):

@@ -68,9 +68,10 @@ class GRUDecoder(nn.Module):
         """One token: ``y_emb [B, E]``, ``hidden [L, B, H]`` -> ``(attn_hidden [B, H], hidden)``;
         equal to :meth:`forward` with ``T == 1`` in eval mode (no inter-layer dropout).
 
-        An ONNX export takes the ``nn.GRU`` call instead of the cells: one ``GRU`` node, where
-        each traced cell is ~15 elementwise nodes that onnxruntime dispatches one by one."""
-        if type(self.gru) is nn.GRU and not torch.onnx.is_in_onnx_export():
+        An ONNX export traces :meth:`_export_step` instead."""
+        if torch.onnx.is_in_onnx_export():
+            return self._export_step(y_emb, hidden, memory)
+        if type(self.gru) is nn.GRU:
             x, layers = y_emb, []
             for w_ih, w_hh, b_ih, b_hh in self.gru.all_weights:
                 x = torch.gru_cell(x, hidden[len(layers)], w_ih, w_hh, b_ih, b_hh)
@@ -80,3 +81,27 @@ class GRUDecoder(nn.Module):
             states, hidden = self.gru(y_emb.unsqueeze(1), hidden)
         attn_hidden, _ = self._attend(states, memory)
         return attn_hidden.squeeze(1), hidden
+
+    def _export_step(
+        self, y_emb: Tensor, hidden: Tensor, memory: AttentionMemory
+    ) -> tuple[Tensor, Tensor]:
+        """:meth:`step` as an ONNX export traces it, in few nodes: each node is one onnxruntime
+        dispatch per token, most of a small model's step. One ``GRU`` node for all layers
+        (each traced cell would be ~15 elementwise nodes), fed time-major (batch-first input
+        traces as transposes around it); multiplicative scores as ``q @ scorer + bias``
+        (``baddbmm`` traces two multiplications by 1); the combine on ``[B, 2H]`` rows (one
+        ``Gemm``)."""
+        gru = self.gru
+        # nn.GRU.forward's own call, time-major: the export's one GRU node
+        _, hidden = torch._VF.gru(  # type: ignore[attr-defined]
+            y_emb.unsqueeze(0), hidden, gru._flat_weights, gru.bias, gru.num_layers,
+            0.0, False, False, False,
+        )  # fmt: skip
+        query = (hidden[-1:] if self.num_layers > 1 else hidden).transpose(0, 1)  # [B, 1, H]
+        if self.attention.kind == "multiplicative":
+            weights = torch.softmax(torch.matmul(query, memory.scorer) + memory.bias, dim=-1)
+            context = torch.matmul(weights, memory.values)
+        else:
+            context, _ = self.attention(query, memory)
+        both = torch.cat([query, context], dim=-1).squeeze(1)  # [B, 2H]
+        return torch.tanh(self.combine(both)), hidden

@@ -31,6 +31,7 @@ def check_distill(distill: Any) -> None:
         objective.get("jsd_beta", 0.5),
         objective.get("topic_kd", 0.0),
         objective.get("rating_kd", 0.0),
+        objective.get("head_temperature"),
     )
     for name, spec in terms.items():
         check_target(f"distill.objective.terms.{name}", spec, extra=("weight",))

@@ -88,6 +88,7 @@ OBJECTIVE = {  # ranges: check_distill_objective
     "jsd_beta": number(0.0, 1.0, required=False),
     "topic_kd": number(0.0, required=False),
     "rating_kd": number(0.0, required=False),
+    "head_temperature": number(null=True, required=False),
 }
 ONPOLICY = {
     "enabled": boolean(),

@@ -402,6 +402,10 @@ def test_objective_configs_validate(overrides, tmp_path):
         ([*DISTILL, "distill.objective.divergence=kl"], "distill.objective.divergence='kl'"),
         ([*DISTILL, "distill.objective.jsd_beta=1.5"], "distill.objective.jsd_beta=1.5"),
         ([*DISTILL, "distill.objective.topic_kd=-1"], "distill.objective.topic_kd=-1"),
+        (
+            [*DISTILL, "distill.objective.head_temperature=0"],
+            "distill.objective.head_temperature=0",
+        ),
         ([*DISTILL, "distill=onpolicy", "distill.onpolicy.lmbda=2"], "distill.onpolicy.lmbda=2"),
         ([*DISTILL, "+distill.onpolicy.coin=1"], "distill.onpolicy.coin=1 is not a setting"),
         (

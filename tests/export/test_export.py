@@ -99,6 +99,11 @@ def test_step_graph_computes_the_models_step(tmp_path, layers, attention):
         ref_logits, ref = model.step(prev, model.encode(src, mask))
     np.testing.assert_allclose(logits, ref_logits.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(new[-1], ref.hidden.numpy(), rtol=1e-4, atol=1e-5)
+    feed = dict(zip(["values", "scorer", "bias", "hidden"], state, strict=True))
+    (next_token,) = rt.decoder.run(["next_token"], {"prev": prev.numpy(), **feed})
+    banned = ref_logits.clone()
+    banned[:, [SETTINGS["pad_id"], SETTINGS["bos_id"]]] = float("-inf")
+    assert (next_token == banned.argmax(-1).numpy()).all()
 
 
 def test_fp32_export_decodes_the_same_greedy_tokens(exported):

@@ -45,20 +45,27 @@ class EncoderGraph(nn.Module):
 
 
 class StepGraph(nn.Module):
-    """``(prev, values, scorer, bias, hidden) -> (logits, hidden)``: the model's ``step``."""
+    """``(prev, values, scorer, bias, hidden) -> (logits, hidden, next_token)``: the model's
+    ``step``, and the greedy choice (``argmax`` of the logits with the ``banned`` ids never
+    chosen), so a greedy decoder fetches one id per row instead of ``[N, V]`` logits and
+    runs no array ops of its own between steps."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, banned: list[int]) -> None:
         super().__init__()
         self.model = model
+        ban = torch.zeros(model.vocab_size)
+        ban[banned] = float("-inf")
+        self.register_buffer("ban", ban, persistent=False)
 
     def forward(self, prev: Tensor, values: Tensor, scorer: Tensor, bias: Tensor, hidden: Tensor):
         state = DecoderState(AttentionMemory(values, scorer, bias), hidden, prev)
         logits, new = self.model.step(prev, state)
-        return logits, new.hidden
+        return logits, new.hidden, (logits + self.ban).argmax(-1)
 
 
-def export_graphs(model: nn.Module, out_dir: Path) -> dict[str, str]:
-    """``encoder.onnx`` and ``step.onnx`` of ``model`` (a float copy on CPU, eval mode)."""
+def export_graphs(model: nn.Module, out_dir: Path, banned: list[int]) -> dict[str, str]:
+    """``encoder.onnx`` and ``step.onnx`` of ``model`` (a float copy on CPU, eval mode);
+    ``banned``: the ids greedy decoding never picks (padding, BOS)."""
     model = copy.deepcopy(model).float().cpu().eval()
     src = torch.full((1, 5), 4, dtype=torch.long)
     mask = torch.ones(1, 5, dtype=torch.bool)
@@ -87,7 +94,7 @@ def export_graphs(model: nn.Module, out_dir: Path) -> dict[str, str]:
             dynamic_axes={"src": batch_time, "src_mask": batch_time, **memory_axes},
         )
         enc.eval()  # export restores the wrapper's (and so the model's) training flag
-        step = StepGraph(model).eval()
+        step = StepGraph(model, banned).eval()
         prev = torch.full((1,), 2, dtype=torch.long)
         torch.onnx.export(
             step,
@@ -96,12 +103,13 @@ def export_graphs(model: nn.Module, out_dir: Path) -> dict[str, str]:
             dynamo=False,
             opset_version=OPSET,
             input_names=["prev", *STATE],
-            output_names=["logits", "new_hidden"],
+            output_names=["logits", "new_hidden", "next_token"],
             dynamic_axes={
                 "prev": {0: "batch"},
                 **memory_axes,
                 "logits": {0: "batch"},
                 "new_hidden": {1: "batch"},
+                "next_token": {0: "batch"},
             },
         )
         step.eval()
@@ -135,7 +143,7 @@ def export_model(
     (``context_turns``, ``max_source_len``) and the reply length (``max_len``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    fp32 = export_graphs(model, out)
+    fp32 = export_graphs(model, out, [int(settings["pad_id"]), int(settings["bos_id"])])
     int8 = quantize_graphs(out, fp32)
     tokenizer.save_pretrained(str(out / "tokenizer"))
     config = {

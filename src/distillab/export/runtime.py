@@ -49,7 +49,8 @@ class OnnxSeq2Seq:
         self.decoder = session(self.path / files["step"], threads)
         # named outputs: run(None, ...) rebuilds this list from the session on every call
         self._encoder_out = [o.name for o in self.encoder.get_outputs()]
-        self._step_out = [o.name for o in self.decoder.get_outputs()]
+        self._step_out = ["logits", "new_hidden"]
+        self._greedy_out = ["next_token", "new_hidden"]
         c = self.config
         self.vocab_size, self.pad_id = c["vocab_size"], c["pad_id"]
         self.bos_id, self.eos_id = c["bos_id"], c["eos_id"]
@@ -94,21 +95,25 @@ class OnnxSeq2Seq:
         never stop early, as latency measurements do)."""
         eos = self.eos_id if eos_id is None else eos_id
         batch = src.shape[0]
-        banned = self.banned()
-        state = self.encode(src, src_mask)
+        values, scorer, bias, hidden = self.encode(src, src_mask)
+        feed = {"values": values, "scorer": scorer, "bias": bias}
         prev = np.full(batch, self.bos_id, dtype=np.int64)
-        finished = np.zeros(batch, dtype=bool)
+        finished = None  # rows that emitted EOS, once any has
         out = []
         for _ in range(max_len):
-            logits, state = self.step(prev, state)
-            logits += banned  # in place: the step's output is ours
-            tok = logits.argmax(-1)
-            tok[finished] = self.pad_id
+            # the graph picks the token (argmax, padding and BOS banned): no logits fetched
+            tok, hidden = self.decoder.run(
+                self._greedy_out, {**feed, "prev": prev, "hidden": hidden}
+            )
+            if finished is not None:
+                tok[finished] = self.pad_id
             out.append(tok)
-            finished |= tok == eos
+            ended = tok == eos
+            if ended.any():
+                finished = ended if finished is None else finished | ended
+                if finished.all():
+                    break
             prev = tok
-            if finished.all():
-                break
         return np.stack(out, 1) if out else np.zeros((batch, 0), dtype=np.int64)
 
     def beam(

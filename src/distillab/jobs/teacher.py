@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from distillab.data import DialogueDataModule
 from distillab.jobs.resume import LAST
 from distillab.teachers import Teacher
+from distillab.teachers.base import check_vocab
 from distillab.utils.artefacts import build_once
 from distillab.utils.console import log
 from distillab.utils.io import atomic_write_json, fingerprint
@@ -112,6 +113,9 @@ def build_teacher(spec: DictConfig | dict, cfg: DictConfig, dm: DialogueDataModu
         kwargs["ckpt"] = registry_entry(cfg, dm)["checkpoint"]
     teacher = instantiate(kwargs)
     log.info(f"teacher: {getattr(teacher, 'ckpt', type(teacher).__name__)}")
+    # refused here, before any student trains (the quickstart trains its scratch student
+    # before it distils); the distillation module checks again for teachers built elsewhere
+    check_vocab(teacher, dm.vocab_hash, dm.fingerprint, f"teacher ({teacher.identity[:12]})")
     return teacher
 
 

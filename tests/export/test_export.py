@@ -79,6 +79,26 @@ def test_step_graph_has_no_avoidable_nodes(exported):
     assert ops.count("Transpose") == 1
 
 
+@pytest.mark.parametrize("layers,bidirectional", [(1, True), (2, True), (2, False)])
+def test_encoder_graph_computes_the_models_encoding(tmp_path, layers, bidirectional):
+    """The exported encoder is traced from its own path (``GRUEncoder._export_forward``: ONNX
+    GRU nodes that read each row's length): on rows of mixed, unsorted lengths its states,
+    attention memory and initial decoder state equal the eager encoder's."""
+    torch.manual_seed(2)
+    model = Seq2Seq(
+        300, 0, emb_dim=16, hidden_size=32, enc_layers=layers, bidirectional=bidirectional
+    ).eval()
+    out = export_model(model, tmp_path, FakeTokenizer(), SETTINGS)
+    nodes = [n.op_type for n in onnx.load(str(out / "encoder.onnx")).graph.node]
+    assert nodes.count("GRU") == layers and "GatherElements" not in nodes
+    src, mask = inputs()
+    got = OnnxSeq2Seq(out, "fp32").encode(src.numpy(), mask.numpy())
+    with torch.no_grad():
+        ref = model.encode(src, mask)
+    for g, r in zip(got, [*ref.memory, ref.hidden], strict=True):
+        np.testing.assert_allclose(g, r.numpy(), rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "layers,attention", [(1, "multiplicative"), (1, "additive"), (2, "additive")]
 )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 
 def reverse_index(lengths: Tensor, max_len: int) -> Tensor:
@@ -74,7 +75,10 @@ class GRUEncoder(nn.Module):
         """Encode ``x_emb [B, T, E]`` with right-padding ``mask [B, T]`` (True = real token).
 
         Returns ``(outputs [B, T, H] with pads zeroed, final [num_layers, B, H])``.
+        An ONNX export traces :meth:`_export_forward` instead.
         """
+        if torch.onnx.is_in_onnx_export():
+            return self._export_forward(x_emb, mask)
         mask = mask.bool()
         lengths = mask.sum(dim=1)
         keep = mask.unsqueeze(-1).to(x_emb.dtype)
@@ -96,4 +100,32 @@ class GRUEncoder(nn.Module):
                 out = out + inp
             x = out * keep
             finals.append(final)
+        return x, torch.stack(finals, dim=0)
+
+    def _export_forward(self, x_emb: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`forward` (eval mode) as an ONNX export traces it: per layer, one ``GRU`` node
+        for both directions that reads each row's length (ONNX's ``sequence_lens``: the reverse
+        direction starts at a row's last real token, padded outputs are 0), where the eager
+        reversal within each length traces as ~50 index nodes a layer. The packing is traced
+        from a batch of one row, so the export does not sort rows: ONNX's GRU needs no order."""
+        lengths = mask.bool().sum(dim=1)
+        keep = mask.unsqueeze(-1).to(x_emb.dtype)
+        x, finals = x_emb, []
+        for layer in range(self.num_layers):
+            grus = [self.fwd[layer], *([self.bwd[layer]] if self.bidirectional else [])]
+            packed = pack_padded_sequence(x.transpose(0, 1), lengths, enforce_sorted=True)
+            h0 = x.new_zeros(len(grus), x.size(0), grus[0].hidden_size)
+            weights = [w for gru in grus for w in gru._flat_weights]
+            # nn.GRU.forward's own call on packed data, both directions' weights in one node
+            data, final = torch._VF.gru(  # type: ignore[attr-defined]
+                packed.data, packed.batch_sizes, h0, weights, True, 1, 0.0, False, len(grus) == 2
+            )
+            out, _ = pad_packed_sequence(
+                PackedSequence(data, packed.batch_sizes), total_length=x.size(1)
+            )
+            out = out.transpose(0, 1)
+            if self.residual and layer > 0:
+                out = out + x
+            x = out * keep
+            finals.append(torch.cat(list(final), dim=-1))
         return x, torch.stack(finals, dim=0)

@@ -190,7 +190,13 @@ def fit_and_evaluate(
 
 
 def close_loggers(trainer: pl.Trainer) -> None:
-    """End the W&B run, so the next job of an in-process sweep starts its own."""
+    """End the W&B run, so the next job of an in-process sweep starts its own, and shut down
+    W&B's background service: `finish()` can return before that service has written the
+    offline run's log to disk (seen on a loaded machine: a log holding only its header), and
+    the job's outputs must be complete when it returns."""
     for lg in trainer.loggers:
         if isinstance(lg, WandbLogger):
             lg.experiment.finish()
+            import wandb
+
+            wandb.teardown()

@@ -34,6 +34,18 @@ def words(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
+def length_median_mae(len_train, r_train, len_val, r_val) -> float:
+    """MAE of predicting each rating by the training median of its conversation-length
+    quartile (quartiles of the training examples' conversation lengths)."""
+    edges = torch.quantile(len_train.float(), torch.tensor([0.25, 0.5, 0.75]))
+    b_train, b_val = torch.bucketize(len_train, edges), torch.bucketize(len_val, edges)
+    overall = r_train.median()
+    medians = torch.stack(
+        [r_train[b_train == b].median() if (b_train == b).any() else overall for b in range(4)]
+    )
+    return float((medians[b_val] - r_val).abs().mean())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train-examples", type=int, default=20000)
@@ -65,7 +77,8 @@ def main() -> None:
             texts["opening"].append(" ".join(turns[: args.head_turns]))
         topic = torch.tensor([index[part[e.conv].topic or "none"] for e in examples])
         rating = [part[e.conv].rating for e in examples]
-        return texts, topic, torch.tensor([np.nan if r is None else r for r in rating])
+        lengths = torch.tensor([len(part[e.conv].turns) for e in examples])
+        return texts, topic, torch.tensor([np.nan if r is None else r for r in rating]), lengths
 
     def features(texts: list[str]) -> torch.Tensor:
         x = torch.zeros(len(texts), len(vocab))
@@ -74,8 +87,8 @@ def main() -> None:
             x[i, ids] = 1.0
         return x
 
-    train, y_train, r_train = views("train", args.train_examples)
-    val, y_val, r_val = views("val", None)
+    train, y_train, r_train, len_train = views("train", args.train_examples)
+    val, y_val, r_val, len_val = views("val", None)
     rated_train, rated_val = ~r_train.isnan(), ~r_val.isnan()
     majority = int(torch.bincount(y_train).argmax())
     median = float(r_train[rated_train].median())
@@ -84,6 +97,11 @@ def main() -> None:
         "chance_topic_acc": 1 / len(topics),
         "median_rating_mae": float((r_val[rated_val] - median).abs().mean()),
         "mean_rating_mae": float((r_val[rated_val] - r_train[rated_train].mean()).abs().mean()),
+        # not text: the median rating of training conversations of a similar length (quartile
+        # of their turn count), a label of the whole conversation no bounded input reveals
+        "length_rating_mae": length_median_mae(
+            len_train[rated_train], r_train[rated_train], len_val[rated_val], r_val[rated_val]
+        ),
     }
     for view in ("context", "opening"):
         x_train, x_val = features(train[view]), features(val[view])
@@ -114,6 +132,7 @@ def main() -> None:
         f"| {results['median_rating_mae']:.3f} |"
     )
     print(f"| mean rating | - | {results['mean_rating_mae']:.3f} |")
+    print(f"| median rating of its length quartile | - | {results['length_rating_mae']:.3f} |")
     for view, label in (
         ("context", f"last {args.context_turns} turns (the generation context)"),
         ("opening", f"first {args.head_turns} turns"),

@@ -70,11 +70,12 @@ def main() -> None:
         if limit is not None and limit < len(examples):
             keep = np.random.default_rng(0).choice(len(examples), limit, replace=False)
             examples = [examples[i] for i in sorted(keep)]
-        texts: dict[str, list[str]] = {"context": [], "opening": []}
+        texts: dict[str, list[str]] = {"context": [], "opening": [], "whole": []}
         for e in examples:
             turns = part[e.conv].turns
             texts["context"].append(" ".join(turns[max(0, e.turn - args.context_turns) : e.turn]))
             texts["opening"].append(" ".join(turns[: args.head_turns]))
+            texts["whole"].append(" ".join(turns))  # what a whole-conversation head would read
         topic = torch.tensor([index[part[e.conv].topic or "none"] for e in examples])
         rating = [part[e.conv].rating for e in examples]
         lengths = torch.tensor([len(part[e.conv].turns) for e in examples])
@@ -103,7 +104,7 @@ def main() -> None:
             len_train[rated_train], r_train[rated_train], len_val[rated_val], r_val[rated_val]
         ),
     }
-    for view in ("context", "opening"):
+    for view in ("context", "opening", "whole"):
         x_train, x_val = features(train[view]), features(val[view])
         topic_head = torch.nn.Linear(len(vocab), len(topics))
         rating_head = torch.nn.Linear(len(vocab), 1)
@@ -136,6 +137,7 @@ def main() -> None:
     for view, label in (
         ("context", f"last {args.context_turns} turns (the generation context)"),
         ("opening", f"first {args.head_turns} turns"),
+        ("whole", "the whole conversation (no head reads it yet)"),
     ):
         acc, mae = results[f"{view}_topic_acc"], results[f"{view}_rating_mae"]
         print(f"| bag of words, {label} | {acc:.3f} | {mae:.3f} |")

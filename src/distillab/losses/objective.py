@@ -26,7 +26,13 @@ from torch import Tensor, nn
 
 from distillab.errors import ConfigError, check_choice, check_range
 from distillab.losses.divergences import DIVERGENCES
-from distillab.losses.terms import LogitKD, LossContext, RatingDistill, TopicKD
+from distillab.losses.terms import (
+    LogitKD,
+    LossContext,
+    RatingDistill,
+    TopicKD,
+    check_temperature,
+)
 from distillab.losses.weighting import Fixed
 
 BUILT_IN = ("ce", "kd", "topic", "rating", "topic_kd", "rating_kd")
@@ -116,21 +122,13 @@ def check_distill_objective(
     check_range("distill.objective.topic_kd", topic_kd, 0.0, None)
     check_range("distill.objective.rating_kd", rating_kd, 0.0, None)
     if head_temperature is not None:
-        check_range(
-            "distill.objective.head_temperature",
-            head_temperature,
-            0.0,
-            100.0,
-            low_inclusive=False,
-        )
+        check_temperature("distill.objective.head_temperature", head_temperature)
     check_range("distill.objective.alpha", alpha, 0.0, 1.0)
-    check_range("distill.objective.temperature", temperature, 0.0, 100.0, low_inclusive=False)
+    check_temperature("distill.objective.temperature", temperature)
     if alpha_end is not None:
         check_range("distill.objective.alpha_end", alpha_end, 0.0, 1.0)
     if temperature_end is not None:
-        check_range(
-            "distill.objective.temperature_end", temperature_end, 0.0, 100.0, low_inclusive=False
-        )
+        check_temperature("distill.objective.temperature_end", temperature_end)
     for name, spec in (terms or {}).items():
         key = f"distill.objective.terms.{name}"
         if name in BUILT_IN:

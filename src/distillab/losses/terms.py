@@ -22,6 +22,11 @@ from distillab.losses.kd import kd_loss
 from distillab.losses.transfer import attention_transfer_loss, hidden_state_loss
 
 
+def check_temperature(key: str, value: float) -> None:
+    """A distillation temperature must lie in (0, 100]."""
+    check_range(key, value, 0.0, 100.0, low_inclusive=False)
+
+
 @dataclass
 class LossContext:
     """Everything a term may read for one training batch."""
@@ -113,13 +118,7 @@ class TopicKD(nn.Module):
     def __init__(self, temperature: float | None = None) -> None:
         super().__init__()
         if temperature is not None:
-            check_range(
-                "distill.objective.head_temperature",
-                temperature,
-                0.0,
-                100.0,
-                low_inclusive=False,
-            )
+            check_temperature("distill.objective.head_temperature", temperature)
         self.temperature = temperature
 
     def forward(self, ctx: LossContext) -> Tensor:

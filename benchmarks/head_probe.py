@@ -137,7 +137,7 @@ def main() -> None:
     for view, label in (
         ("context", f"last {args.context_turns} turns (the generation context)"),
         ("opening", f"first {args.head_turns} turns"),
-        ("whole", "the whole conversation (no head reads it yet)"),
+        ("whole", "the whole conversation (what task.conversation_bag adds)"),
     ):
         acc, mae = results[f"{view}_topic_acc"], results[f"{view}_rating_mae"]
         print(f"| bag of words, {label} | {acc:.3f} | {mae:.3f} |")

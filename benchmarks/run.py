@@ -42,6 +42,7 @@ from distillab.decoding import Greedy
 from distillab.jobs.common import module_kwargs
 from distillab.jobs.distill import build_student, cached
 from distillab.jobs.teacher import teacher_job_config
+from distillab.models import ConversationBag
 from distillab.modules.callbacks import TrainClock
 from distillab.modules.optim import param_groups, warmup_schedule
 from distillab.modules.seq2seq import Seq2SeqModule
@@ -160,7 +161,8 @@ def flops_per_token(model: nn.Module, dm, pad_id: int, n_batches: int = 8) -> fl
         if i == n_batches:
             break
         with FlopCounterMode(display=False) as counter:
-            logits = model(batch["src"], batch["src_mask"], batch["tgt_in"]).logits
+            args = (batch["src"], batch["src_mask"], batch["tgt_in"])
+            logits = model(*args, conv=ConversationBag.of(batch)).logits
             loss = F.cross_entropy(
                 logits.flatten(0, 1), batch["tgt_out"].flatten(), ignore_index=pad_id
             )

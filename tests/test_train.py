@@ -10,6 +10,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import get_method
 from omegaconf import OmegaConf
 
+from distillab.losses.terms import RatingL1
+from distillab.modules.seq2seq import Seq2SeqModule
 from distillab.train import CONF_DIR
 from distillab.train import run_job as train
 from tests.conftest import TINY, compose_cfg, synthetic_conversations, write_jsonl
@@ -71,7 +73,15 @@ def test_tiny_run_through_hydra_writes_metrics(tmp_path, experiment):
 def test_user_jsonl_multitask_run(tmp_path, tiny_overrides):
     path = write_jsonl(tmp_path / "mine.jsonl", synthetic_conversations(40))
     cfg = compose_cfg(
-        ["experiment=student", "data=jsonl", f"data.path={path}", "task=multi", *tiny_overrides],
+        [
+            "experiment=student",
+            "data=jsonl",
+            f"data.path={path}",
+            "task=multi",
+            "task.rating_loss._target_=distillab.losses.terms.RatingL1",
+            "task.conversation_bag=true",
+            *tiny_overrides,
+        ],
         tmp_path,
     )
     metrics = train(cfg)
@@ -79,6 +89,10 @@ def test_user_jsonl_multitask_run(tmp_path, tiny_overrides):
     assert 0.0 <= metrics["val/topic_acc"] <= 1.0
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["val/ppl"] == metrics["val/ppl"]
+    # task=multi: the heads read the whole conversation; the rating term is the configured one
+    module = Seq2SeqModule.load_from_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    assert module.model.conversation_bag
+    assert isinstance(module.objective.terms["rating"], RatingL1)
 
 
 def test_same_seed_same_metrics(tmp_path, tiny_overrides):

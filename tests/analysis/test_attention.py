@@ -35,7 +35,8 @@ def test_plot_batch_writes_one_png_per_dialogue(tmp_path):
     pad, bos, eos = tok.pad_token_id, tok.bos_token_id, tok.eos_token_id
     items = [
         {"index": i, "src": tok(s)["input_ids"], "head_src": tok(s)["input_ids"],
-         "tgt": tok(t)["input_ids"], "topic": 0, "rating": 0.0}
+         "conv": tok(f"{s} {t}")["input_ids"], "tgt": tok(t)["input_ids"], "topic": 0,
+         "rating": 0.0}
         for i, (s, t) in enumerate([("hello how are you", "fine thanks"), ("sunny today", "cold")])
     ]  # fmt: skip
     batch = collate(items, pad, bos, eos)

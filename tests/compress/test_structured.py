@@ -3,12 +3,13 @@ import torch
 
 from distillab.compress import HiddenUnitPruning
 from distillab.compress.measure import param_counts
-from distillab.models import Seq2Seq
+from distillab.models import ConversationBag, Seq2Seq
 
 CONFIGS = [
     {},
     dict(enc_layers=2, dec_layers=2, attention="additive", tie_embeddings=False, num_topics=3),
     dict(rating_head=True, bidirectional=False),
+    dict(num_topics=3, rating_head=True, conversation_bag=True),
 ]
 
 
@@ -22,7 +23,14 @@ def inputs():
     src = torch.randint(4, 300, (2, 7))
     mask = torch.ones(2, 7, dtype=torch.bool)
     mask[1, 4:] = False
-    return src, mask, torch.randint(4, 300, (2, 5))
+    conv = ConversationBag(torch.randint(4, 300, (11,)), torch.tensor([0, 6]))
+    return src, mask, torch.randint(4, 300, (2, 5)), conv
+
+
+def outputs(model: Seq2Seq, src, mask, tgt, conv) -> list[torch.Tensor]:
+    """The logits and whatever heads the model has."""
+    out = model(src, mask, tgt, conv=conv)
+    return [t for t in (out.logits, out.topic_logits, out.rating) if t is not None]
 
 
 def silence_half(model: Seq2Seq) -> None:
@@ -57,8 +65,8 @@ def test_removing_dead_units_keeps_outputs(kw):
     silence_half(model)
     small = HiddenUnitPruning().prune(model, 0.5)
     assert small.hidden_size == 16
-    src, mask, tgt = inputs()
-    a, b = model(src, mask, tgt), small(src, mask, tgt)
+    src, mask, tgt, conv = inputs()
+    a, b = model(src, mask, tgt, conv=conv), small(src, mask, tgt, conv=conv)
     assert torch.allclose(a.logits, b.logits, atol=1e-5)
 
 
@@ -66,8 +74,10 @@ def test_removing_dead_units_keeps_outputs(kw):
 def test_keeping_every_unit_is_the_same_model(kw):
     model = tiny(**kw)
     same = HiddenUnitPruning().prune(model, 0.0)
-    src, mask, tgt = inputs()
-    assert torch.equal(model(src, mask, tgt).logits, same(src, mask, tgt).logits)
+    a, b = outputs(model, *inputs()), outputs(same, *inputs())
+    assert len(a) == 1 + bool(kw.get("num_topics")) + bool(kw.get("rating_head"))
+    for x, y in zip(a, b, strict=True):
+        assert torch.equal(x, y)
 
 
 def test_half_the_hidden_units_leaves_at_most_half_the_non_embedding_params():

@@ -116,6 +116,31 @@ def test_heads_read_the_conversation_opening(tmp_path):
     assert shared["head_src"] is shared["src"]  # encoded once by the model
 
 
+def test_items_carry_their_whole_conversation(tmp_path):
+    """`conv` is every turn of the example's conversation (first `head_bag_len` tokens); a
+    batch concatenates them with offsets that give each row back; the cap is in the
+    fingerprint (it shapes what the heads read)."""
+    path = write_jsonl(tmp_path / "d.jsonl", synthetic_conversations(30))
+    dm = _dm(tmp_path, path)
+    dm.load()
+    capped = _dm(tmp_path, path, head_bag_len=5)
+    capped.load()
+    assert capped.fingerprint != dm.fingerprint
+    split = dm.splits["val"]
+    for ds, cap in ((dm.datasets["val"], None), (capped.datasets["val"], 5)):
+        items = [ds[i] for i in range(len(ds))]
+        for item in items:
+            conv = int(split.examples[item["index"], 0])
+            turns = range(int(split.conv_start[conv + 1] - split.conv_start[conv]))
+            whole = [t for j in turns for t in split.turn(conv, j)]
+            assert item["conv"].tolist() == whole[:cap]
+    batch = next(iter(dm.val_dataloader()))
+    ends = [*batch["conv_offsets"][1:].tolist(), len(batch["conv_tokens"])]
+    for row, (start, end) in enumerate(zip(batch["conv_offsets"].tolist(), ends, strict=True)):
+        item = dm.datasets["val"][int(batch["index"][row])]
+        assert batch["conv_tokens"][start:end].tolist() == item["conv"].tolist()
+
+
 def test_augmentation_is_not_part_of_the_fingerprint(tmp_path):
     """Augmentation only touches training batches; caches refuse it rather than key by it."""
     path = write_jsonl(tmp_path / "d.jsonl", synthetic_conversations(30))

@@ -1,4 +1,5 @@
-"""Head distillation terms read their own settings, not only the context's."""
+"""Head terms: distillation terms read their own settings, not only the context's; the gold
+rating terms fit what they say they fit."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 
 from distillab.errors import ConfigError
 from distillab.losses.kd import kd_loss
-from distillab.losses.terms import LossContext, TopicKD
+from distillab.losses.terms import LossContext, RatingL1, RatingMSE, TopicKD
 
 
 def context(temperature: float) -> LossContext:
@@ -39,3 +40,32 @@ def test_topic_kd_head_temperature_overrides_it():
 def test_topic_kd_rejects_a_non_positive_temperature():
     with pytest.raises(ConfigError, match="distill.objective.head_temperature"):
         TopicKD(temperature=0.0)
+
+
+def rating_context(pred: torch.Tensor, rating: list[float], rated: list[bool]) -> LossContext:
+    batch = {"rating": torch.tensor(rating), "rating_mask": torch.tensor(rated)}
+    return LossContext(student=SimpleNamespace(rating=pred), batch=batch, pad_id=0)
+
+
+def test_rating_terms_skip_unrated_conversations():
+    ctx = rating_context(torch.tensor([0.5, 0.9, 0.0]), [0.2, 0.0, 1.0], [True, False, True])
+    torch.testing.assert_close(RatingL1()(ctx), torch.tensor((0.3 + 1.0) / 2))
+    torch.testing.assert_close(RatingMSE()(ctx), torch.tensor((0.09 + 1.0) / 2))
+
+
+def test_rating_l1_fits_the_median_and_mse_the_mean():
+    """A constant prediction trained on skewed ratings: absolute error settles at their
+    median (the baseline `rating_mae` is compared with), squared error at their mean."""
+    ratings = [0.4, 0.4, 0.4, 0.5, 1.0, 1.0]  # median 0.4, mean 0.617
+    fitted = {}
+    for term in (RatingL1(), RatingMSE()):
+        p = torch.tensor(0.0, requires_grad=True)
+        opt = torch.optim.SGD([p], lr=0.02)
+        for _ in range(3000):
+            ctx = rating_context(p.expand(6), ratings, [True] * 6)
+            opt.zero_grad()
+            term(ctx).backward()
+            opt.step()
+        fitted[type(term).__name__] = float(p)
+    assert fitted["RatingL1"] == pytest.approx(0.4, abs=0.02)
+    assert fitted["RatingMSE"] == pytest.approx(sum(ratings) / 6, abs=0.01)

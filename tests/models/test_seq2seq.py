@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from distillab.decoding import Decodable
-from distillab.models import Attention, GRUEncoder, Seq2Seq, Seq2SeqOutput
+from distillab.models import Attention, ConversationBag, GRUEncoder, Seq2Seq, Seq2SeqOutput
 
 PAD, BOS, EOS = 0, 1, 2
 VOCAB = 23
@@ -321,3 +321,30 @@ def test_heads_read_their_own_input_when_given() -> None:
     assert torch.allclose(split.topic_logits, topic, atol=ATOL)
     assert torch.allclose(split.rating, rating, atol=ATOL)
     assert not torch.allclose(split.topic_logits, plain.topic_logits, atol=1e-3)
+
+
+def test_conversation_bag_feeds_the_heads_only() -> None:
+    """With conversation_bag the heads also read the whole conversation (mean embedding and
+    log length): other words or the same words over a longer conversation change the heads,
+    never the generation; a model that reads it refuses a call without it."""
+    torch.manual_seed(0)
+    model = Seq2Seq(VOCAB, PAD, 16, 24, num_topics=3, rating_head=True, conversation_bag=True)
+    model.eval()
+    src, tgt = make_batch([5, 3], 6, seed=1), make_batch([4, 4], 4, seed=2)
+    mask = lengths_mask([5, 3], 6)
+    words = torch.tensor([7, 8, 9, 10, 11, 12])
+    bags = {
+        "base": ConversationBag(words, torch.tensor([0, 3])),
+        "other words": ConversationBag(torch.tensor([7, 8, 9, 20, 21, 22]), torch.tensor([0, 3])),
+        "longer": ConversationBag(torch.cat([words, words[3:]]), torch.tensor([0, 3])),
+    }
+    with torch.no_grad():
+        out = {k: model(src, mask, tgt, conv=bag) for k, bag in bags.items()}
+    base = out["base"]
+    for k in ("other words", "longer"):
+        assert torch.equal(out[k].logits, base.logits)
+        assert torch.equal(out[k].topic_logits[0], base.topic_logits[0])  # row 0 unchanged
+        assert not torch.allclose(out[k].topic_logits[1], base.topic_logits[1], atol=1e-6)
+        assert not torch.allclose(out[k].rating[1], base.rating[1], atol=1e-7)
+    with pytest.raises(ValueError, match="conversation_bag"):
+        model(src, mask, tgt)

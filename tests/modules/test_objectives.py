@@ -185,11 +185,14 @@ def test_onpolicy_run_with_uncertainty_weighting_writes_metrics(multi, tmp_path)
 
 @pytest.mark.slow
 def test_quickstart_multi_reports_heads_and_baselines(tmp_path):
-    """The preset's cached teacher serves its heads (an encoder pass) for topic_kd/rating_kd."""
+    """The preset's cached teacher serves its heads (an encoder pass) for topic_kd/rating_kd;
+    with the heads reading the whole conversation (task.conversation_bag), every model that
+    has them (teacher, both students, the agreement pass) is given it."""
     cfg = compose_cfg(
         [
             "experiment=quickstart",
             "task=multi",
+            "task.conversation_bag=true",
             *TINY,
             *TINY_TEACHER,
             "data.max_train_examples=100",

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from distillab.models import ConversationBag
 from distillab.teachers import Teacher
 
 EPS = 1e-12
@@ -22,7 +23,8 @@ EPS = 1e-12
 @torch.no_grad()
 def attention_maps(model: torch.nn.Module, batch: dict) -> Tensor:
     """`[B, T_tgt, T_src]` attention of a distillab seq2seq model, teacher-forced on the batch."""
-    return model(batch["src"], batch["src_mask"], batch["tgt_in"]).attn.float()
+    args = (batch["src"], batch["src_mask"], batch["tgt_in"])
+    return model(*args, conv=ConversationBag.of(batch)).attn.float()
 
 
 @torch.no_grad()

@@ -76,6 +76,7 @@ def model_args(model: Seq2Seq) -> dict:
         tie_embeddings=model.tie_embeddings,
         num_topics=model.topic_head[-1].out_features if model.topic_head is not None else 0,
         rating_head=model.rating_head is not None,
+        conversation_bag=model.conversation_bag,
     )
 
 
@@ -130,12 +131,16 @@ class HiddenUnitPruning:
         else:
             copy_linear(model.out_proj, new.out_proj, None, out_units)
             new.out_bias.copy_(model.out_bias)
+        # the heads read the encoder units, then (conversation_bag) features kept whole
+        extra = new.topic_head or new.rating_head
+        n_extra = extra[0].in_features - new_h if extra is not None else 0
+        head_idx = torch.cat([enc_idx, old_h + torch.arange(n_extra)])
         for head, new_head in (
             (model.topic_head, new.topic_head),
             (model.rating_head, new.rating_head),
         ):
             if head is not None:
                 mid = keep_units([head[0].weight], new_head[0].out_features)
-                copy_linear(head[0], new_head[0], mid, enc_idx)
+                copy_linear(head[0], new_head[0], mid, head_idx)
                 copy_linear(head[2], new_head[2], None, mid)
         return new.train(model.training)

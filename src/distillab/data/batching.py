@@ -122,12 +122,17 @@ def collate(items: list[dict], pad_id: int, bos_id: int, eos_id: int) -> dict:
         tgt_out[i, : len(t)] = t
         tgt_out[i, len(t)] = eos_id
     ratings = torch.tensor([it["rating"] for it in items], dtype=torch.float)
+    conv_lens = torch.tensor([len(it["conv"]) for it in items], dtype=torch.long)
     batch = {
         "index": torch.tensor([it["index"] for it in items], dtype=torch.long),
         "src": src,
         "src_mask": src != pad_id,
         "head_src": head_src,  # what the task heads read (`DialogueDataset.opening`)
         "head_src_mask": head_src != pad_id,
+        # the whole conversations, concatenated (an `embedding_bag` input; see
+        # `DialogueDataset.conversation`): row i is conv_tokens[conv_offsets[i]:...]
+        "conv_tokens": torch.from_numpy(np.concatenate([it["conv"] for it in items])).long(),
+        "conv_offsets": torch.cumsum(conv_lens, 0) - conv_lens,
         "tgt_in": tgt_in,
         "tgt_out": tgt_out,
         "tgt_mask": tgt_out != pad_id,

@@ -40,6 +40,7 @@ class DialogueDataModule(pl.LightningDataModule):
         cache_dir: str = "outputs/cache",
         context_turns: int = 3,
         head_turns: int = 3,
+        head_bag_len: int = 4096,
         val_fraction: float = 0.05,
         test_fraction: float = 0.05,
         seed: int = 0,
@@ -67,6 +68,7 @@ class DialogueDataModule(pl.LightningDataModule):
         super().__init__()
         check_range("data.context_turns", context_turns, 1, 64)
         check_range("data.head_turns", head_turns, 0, 64)
+        check_range("data.head_bag_len", head_bag_len, 1, 1_000_000)
         check_range("data.val_fraction", val_fraction, 0.0, 0.5, low_inclusive=False)
         check_range("data.test_fraction", test_fraction, 0.0, 0.5, low_inclusive=False)
         if max_examples is not None:
@@ -106,7 +108,7 @@ class DialogueDataModule(pl.LightningDataModule):
             max_source_len,
             max_target_len,
         )
-        self.head_turns = head_turns
+        self.head_turns, self.head_bag_len = head_turns, head_bag_len
         self.token_dropout, self.context_dropout = token_dropout, context_dropout
         self.balanced_topics, self.seed = balanced_topics, seed
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
@@ -123,6 +125,7 @@ class DialogueDataModule(pl.LightningDataModule):
         return {
             "context_turns": self.context_turns,
             "head_turns": self.head_turns,
+            "head_bag_len": self.head_bag_len,
             "max_source_len": self.max_source_len,
             "max_target_len": self.max_target_len,
         }
@@ -196,6 +199,7 @@ class DialogueDataModule(pl.LightningDataModule):
             seed=self.seed,
             rows=self.train_rows if name == "train" else None,
             head_turns=self.head_turns,
+            bag_len=self.head_bag_len,
         )
 
     def _train_rows(self) -> np.ndarray | None:

@@ -58,7 +58,10 @@ class DialogueDataset(Dataset):
     The task heads label the whole conversation (its topic is the prompt its speakers were
     given, its rating theirs), so with `head_turns > 0` they read the conversation's opening
     turns (`head_src`), where the prompt is discussed, instead of the last few turns before
-    the target; with 0 they read the generation source.
+    the target; with 0 they read the generation source. Every item also carries the whole
+    conversation's tokens (`conv`, its first `bag_len`), which heads with
+    `task.conversation_bag` read as a bag of words: a label of the whole conversation (its
+    rating above all) depends on how it went and how long it ran, which no bounded window shows.
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class DialogueDataset(Dataset):
         seed: int = 0,
         rows: np.ndarray | None = None,
         head_turns: int = 0,
+        bag_len: int = 4096,
     ) -> None:
         self.split = split
         # example rows of the split this dataset serves; `index` in a batch is the row, so
@@ -86,6 +90,7 @@ class DialogueDataset(Dataset):
         self.max_source_len = max_source_len
         self.max_target_len = max_target_len
         self.head_turns = head_turns
+        self.bag_len = bag_len
         self.self_id, self.other_id, self.unk_id = self_id, other_id, unk_id
         self.token_dropout = token_dropout
         self.context_dropout = context_dropout
@@ -123,6 +128,13 @@ class DialogueDataset(Dataset):
             parts += [np.array([marker], dtype=np.int32), self.split.turn(conv, j)]
         return np.concatenate(parts)[: self.max_source_len]
 
+    def conversation(self, conv: int) -> np.ndarray:
+        """All the conversation's turn tokens (no markers), its first `bag_len`; a view."""
+        s = self.split
+        start = s.turn_offsets[s.conv_start[conv]]
+        end = min(s.turn_offsets[s.conv_start[conv + 1]], start + self.bag_len)
+        return s.tokens[start:end]
+
     def target(self, conv: int, t: int) -> np.ndarray:
         return self.split.turn(conv, t)[: self.max_target_len - 1]  # room for EOS
 
@@ -138,6 +150,7 @@ class DialogueDataset(Dataset):
             "index": row,
             "src": src,
             "head_src": self.opening(conv) if self.head_turns > 0 else src,
+            "conv": self.conversation(conv),
             "tgt": tgt,
             "topic": int(self.split.topic[conv]),
             "rating": float(self.split.rating[conv]),

@@ -75,6 +75,8 @@ def module_kwargs(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
     task's heads) wired to the data's vocabulary and labels."""
     kwargs = OmegaConf.to_container(cfg.module, resolve=True)
     num_topics, rating_head = task_heads(cfg, dm)
+    rating_loss = cfg.task.get("rating_loss")  # the gold rating term (`_target_`)
+    rating_loss = OmegaConf.to_container(rating_loss) if rating_loss is not None else None
     kwargs.update(
         model=OmegaConf.to_container(cfg.model, resolve=True),
         optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
@@ -87,6 +89,8 @@ def module_kwargs(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
         eos_id=dm.eos_id,
         num_topics=num_topics,
         rating_head=rating_head,
+        conversation_bag=bool(cfg.task.get("conversation_bag")) and (num_topics > 0 or rating_head),
+        rating_loss=rating_loss if rating_head else None,
         data_fingerprint=dm.fingerprint,
         vocab_hash=dm.vocab_hash,
     )

@@ -14,6 +14,7 @@ from distillab.jobs.baselines import head_baselines
 from distillab.jobs.common import JobResult, build_trainer, evaluate, start_run
 from distillab.jobs.heads import task_heads
 from distillab.jobs.teacher import AUTO, build_teacher, registry_entry
+from distillab.models import ConversationBag
 from distillab.modules.seq2seq import load_model
 from distillab.teachers import Teacher
 from distillab.utils.console import log
@@ -46,7 +47,8 @@ def teacher_agreement(students: list[torch.nn.Module], teacher: Teacher, loader)
         args = (b["src"], b["src_mask"], b["tgt_in"])
         t = teacher.outputs(b).logits[0].argmax(-1)
         for i, student in enumerate(students):
-            agree[i] += int(((student(*args).logits.argmax(-1) == t) & b["tgt_mask"]).sum())
+            out = student(*args, conv=ConversationBag.of(b))
+            agree[i] += int(((out.logits.argmax(-1) == t) & b["tgt_mask"]).sum())
         total += int(b["tgt_mask"].sum())
     return [a / max(total, 1) for a in agree]
 

@@ -79,13 +79,26 @@ class TopicCE(nn.Module):
         return F.cross_entropy(ctx.student.topic_logits.float(), ctx.batch["topic"])
 
 
+def rated_mean(error: Tensor, ctx: LossContext) -> Tensor:
+    """Mean of a per-conversation ``error [B]`` over the rated rows (unrated are masked)."""
+    m = ctx.batch["rating_mask"].to(error.dtype)
+    return (error * m).sum() / m.sum().clamp(min=1.0)
+
+
 class RatingMSE(nn.Module):
-    """Rating regression in [0, 1] from the shared encoder; unrated conversations are masked."""
+    """Rating regression in [0, 1], squared error: trains the head for the conditional mean."""
 
     def forward(self, ctx: LossContext) -> Tensor:
-        m = ctx.batch["rating_mask"].float()
-        se = (ctx.student.rating.float() - ctx.batch["rating"]) ** 2
-        return (se * m).sum() / m.sum().clamp(min=1.0)
+        return rated_mean((ctx.student.rating.float() - ctx.batch["rating"]) ** 2, ctx)
+
+
+class RatingL1(nn.Module):
+    """Rating regression in [0, 1], absolute error: trains the head for the conditional
+    median, the prediction with the least mean absolute error (what `rating_mae` and the
+    median baseline measure; on skewed ratings the mean loses to the median on MAE)."""
+
+    def forward(self, ctx: LossContext) -> Tensor:
+        return rated_mean((ctx.student.rating.float() - ctx.batch["rating"]).abs(), ctx)
 
 
 class LogitKD(nn.Module):
@@ -170,16 +183,20 @@ class AttentionKL(nn.Module):
 
 
 def gold_terms(
-    label_smoothing: float, topic_weight: float | None, rating_weight: float | None
+    label_smoothing: float,
+    topic_weight: float | None,
+    rating_weight: float | None,
+    rating_loss: nn.Module | None = None,
 ) -> tuple[dict[str, nn.Module], dict[str, float]]:
     """Terms and weights of training on gold data: response CE (weight 1), plus the task
-    heads that exist (a weight of None: no such head)."""
+    heads that exist (a weight of None: no such head); the rating's term is `rating_loss`
+    (`task.rating_loss`, default `RatingMSE`)."""
     terms: dict[str, nn.Module] = {"ce": GoldCE(label_smoothing)}
     weights = {"ce": 1.0}
     if topic_weight is not None:
         terms["topic"], weights["topic"] = TopicCE(), float(topic_weight)
     if rating_weight is not None:
-        terms["rating"], weights["rating"] = RatingMSE(), float(rating_weight)
+        terms["rating"], weights["rating"] = rating_loss or RatingMSE(), float(rating_weight)
     return terms, weights
 
 
@@ -190,9 +207,11 @@ __all__ = [
     "LogitKD",
     "LossContext",
     "RatingDistill",
+    "RatingL1",
     "RatingMSE",
     "TopicCE",
     "TopicKD",
     "gold_terms",
+    "rated_mean",
     "smoothed_nll",
 ]

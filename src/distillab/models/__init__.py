@@ -3,6 +3,14 @@
 from distillab.models.attention import Attention
 from distillab.models.decoder import GRUDecoder
 from distillab.models.encoder import GRUEncoder
-from distillab.models.seq2seq import DecoderState, Seq2Seq, Seq2SeqOutput
+from distillab.models.seq2seq import ConversationBag, DecoderState, Seq2Seq, Seq2SeqOutput
 
-__all__ = ["Attention", "DecoderState", "GRUDecoder", "GRUEncoder", "Seq2Seq", "Seq2SeqOutput"]
+__all__ = [
+    "Attention",
+    "ConversationBag",
+    "DecoderState",
+    "GRUDecoder",
+    "GRUEncoder",
+    "Seq2Seq",
+    "Seq2SeqOutput",
+]

@@ -1,7 +1,7 @@
 """Attentional GRU encoder-decoder with optional topic / rating heads on the shared encoder.
 
-The auxiliary heads read the *same* encoder states as the decoder so that multi-task signals
-(and their distillation losses) shape the representation the generator uses.
+The auxiliary heads read the *same* encoder (and embeddings) as the decoder so that multi-task
+signals (and their distillation losses) shape the representation the generator uses.
 """
 
 from __future__ import annotations
@@ -36,6 +36,19 @@ def masked_mean(states: Tensor, mask: Tensor) -> Tensor:
     return (states * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
 
 
+class ConversationBag(NamedTuple):
+    """Whole conversations as one `embedding_bag` input: row i's tokens start at
+    ``offsets[i]`` of ``tokens`` (the batch's `conv_tokens` / `conv_offsets`)."""
+
+    tokens: Tensor  # [N] token ids
+    offsets: Tensor  # [B]
+
+    @classmethod
+    def of(cls, batch: dict) -> ConversationBag:
+        """A data batch's whole conversations (`distillab.data.batching.collate`)."""
+        return cls(batch["conv_tokens"], batch["conv_offsets"])
+
+
 class DecoderState(NamedTuple):
     """What :class:`Seq2Seq` carries between decoding steps; opaque to the strategies."""
 
@@ -67,6 +80,7 @@ class Seq2Seq(nn.Module):
         tie_embeddings: bool = True,
         num_topics: int = 0,
         rating_head: bool = False,
+        conversation_bag: bool = False,
     ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
@@ -91,17 +105,19 @@ class Seq2Seq(nn.Module):
             self.out_proj = None
             self.out_bias = None
             self.out = nn.Linear(hidden_size, vocab_size)
+        # the heads read the pooled encoder states, and with `conversation_bag` the mean
+        # embedding of the whole conversation and its log length in tokens
+        self.conversation_bag = conversation_bag
+        head_in = hidden_size + (emb_dim + 1 if conversation_bag else 0)
         self.topic_head: nn.Sequential | None = None
         if num_topics > 0:
             self.topic_head = nn.Sequential(
-                nn.Linear(hidden_size, hidden_size), nn.Tanh(), nn.Linear(hidden_size, num_topics)
+                nn.Linear(head_in, hidden_size), nn.Tanh(), nn.Linear(hidden_size, num_topics)
             )
         self.rating_head: nn.Sequential | None = None
         if rating_head:
             mid = max(hidden_size // 2, 1)
-            self.rating_head = nn.Sequential(
-                nn.Linear(hidden_size, mid), nn.Tanh(), nn.Linear(mid, 1)
-            )
+            self.rating_head = nn.Sequential(nn.Linear(head_in, mid), nn.Tanh(), nn.Linear(mid, 1))
 
     # ------------------------------------------------------------------ building blocks
     def encode_source(self, src: Tensor, src_mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -126,43 +142,66 @@ class Seq2Seq(nn.Module):
         tgt_in: Tensor,
         head_src: Tensor | None = None,
         head_src_mask: Tensor | None = None,
+        conv: ConversationBag | None = None,
     ) -> Seq2SeqOutput:
         """Teacher-forced pass: ``tgt_in [B, Tt]`` starts with BOS (right-padded).
 
         The task heads read ``head_src`` (a second pass of the shared encoder) when it is
-        another tensor, or else the source's encoder states."""
+        another tensor, or else the source's encoder states; and ``conv`` if the model has
+        `conversation_bag`."""
         enc_states, h0 = self.encode_source(src, src_mask)
         y_emb = self.emb_dropout(self.embedding(tgt_in))
         memory = self.decoder.precompute(enc_states, src_mask)
         attn_hidden, _, attn, _ = self.decoder(y_emb, h0, memory)
         logits = self.project(self.out_dropout(attn_hidden))
         if head_src is None or head_src is src or not self.has_heads:
-            topic_logits, rating = self.head_outputs(enc_states, src_mask)
+            topic_logits, rating = self.head_outputs(enc_states, src_mask, conv)
         else:
-            topic_logits, rating = self.heads(head_src, head_src_mask)
+            topic_logits, rating = self.heads(head_src, head_src_mask, conv)
         return Seq2SeqOutput(logits, enc_states, attn, attn_hidden, topic_logits, rating)
 
     @property
     def has_heads(self) -> bool:
         return self.topic_head is not None or self.rating_head is not None
 
+    def head_features(
+        self, enc_states: Tensor, src_mask: Tensor, conv: ConversationBag | None
+    ) -> Tensor:
+        """What the heads read ``[B, head_in]``: the pooled encoder states, then (with
+        `conversation_bag`) the conversation's mean embedding and log length in tokens (/10:
+        about [0, 1] up to 20k tokens; no bounded input shows how long a conversation ran)."""
+        pooled = masked_mean(enc_states, src_mask)
+        if not self.conversation_bag:
+            return pooled
+        if conv is None:
+            raise ValueError(
+                "this model's heads read the whole conversation (conversation_bag=True): "
+                "pass conv=ConversationBag(batch['conv_tokens'], batch['conv_offsets'])"
+            )
+        bag = F.embedding_bag(conv.tokens, self.embedding.weight, conv.offsets, mode="mean")
+        ends = torch.cat([conv.offsets[1:], conv.offsets.new_tensor([conv.tokens.numel()])])
+        log_len = torch.log1p((ends - conv.offsets).to(pooled.dtype)).unsqueeze(-1) / 10
+        return torch.cat([pooled, bag.to(pooled.dtype), log_len], dim=-1)
+
     def head_outputs(
-        self, enc_states: Tensor, src_mask: Tensor
+        self, enc_states: Tensor, src_mask: Tensor, conv: ConversationBag | None = None
     ) -> tuple[Tensor | None, Tensor | None]:
         """(topic logits [B, num_topics], rating [B] in [0, 1]) of the heads this model has."""
         topic_logits = rating = None
         if self.has_heads:
-            pooled = masked_mean(enc_states, src_mask)
+            features = self.head_features(enc_states, src_mask, conv)
             if self.topic_head is not None:
-                topic_logits = self.topic_head(pooled)
+                topic_logits = self.topic_head(features)
             if self.rating_head is not None:
-                rating = torch.sigmoid(self.rating_head(pooled)).squeeze(-1)
+                rating = torch.sigmoid(self.rating_head(features)).squeeze(-1)
         return topic_logits, rating
 
-    def heads(self, src: Tensor, src_mask: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    def heads(
+        self, src: Tensor, src_mask: Tensor, conv: ConversationBag | None = None
+    ) -> tuple[Tensor | None, Tensor | None]:
         """The task heads alone (an encoder pass, no decoder): e.g. a cached teacher's."""
         enc_states, _ = self.encode_source(src, src_mask)
-        return self.head_outputs(enc_states, src_mask)
+        return self.head_outputs(enc_states, src_mask, conv)
 
     # ------------------------------------------------------------------ decoding protocol
     def encode(self, src: Tensor, src_mask: Tensor) -> DecoderState:

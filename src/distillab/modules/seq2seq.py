@@ -17,7 +17,7 @@ from torch import Tensor
 from distillab.decoding import Strategy, build_strategy
 from distillab.losses.objective import gold_objective
 from distillab.losses.terms import LossContext, gold_terms
-from distillab.models import Seq2SeqOutput
+from distillab.models import ConversationBag, Seq2SeqOutput
 from distillab.modules.metrics import EvalMetrics
 from distillab.modules.optim import param_groups
 from distillab.modules.reliability import check_finite
@@ -31,6 +31,7 @@ def build_model(hp: Any) -> torch.nn.Module:
         pad_id=hp["pad_id"],
         num_topics=hp.get("num_topics", 0),
         rating_head=hp.get("rating_head", False),
+        conversation_bag=hp.get("conversation_bag", False),
     )
 
 
@@ -52,6 +53,8 @@ class Seq2SeqModule(pl.LightningModule):
         eos_id: int,
         num_topics: int = 0,
         rating_head: bool = False,
+        conversation_bag: bool = False,
+        rating_loss: dict | None = None,
         optimizer: dict | None = None,
         scheduler: dict | None = None,
         label_smoothing: float = 0.0,
@@ -85,12 +88,15 @@ class Seq2SeqModule(pl.LightningModule):
 
     # ---- forward and losses ---------------------------------------------------------------
     def gold_terms(self) -> tuple[dict, dict[str, float]]:
-        """The gold-data terms (response CE, the task heads this model has) and weights."""
+        """The gold-data terms (response CE, the task heads this model has) and weights;
+        the rating's term is `rating_loss` (a `_target_` config; None: `RatingMSE`)."""
         hp = self.hparams
+        rating_loss = hp.get("rating_loss")
         return gold_terms(
             hp.label_smoothing,
             hp.topic_weight if hp.num_topics else None,
             hp.rating_weight if hp.rating_head else None,
+            instantiate(rating_loss) if rating_loss else None,
         )
 
     def weighting(self):
@@ -105,6 +111,7 @@ class Seq2SeqModule(pl.LightningModule):
             batch["tgt_in"],
             batch["head_src"],
             batch["head_src_mask"],
+            ConversationBag.of(batch),
         )
 
     def progress(self) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from distillab.models import ConversationBag
 from distillab.teachers.base import Teacher
 from distillab.teachers.cache import TeacherCache
 from distillab.teachers.outputs import CachedOutput
@@ -39,7 +40,9 @@ class CachedTeacher(Teacher):
         if model is not None and getattr(model, "has_heads", False):
             # the task heads are not cached: an encoder pass (no decoder) serves them
             with torch.no_grad():
-                topic_logits, rating = model.heads(batch["head_src"], batch["head_src_mask"])
+                topic_logits, rating = model.heads(
+                    batch["head_src"], batch["head_src_mask"], ConversationBag.of(batch)
+                )
         return CachedOutput(
             topic_logits=topic_logits,
             rating=rating,

@@ -67,6 +67,8 @@ TASK = {  # a head: true, false or auto (on where the data has its labels)
     "rating": Field(choices=(True, False, "auto")),
     "topic_weight": number(0.0),
     "rating_weight": number(0.0),
+    "conversation_bag": boolean(),
+    "rating_loss": mapping(null=True),  # the gold rating term, by `_target_`
 }
 STUDENT = {"init_from_teacher": boolean()}
 PATHS = {"output_root": string(), "output_dir": string(), "cache_dir": string()}
@@ -127,6 +129,7 @@ EXTRA_TEACHER_FIELDS = {"ckpt": string(), "weight": number(0.0, required=False)}
 DATA_RANGES = {
     "context_turns": integer(1, 64),
     "head_turns": integer(0, 64),
+    "head_bag_len": integer(1, 1_000_000),
     "val_fraction": number(0.0, 0.5, low_inclusive=False),
     "test_fraction": number(0.0, 0.5, low_inclusive=False),
     "max_examples": integer(10, None, null=True),
@@ -176,7 +179,7 @@ TEACHER_RANGES = {"weight": number(0.0), "ckpt": string()}
 # keys of target nodes that distillab sets itself: a value in the config would be ignored
 WIRED = {
     "model": {k: "set from the data and the task" for k in ("vocab_size", "pad_id")}
-    | {k: "set from the task group" for k in ("num_topics", "rating_head")},
+    | {k: "set from the task group" for k in ("num_topics", "rating_head", "conversation_bag")},
     "optimizer": {"params": "the module passes its parameter groups"},
     "scheduler": {
         "optimizer": "the module passes its optimizer",

@@ -36,9 +36,8 @@ SPLITS = ("val", "test")
 
 def conversation_lengths(split, conv: np.ndarray) -> np.ndarray:
     """Tokens of each conversation ``conv`` of an encoded split."""
-    return (
-        split.turn_offsets[split.conv_start[conv + 1]] - split.turn_offsets[split.conv_start[conv]]
-    )
+    start, end = split.conversation_span(conv)
+    return end - start
 
 
 @torch.no_grad()
@@ -95,7 +94,6 @@ def main() -> None:
         module = Seq2SeqModule.load_from_checkpoint(path, map_location="cpu").eval()
         if module.hparams.get("data_fingerprint") != dm.fingerprint:
             sys.exit(f"{path}: trained on other data (fingerprint differs); pass its overrides")
-        module.tokenizer = dm.tokenizer
         models[name] = module
     results: dict = {}
     print("| model | split | topic acc | - majority [95%] | rating MAE | - median [95%] |")

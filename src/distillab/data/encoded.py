@@ -29,6 +29,11 @@ class EncodedSplit:
         g = self.conv_start[conv] + t
         return self.tokens[self.turn_offsets[g] : self.turn_offsets[g + 1]]
 
+    def conversation_span(self, conv):
+        """(start, end) of conversation(s) ``conv`` (an int or an array) in ``tokens``."""
+        first, last = self.conv_start[conv], self.conv_start[conv + 1]
+        return self.turn_offsets[first], self.turn_offsets[last]
+
 
 def encode_split(
     convs: list[Conversation], examples: list[Example], tokenizer, topic_index: dict[str, int]
@@ -130,10 +135,8 @@ class DialogueDataset(Dataset):
 
     def conversation(self, conv: int) -> np.ndarray:
         """All the conversation's turn tokens (no markers), its first `bag_len`; a view."""
-        s = self.split
-        start = s.turn_offsets[s.conv_start[conv]]
-        end = min(s.turn_offsets[s.conv_start[conv + 1]], start + self.bag_len)
-        return s.tokens[start:end]
+        start, end = self.split.conversation_span(conv)
+        return self.split.tokens[start : min(end, start + self.bag_len)]
 
     def target(self, conv: int, t: int) -> np.ndarray:
         return self.split.turn(conv, t)[: self.max_target_len - 1]  # room for EOS

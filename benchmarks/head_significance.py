@@ -27,8 +27,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from distillab.jobs.baselines import labels
 from distillab.modules.seq2seq import Seq2SeqModule
+from distillab.pipelines.baselines import labels
 from distillab.train import CONF_DIR
 
 SPLITS = ("val", "test")

@@ -37,16 +37,16 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
+from distillab.compose.heads import task_heads
+from distillab.compose.modules import distillation_module, module_kwargs
+from distillab.compose.teachers import teacher_cache, teacher_job_config
 from distillab.data.batching import collate
 from distillab.decoding import Greedy
-from distillab.jobs.common import module_kwargs
-from distillab.jobs.distill import build_student, cached
-from distillab.jobs.teacher import teacher_job_config
 from distillab.models import ConversationBag
 from distillab.modules.callbacks import TrainClock
 from distillab.modules.optim import param_groups, warmup_schedule
 from distillab.modules.seq2seq import Seq2SeqModule
-from distillab.teachers import CheckpointTeacher
+from distillab.teachers import CachedTeacher, CheckpointTeacher
 from distillab.train import CONF_DIR
 from distillab.utils.runtime import keep_freed_memory
 
@@ -115,7 +115,9 @@ def raw_loop(cfg: DictConfig, dm, args) -> float:
     """The student trained by a plain PyTorch loop: same model, init, batches, loss, AdamW
     groups, LR schedule, grad clipping; tokens/s over the same steps after the same warm-up."""
     pl.seed_everything(cfg.seed, verbose=False)
-    module = Seq2SeqModule(**module_kwargs(cfg, dm))  # the same initial weights
+    module = Seq2SeqModule(
+        **module_kwargs(cfg, dm, task_heads(cfg.task, dm))
+    )  # the same initial weights
     hp, model = module.hparams, module.model.to(args.device).train()
     o, s = hp.optimizer, hp.scheduler  # the job's optimiser and schedule, written out by hand
     opt = torch.optim.AdamW(
@@ -271,7 +273,7 @@ def export_latency_rows(
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
-    keep_freed_memory()  # as every job does (jobs.common.start_run)
+    keep_freed_memory()  # as every job does (distillab.compose.rundir.prepare)
     r: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="distillab-bench-") as tmp:
         out = Path(tmp)
@@ -286,7 +288,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         log("teacher: training (timed after warm-up)")
         pl.seed_everything(cfg.seed, verbose=False)
-        teacher = Seq2SeqModule(**module_kwargs(tcfg, dm))
+        teacher = Seq2SeqModule(**module_kwargs(tcfg, dm, task_heads(tcfg.task, dm)))
         r["tokens_per_s.teacher"] = fit(tcfg, teacher, dm, args)
         ckpt = str(out / "teacher.ckpt")
         teacher.bench_trainer.save_checkpoint(ckpt)
@@ -294,22 +296,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         log("distill-online")
         pl.seed_everything(cfg.seed, verbose=False)
-        r["tokens_per_s.distill_online"] = fit(cfg, build_student(cfg, dm, teachers), dm, args)
+        r["tokens_per_s.distill_online"] = fit(
+            cfg, distillation_module(cfg, dm, task_heads(cfg.task, dm), teachers), dm, args
+        )
 
         log("distill-cached: building the teacher cache (not timed)")
         with open_dict(cfg):
             cfg.paths.cache_dir = str(out / "cache")
-        served = cached(cfg, dm, teachers[0])
+        served = CachedTeacher(teachers[0], teacher_cache(cfg, dm, teachers[0]))
         pl.seed_everything(cfg.seed, verbose=False)
-        student = Seq2SeqModule(**module_kwargs(cfg, dm))  # for MFU and latency below
+        student = Seq2SeqModule(
+            **module_kwargs(cfg, dm, task_heads(cfg.task, dm))
+        )  # for MFU and latency below
 
         def lightning_student() -> float:
             pl.seed_everything(cfg.seed, verbose=False)
-            return fit(cfg, Seq2SeqModule(**module_kwargs(cfg, dm)), dm, args)
+            return fit(
+                cfg, Seq2SeqModule(**module_kwargs(cfg, dm, task_heads(cfg.task, dm))), dm, args
+            )
 
         def cached_student() -> float:
             pl.seed_everything(cfg.seed, verbose=False)
-            return fit(cfg, build_student(cfg, dm, [served]), dm, args)  # as jobs.distill.run
+            return fit(
+                cfg, distillation_module(cfg, dm, task_heads(cfg.task, dm), [served]), dm, args
+            )  # as in jobs.distill
 
         runs = {
             "student": lightning_student,

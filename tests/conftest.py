@@ -9,6 +9,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
+from distillab.compose import Run
+from distillab.compose import compose as compose_run
+from distillab.compose.modules import distillation_module
 from distillab.train import CONF_DIR
 
 TINY = [
@@ -47,6 +50,18 @@ def compose_cfg(overrides: list[str], tmp_path: Path) -> DictConfig:
         cfg.paths.output_root = str(tmp_path / "outputs")
         cfg.paths.output_dir = str(tmp_path / "run")
     return cfg
+
+
+def started(cfg: DictConfig) -> Run:
+    """The composed run of `cfg`, started as a job starts it (run directory, seed, threads)."""
+    r = compose_run(cfg)
+    r.start("testing")
+    return r
+
+
+def student_of(r: Run, teachers: list, cfg: DictConfig | None = None):
+    """A distillation module of `cfg` (default: the run's) taught by `teachers`."""
+    return distillation_module(cfg or r.cfg, r.data, r.heads, teachers)
 
 
 @pytest.fixture

@@ -23,10 +23,11 @@ def main(cfg: DictConfig) -> None:
     console.setup()
     start = time.time()
     try:
+        from distillab.compose import compose_eval
         from distillab.validate import validate_eval
 
         validate_eval(cfg)
-        get_method(cfg.job)(cfg)
+        get_method(cfg.job)(compose_eval(cfg))
     except Exception as e:
         ours = first_distillab_error(e)
         if ours is None:

@@ -32,8 +32,11 @@ CONF_DIR = str(Path(__file__).resolve().parent / "conf")  # shipped inside the p
 
 
 def run_job(cfg: DictConfig) -> dict[str, float]:
-    """Run the job named by `cfg.job` (e.g. distillab.jobs.train.run) and return its metrics."""
-    return get_method(cfg.job)(cfg).metrics
+    """Compose the run's objects and hand them to the job named by `cfg.job` (e.g.
+    distillab.jobs.train.run); returns its metrics."""
+    from distillab.compose import compose
+
+    return get_method(cfg.job)(compose(cfg)).metrics
 
 
 def first_distillab_error(e: BaseException) -> DistillabError | None:

@@ -9,9 +9,11 @@ import torch
 from omegaconf import OmegaConf
 
 from distillab.analysis.attention import attention_js, plot_batch
+from distillab.checkpoint import load_model
+from distillab.compose import compose
 from distillab.data.batching import collate
-from distillab.jobs import attention as attention_job
 from distillab.models import Seq2Seq
+from distillab.pipelines.attention import attention_maps
 from distillab.train import run_job
 from tests.conftest import compose_cfg
 from tests.hf_tiny import tiny_tokenizer
@@ -52,8 +54,12 @@ def test_attention_job_on_a_distilled_student(saved, tmp_path):  # noqa: F811
     cfg = compose_cfg(hf_overrides(saved["bart"], tmp_path), tmp_path)
     run_job(cfg)
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    result = attention_job.run(OmegaConf.create({"ckpt": str(ckpt), "num_dialogues": 3}))
-    pngs = sorted((tmp_path / "run" / "attention").glob("*.png"))
-    assert len(pngs) == 3 and 0.0 <= result.metrics["val/attention_js"] <= 1.0
-    saved_info = json.loads((tmp_path / "run" / "attention" / "attention.json").read_text())
-    assert saved_info["val/attention_js"] == result.metrics["val/attention_js"]
+    trained = compose(OmegaConf.load(tmp_path / "run" / "config.yaml"))  # its data and teacher
+    out = tmp_path / "run" / "attention"
+    metrics = attention_maps(
+        load_model(str(ckpt)), trained.teacher, trained.data, out, 3, str(ckpt)
+    )
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) == 3 and 0.0 <= metrics["val/attention_js"] <= 1.0
+    saved_info = json.loads((out / "attention.json").read_text())
+    assert saved_info["val/attention_js"] == metrics["val/attention_js"]

@@ -75,13 +75,14 @@ def test_cli_answers_piped_input_and_exits_cleanly(tmp_path):
 
     # the same model exported (ONNX, onnxruntime): a directory chats too, greedy or beam,
     # and gives the checkpoint's greedy replies
+
+    from distillab.checkpoint import load_model
+    from distillab.compose import compose
     from distillab.export.onnx import export_model, export_settings
-    from distillab.jobs.common import start_run
-    from distillab.modules.seq2seq import load_model
 
     cfg = compose_cfg(["experiment=student", "data=jsonl", f"data.path={data}", *TINY], tmp_path)
     cfg.paths.output_dir = str(tmp_path / "unused")
-    _, dm = start_run(cfg)
+    dm = compose(cfg).data
     export = export_model(load_model(str(ckpt)), tmp_path / "export", dm.tokenizer,
                           export_settings(dm, cfg.data.max_target_len))  # fmt: skip
     talk = "hello\nhow are you\n"

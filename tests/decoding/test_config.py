@@ -5,8 +5,8 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
+from distillab.compose.modules import module_kwargs
 from distillab.decoding import Beam, Greedy, Sample, build_strategy
-from distillab.jobs.common import module_kwargs
 from tests.conftest import compose_cfg
 
 
@@ -37,7 +37,7 @@ def test_module_kwargs_carry_the_resolved_decoding(tmp_path) -> None:
         fingerprint="f",
         vocab_hash="v",
     )
-    kwargs = module_kwargs(cfg, dm)
+    kwargs = module_kwargs(cfg, dm, (0, False))
     assert kwargs["decoding"] == {
         "_target_": "distillab.decoding.Beam",
         "beam_size": 2,

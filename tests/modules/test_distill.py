@@ -8,16 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
+from distillab.decoding import build_strategy
 from distillab.errors import ConfigError
-from distillab.jobs.common import start_run
-from distillab.jobs.distill import build_student
 from distillab.losses import distill_objective
 from distillab.losses.terms import gold_terms, smoothed_nll
 from distillab.modules.distill import init_student_from_teacher
+from distillab.pipelines.seqkd import use_teacher_decodes
 from distillab.teachers import CheckpointTeacher
 from distillab.train import run_job
-from tests.conftest import TINY, TINY_TEACHER, compose_cfg
+from tests.conftest import TINY, TINY_TEACHER, compose_cfg, started, student_of
 
 
 def kd_of(module, batch):
@@ -57,9 +58,9 @@ def test_distill_run_trains_registers_and_reuses_teacher(distilled, tmp_path):
 def test_teacher_is_frozen_and_not_in_student_state(distilled, tmp_path):
     cfg = compose_cfg(["experiment=distill", *TINY, *TEACHER], tmp_path)
     ckpt = distilled["ckpt"]
-    _, dm = start_run(cfg)
-    module = build_student(cfg, dm, [CheckpointTeacher(ckpt)])
-    teacher = module.teachers[0].module
+    r = started(cfg)
+    module = student_of(r, [CheckpointTeacher(ckpt)])
+    teacher = module.teachers[0].model
     assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
     assert all(k.startswith(("model.", "objective.")) for k in module.state_dict())
     assert module.hparams.teacher_ids == [CheckpointTeacher(ckpt).identity]
@@ -88,21 +89,21 @@ def test_missing_teacher_checkpoint_fails_at_start(tmp_path):
 def test_teacher_with_other_vocabulary_is_refused(distilled, tmp_path):
     ckpt = distilled["ckpt"]
     cfg = compose_cfg(["experiment=distill", *TINY, "data.vocab_size=350"], tmp_path)
-    _, dm = start_run(cfg)
+    r = started(cfg)
     with pytest.raises(ConfigError) as err:
-        build_student(cfg, dm, [CheckpointTeacher(ckpt)])
-    assert dm.vocab_hash in str(err.value) and dm.fingerprint in str(err.value)
+        student_of(r, [CheckpointTeacher(ckpt)])
+    assert r.data.vocab_hash in str(err.value) and r.data.fingerprint in str(err.value)
 
 
 def test_multi_teacher_weights(distilled, tmp_path):
     ckpt = distilled["ckpt"]
     cfg = compose_cfg(["experiment=distill", *TINY, *TEACHER], tmp_path)
-    _, dm = start_run(cfg)
-    single = build_student(cfg, dm, [CheckpointTeacher(ckpt)])
-    pair = build_student(cfg, dm, [CheckpointTeacher(ckpt), CheckpointTeacher(ckpt, 3.0)])
+    r = started(cfg)
+    single = student_of(r, [CheckpointTeacher(ckpt)])
+    pair = student_of(r, [CheckpointTeacher(ckpt), CheckpointTeacher(ckpt, 3.0)])
     pair.model.load_state_dict(single.model.state_dict())
     single.eval(), pair.eval()  # no dropout: the student's outputs are the same in both
-    batch = next(iter(dm.val_dataloader()))
+    batch = next(iter(r.data.val_dataloader()))
     # the same teacher twice, whatever the weights, is that teacher
     a, b = kd_of(single, batch), kd_of(pair, batch)
     torch.testing.assert_close(a, b)
@@ -117,7 +118,7 @@ def test_multi_teacher_weights(distilled, tmp_path):
 def test_init_from_teacher_copies_matching_shapes_and_projects_embeddings(distilled, tmp_path):
     ckpt = distilled["ckpt"]
     cfg = compose_cfg(["experiment=distill", *TINY, *TEACHER], tmp_path)
-    _, dm = start_run(cfg)
+    r = started(cfg)
     teacher = CheckpointTeacher(ckpt).model
     # same architecture: everything is copied, outputs are identical
     same = compose_cfg(
@@ -130,15 +131,15 @@ def test_init_from_teacher_copies_matching_shapes_and_projects_embeddings(distil
         ],
         tmp_path,
     )
-    twin = build_student(same, dm, [CheckpointTeacher(ckpt)]).model
+    twin = student_of(r, [CheckpointTeacher(ckpt)], same).model
     copied = init_student_from_teacher(twin, teacher)
     assert len(copied) == len(list(twin.parameters()))
-    batch = next(iter(dm.val_dataloader()))
+    batch = next(iter(r.data.val_dataloader()))
     twin.eval()
     args = (batch["src"], batch["src_mask"], batch["tgt_in"])
     torch.testing.assert_close(twin(*args).logits, teacher(*args).logits)
     # narrower embedding: projected with the teacher's principal directions
-    small = build_student(cfg, dm, [CheckpointTeacher(ckpt)]).model  # emb 16 vs 24
+    small = student_of(r, [CheckpointTeacher(ckpt)]).model  # emb 16 vs 24
     copied = init_student_from_teacher(small, teacher)
     assert any("projected 24->16" in c for c in copied)
     u, s, _ = torch.linalg.svd(teacher.embedding.weight, full_matrices=False)
@@ -172,10 +173,10 @@ def test_objective_is_the_weighted_sum_of_its_named_terms(distilled, tmp_path):
     ckpt = distilled["ckpt"]
     cfg = compose_cfg(["experiment=distill", "distill=combined", *TINY, *TEACHER], tmp_path)
     cfg.distill.objective.alpha = 0.3
-    _, dm = start_run(cfg)
-    module = build_student(cfg, dm, [CheckpointTeacher(ckpt)])
+    r = started(cfg)
+    module = student_of(r, [CheckpointTeacher(ckpt)])
     module.eval()
-    batch = next(iter(dm.val_dataloader()))
+    batch = next(iter(r.data.val_dataloader()))
     ctx = module.loss_context(module(batch), batch, 0.0)
     total, values, weights = module.objective(ctx, 0.0)
     assert set(values) == {"ce", "kd", "hidden", "attention"}
@@ -193,11 +194,11 @@ def test_seqkd_decodes_once_and_trains_on_them(distilled, tmp_path):
     cache, stamp = done.parent, done.stat().st_mtime_ns
     cfg2 = compose_cfg(["experiment=distill", "distill=seqkd", *TINY, *TEACHER], tmp_path / "b")
     cfg2.paths.output_root, cfg2.paths.cache_dir = cfg.paths.output_root, cfg.paths.cache_dir
-    _, dm = start_run(cfg2)
-    from distillab.jobs.seqkd import use_teacher_decodes
-
+    dm = started(cfg2).data
     teacher = CheckpointTeacher(distilled["ckpt"])
-    assert use_teacher_decodes(cfg2, dm, teacher) == cache
+    decoding = OmegaConf.to_container(cfg2.distill.seqkd.decoding, resolve=True)
+    strategy = build_strategy(decoding)
+    assert use_teacher_decodes(dm, teacher, strategy, decoding, 0.0, cfg2.paths.cache_dir) == cache
     assert done.stat().st_mtime_ns == stamp
     # gold_fraction=0: every training target is the teacher's greedy decode of its input
     item = dm.datasets["train"][0]

@@ -9,8 +9,6 @@ import pytest
 import torch
 
 from distillab.decoding import Sample
-from distillab.jobs.common import start_run
-from distillab.jobs.distill import build_student
 from distillab.losses.objective import Objective, linear
 from distillab.losses.terms import LossContext
 from distillab.losses.weighting import DWA, Fixed, Uncertainty
@@ -18,7 +16,7 @@ from distillab.models import Seq2Seq
 from distillab.modules.onpolicy import OnPolicy, sampled_batch
 from distillab.teachers import CheckpointTeacher
 from distillab.train import run_job
-from tests.conftest import TINY, TINY_TEACHER, compose_cfg
+from tests.conftest import TINY, TINY_TEACHER, compose_cfg, started, student_of
 
 
 def test_sampled_batch_rebuilds_targets_without_gradient():
@@ -142,10 +140,10 @@ def test_multi_task_distillation_has_head_terms(multi, tmp_path):
     assert "val/topic_acc" in multi["metrics"] and "val/rating_mae" in multi["metrics"]
     cfg = compose_cfg(["experiment=distill", "task=multi", *TINY, *TINY_TEACHER], tmp_path)
     cfg.distill.objective.topic_kd, cfg.distill.objective.rating_kd = 0.25, 2.0
-    _, dm = start_run(cfg)
-    module = build_student(cfg, dm, [CheckpointTeacher(multi["ckpt"])])
+    r = started(cfg)
+    module = student_of(r, [CheckpointTeacher(multi["ckpt"])])
     module.eval()
-    batch = next(iter(dm.val_dataloader()))
+    batch = next(iter(r.data.val_dataloader()))
     ctx = module.loss_context(module(batch), batch, 0.0)
     total, values, weights = module.objective(ctx, 0.0)
     assert set(values) == {"ce", "kd", "topic", "rating", "topic_kd", "rating_kd"}

@@ -43,8 +43,8 @@ class CheckpointReplier:
     (a `decoding` group node: greedy, beam or top-p sampling)."""
 
     def __init__(self, ckpt: str, decoding: dict, max_len: int | None = None) -> None:
+        from distillab.checkpoint import load_model
         from distillab.data.tokenizer import load_tokenizer
-        from distillab.modules.seq2seq import load_model
 
         run_dir = Path(ckpt).parent.parent
         for need in ("config.yaml", "tokenizer"):

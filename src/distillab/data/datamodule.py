@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from functools import partial
@@ -184,6 +185,17 @@ class DialogueDataModule(pl.LightningDataModule):
         self.train_rows = self._train_rows()
         for name in SPLITS:
             self.datasets[name] = self._dataset(name, augment=name == "train")
+
+    def with_train_budget(self, max_train_examples: int | None) -> DialogueDataModule:
+        """A datamodule over the same loaded splits and tokenizer with a training set of its
+        own: `max_train_examples` of the training split (a seeded subset; None: all). The
+        registry teacher trains on its budget, a distilled student on its own copy."""
+        other = copy.copy(self)
+        other.max_train_examples = max_train_examples
+        other.train_rows = other._train_rows()
+        other.datasets = {**self.datasets, "train": other._dataset("train", augment=True)}
+        other.resume_position = None
+        return other
 
     def _dataset(self, name: str, augment: bool) -> DialogueDataset:
         return DialogueDataset(

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
-
-from distillab.jobs.common import JobResult, fit_and_evaluate, module_kwargs, save_run, start_run
-from distillab.modules.seq2seq import Seq2SeqModule
+from distillab.compose import Run
+from distillab.pipelines.fit import JobResult, fit_and_evaluate
 
 
-def run(cfg: DictConfig) -> JobResult:
-    run_dir, dm = start_run(cfg)
-    module = Seq2SeqModule(**module_kwargs(cfg, dm))
-    module.tokenizer = dm.tokenizer
-    save_run(cfg, dm, run_dir)
-    return fit_and_evaluate(cfg, dm, module, run_dir)
+def run(r: Run) -> JobResult:
+    r.start("training")
+    module = r.gold_module()
+    return fit_and_evaluate(module, r.data, r.stage(r.data))

@@ -6,34 +6,23 @@ The model is built inside the module from its Hydra config, so a checkpoint is s
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
+from distillab.checkpoint import load_model, read_checkpoint
 from distillab.decoding import Strategy, build_strategy
 from distillab.losses.objective import gold_objective
 from distillab.losses.terms import LossContext, gold_terms
 from distillab.models import ConversationBag, Seq2SeqOutput
+from distillab.models.build import build_model
 from distillab.modules.metrics import EvalMetrics
 from distillab.modules.optim import param_groups
 from distillab.modules.reliability import check_finite
-
-
-def build_model(hp: Any) -> torch.nn.Module:
-    """The network a module's hyperparameters describe (its Hydra model config + data wiring)."""
-    return instantiate(
-        hp["model"],
-        vocab_size=hp["vocab_size"],
-        pad_id=hp["pad_id"],
-        num_topics=hp.get("num_topics", 0),
-        rating_head=hp.get("rating_head", False),
-        conversation_bag=hp.get("conversation_bag", False),
-    )
-
 
 DEFAULT_OPTIMIZER = {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3}
 DEFAULT_SCHEDULER = {"_target_": "distillab.modules.optim.warmup_schedule", "_partial_": True}
@@ -187,6 +176,17 @@ class Seq2SeqModule(pl.LightningModule):
             return [" ".join(map(str, s)) for s in seqs]
         return [t.strip() for t in self.tokenizer.batch_decode(seqs, skip_special_tokens=True)]
 
+    @classmethod
+    def from_checkpoint(cls, path: str, tokenizer: Any = None) -> Seq2SeqModule:
+        """A module with the gold objective (no teacher needed) holding the network of any
+        distillab checkpoint (teacher, student, distilled, compressed): for evaluation."""
+        accepted = inspect.signature(Seq2SeqModule).parameters
+        hp = read_checkpoint(path)["hyper_parameters"]
+        module = Seq2SeqModule(**{k: v for k, v in dict(hp).items() if k in accepted})
+        module.model = load_model(path)
+        module.tokenizer = tokenizer
+        return module
+
     # ---- optimisation ---------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:
         """`optimizer` and `scheduler` are `_partial_` configs (conf/optimizer, conf/scheduler);
@@ -198,15 +198,3 @@ class Seq2SeqModule(pl.LightningModule):
         total = max(int(self.trainer.estimated_stepping_batches), 1)
         sched = instantiate(hp.scheduler)(optimizer=opt, total_steps=total)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-
-def load_model(ckpt: str, map_location: str = "cpu") -> torch.nn.Module:
-    """Just the seq2seq network of any distillab checkpoint (teacher, student or distilled),
-    without the module that trained it: for evaluation, decoding and benchmarks."""
-    state = torch.load(ckpt, map_location=map_location, weights_only=False)
-    model = build_model(state["hyper_parameters"])
-    weights = {
-        k[len("model.") :]: v for k, v in state["state_dict"].items() if k.startswith("model.")
-    }
-    model.load_state_dict(weights)
-    return model.eval()

@@ -32,6 +32,16 @@ class Teacher(ABC):
         """Fingerprint of the tokenizer the teacher was trained with."""
 
     @property
+    def source(self) -> str:
+        """Where the teacher comes from, for logs and reports (a path, a name)."""
+        return type(self).__name__
+
+    @property
+    def checkpoint(self) -> str | None:
+        """The distillab checkpoint it serves (evaluated like a student); None for others."""
+        return None
+
+    @property
     def hidden_size(self) -> int | None:
         """Width of `enc_states` in its outputs (hidden-state transfer sizes its projection)."""
         return None

@@ -164,22 +164,27 @@ class TeacherCache:
 
     @classmethod
     def build_or_load(
-        cls, teacher: Teacher, dm: DialogueDataModule, settings: dict, cache_dir: str
+        cls,
+        teacher: Teacher,
+        dm: DialogueDataModule,
+        k: int,
+        tail_samples: int,
+        softening_temperature: float,
+        cache_dir: str | Path,
     ) -> TeacherCache:
-        """The cache for `settings` (k, tail_samples, temperature), built once if absent."""
-        k, tail_samples = int(settings["k"]), int(settings["tail_samples"])
-        temperature = float(settings["temperature"])
+        """The cache of `teacher`'s top-`k` and `tail_samples` draws on `dm`'s training rows,
+        softened at `softening_temperature` (where its KD target is unbiased), built once."""
         vocab = len(dm.tokenizer)
         if k > vocab:
             raise ConfigError(f"distill.topk={k} exceeds the vocabulary size {vocab}")
         tail_samples = tail_samples if k < vocab else 0  # no tail to draw from
-        spec = cls.spec(teacher, dm, k, tail_samples, temperature)
+        spec = cls.spec(teacher, dm, k, tail_samples, softening_temperature)
         key = fingerprint(spec)
         path = Path(cache_dir) / "teacher_outputs" / key
         build_spec = {
             "k": k,
             "tail_samples": tail_samples,
-            "temperature": float(temperature),
+            "temperature": float(softening_temperature),
             "seed": int(key[:8], 16),
         }
         build_once(path, spec, lambda tmp: cls._build(teacher, dm, build_spec, tmp))

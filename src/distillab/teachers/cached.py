@@ -24,6 +24,14 @@ class CachedTeacher(Teacher):
         return self.base.identity
 
     @property
+    def source(self) -> str:
+        return self.base.source
+
+    @property
+    def checkpoint(self) -> str | None:
+        return self.base.checkpoint
+
+    @property
     def model(self):
         """The wrapped teacher's network, where it has one (student.init_from_teacher)."""
         return getattr(self.base, "model", None)

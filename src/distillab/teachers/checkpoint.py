@@ -16,7 +16,7 @@ from distillab.utils.io import file_sha256
 
 class CheckpointTeacher(Teacher):
     """`ckpt` is a checkpoint path (`teacher.ckpt=auto` is resolved to one by the registry in
-    `distillab.jobs.teacher` before this class is built)."""
+    `distillab.compose.teachers` before this class is built)."""
 
     def __init__(self, ckpt: str, weight: float = 1.0) -> None:
         from distillab.modules.seq2seq import Seq2SeqModule  # modules import teachers
@@ -28,6 +28,14 @@ class CheckpointTeacher(Teacher):
         self.module.eval()
         self.module.requires_grad_(False)
         self._identity: str | None = None
+
+    @property
+    def source(self) -> str:
+        return self.ckpt
+
+    @property
+    def checkpoint(self) -> str:
+        return self.ckpt
 
     @property
     def model(self) -> torch.nn.Module:

@@ -105,6 +105,10 @@ class HFTeacher(Teacher):
 
     # ---- the Teacher interface ------------------------------------------------------------
     @property
+    def source(self) -> str:
+        return self.path
+
+    @property
     def identity(self) -> str:
         if self._identity is None:
             files = sorted(f for f in Path(self.path).iterdir() if f.is_file())

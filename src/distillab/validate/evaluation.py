@@ -19,7 +19,7 @@ def validate_eval(cfg: DictConfig) -> None:
     """`distillab-eval`'s config: its keys, the checkpoint and its run's config, the
     compression settings (resolved in the training run's config, whose trainer a fine-tuning
     phase uses), the output root."""
-    from distillab.jobs.evaluate import job_config
+    from distillab.compose.evaluation import job_config
 
     if OmegaConf.is_missing(cfg, "ckpt"):
         raise ConfigError("ckpt is required: distillab-eval ckpt=PATH (a distillab checkpoint)")

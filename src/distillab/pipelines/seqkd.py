@@ -13,11 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
 
 from distillab.data import DialogueDataModule
-from distillab.decoding import Strategy, build_strategy
-from distillab.errors import DataError, check_range
+from distillab.decoding import Strategy
+from distillab.errors import DataError
 from distillab.teachers import Teacher
 from distillab.utils.artefacts import build_once
 from distillab.utils.console import log
@@ -44,13 +43,16 @@ def decode_training_set(teacher: Teacher, dm: DialogueDataModule, strategy: Stra
     return {"tokens": tokens, "offsets": offsets}
 
 
-def use_teacher_decodes(cfg: DictConfig, dm: DialogueDataModule, teacher: Teacher) -> Path:
-    """Make the training set serve the teacher's decodes (mixed with gold), cached on disk;
-    returns the cache directory."""
-    seq = cfg.distill.seqkd
-    check_range("distill.seqkd.gold_fraction", seq.gold_fraction, 0.0, 1.0)
-    decoding = OmegaConf.to_container(seq.decoding, resolve=True)
-    strategy = build_strategy(decoding, "distill.seqkd.decoding")
+def use_teacher_decodes(
+    dm: DialogueDataModule,
+    teacher: Teacher,
+    strategy: Strategy,
+    decoding: dict,
+    gold_fraction: float,
+    cache_dir: str | Path,
+) -> Path:
+    """Make `dm`'s training set serve the teacher's decodes (mixed with gold), cached on disk
+    and keyed by `decoding` (the strategy's resolved config); returns the cache directory."""
     train = dm.datasets["train"]
     spec = {
         "format": "seqkd-decodes-v2",
@@ -60,7 +62,7 @@ def use_teacher_decodes(cfg: DictConfig, dm: DialogueDataModule, teacher: Teache
         "decoding": decoding,
         "max_target_len": int(dm.max_target_len),
     }
-    path = Path(cfg.paths.cache_dir) / "seqkd" / fingerprint(spec)
+    path = Path(cache_dir) / "seqkd" / fingerprint(spec)
 
     def build(out: Path) -> None:
         log.info(f"seqkd: teacher decodes {len(train)} training inputs -> {path}")
@@ -82,5 +84,5 @@ def use_teacher_decodes(cfg: DictConfig, dm: DialogueDataModule, teacher: Teache
             f"{path}: seq-KD decodes for {len(offsets) - 1} rows ({len(tokens)} tokens); the "
             f"training split has {n_rows} rows. Refusing to read a stale cache; delete it."
         )
-    train.use_targets(tokens, offsets, float(seq.gold_fraction))
+    train.use_targets(tokens, offsets, gold_fraction)
     return path

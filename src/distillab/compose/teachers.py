@@ -7,8 +7,9 @@ pipeline (splits, tokenizer), the task heads and the trainer's hardware settings
 
 `ckpt: auto` looks the teacher up in the registry, `<output_root>/teachers/<key>/`, where
 `key` hashes that block, the task, the teacher's resolved trainer config (less what only
-changes logging) and the data fingerprint; absent, it is trained there first (`utils.artefacts.build_once`: the concurrent
-jobs of a sweep wait on a file lock for one training instead of each training the teacher).
+changes logging) and the data fingerprint; absent, it is trained there first
+(`utils.artefacts.build_once`: the concurrent jobs of a sweep wait on a file lock for one
+training instead of each training the teacher), on the job's loaded data.
 """
 
 from __future__ import annotations
@@ -20,10 +21,16 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from distillab.compose.modules import gold_module
+from distillab.compose.rundir import prepare, save_run
+from distillab.compose.trainer import build_stage
 from distillab.data import DialogueDataModule
-from distillab.jobs.resume import LAST
+from distillab.decoding import build_strategy
+from distillab.pipelines.fit import LAST, fit_and_evaluate
+from distillab.pipelines.seqkd import use_teacher_decodes
 from distillab.teachers import Teacher
 from distillab.teachers.base import check_vocab
+from distillab.teachers.cache import TeacherCache
 from distillab.utils.artefacts import build_once
 from distillab.utils.console import log
 from distillab.utils.io import atomic_write_json, fingerprint
@@ -47,7 +54,7 @@ def teacher_job_config(cfg: DictConfig) -> DictConfig:
     job["trainer"]["devices"] = 1
     job["trainer"].update(t["trainer"])
     job["data"].update(t["data"])  # its data budget (max_train_examples)
-    job.update(experiment_name="teacher", job="distillab.jobs.train.run")
+    job.update(experiment_name="teacher", job="distillab.jobs.train.run", resume=None)
     # where checkpoints and logs go follows the teacher's own output_dir (set when it trains),
     # not the job's: these nodes keep their ${paths.output_dir} interpolations
     for node in ("callbacks", "logger"):
@@ -75,7 +82,24 @@ def registry_spec(tcfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
     return spec
 
 
-def registry_entry(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
+def train_registry_teacher(
+    tcfg: DictConfig, dm: DialogueDataModule, heads: tuple[int, bool], out: Path
+) -> dict[str, Any]:
+    """Train the teacher `tcfg` describes into `out` on `dm`'s splits with its own data budget;
+    a training interrupted earlier (kept in the staging dir) resumes from its checkpoint."""
+    tcfg.paths.output_dir = str(out)
+    data = dm.with_train_budget(tcfg.data.max_train_examples)
+    resumable = (out / LAST).is_file()
+    prepare(tcfg, "training")
+    module = gold_module(tcfg, data, heads)
+    save_run(tcfg, data, out)
+    stage = build_stage(tcfg, str(out / LAST) if resumable else None, None)
+    result = fit_and_evaluate(module, data, stage)
+    ckpt = Path(result.checkpoint).relative_to(out)
+    return {"checkpoint": str(ckpt), "metrics": result.metrics}
+
+
+def registry_entry(cfg: DictConfig, dm: DialogueDataModule, heads: tuple[int, bool]) -> dict:
     """The registry teacher: `{"checkpoint": path, "metrics": its val/test metrics on this
     data's splits, "key": ...}`; trained and registered first if absent."""
     tcfg = teacher_job_config(cfg)
@@ -84,18 +108,10 @@ def registry_entry(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
     entry = root / fingerprint(spec)
 
     def train_teacher(out: Path) -> None:
-        from distillab.jobs.train import run as train_run  # train imports what imports this
-
-        tcfg.paths.output_dir = str(out)
-        # a training interrupted earlier (kept in the staging dir) resumes from its checkpoint
-        resumable = (out / LAST).is_file()
-        tcfg.resume = str(out) if resumable else None
-        doing = f"resuming it from {out / LAST}" if resumable else "training it now"
+        doing = f"resuming it from {out / LAST}" if (out / LAST).is_file() else "training it now"
         log.info(f"teacher: none registered under {entry}; {doing}")
-        result = train_run(tcfg)
-        ckpt = Path(result.checkpoint).relative_to(out)
-        info = {"key": entry.name, "checkpoint": str(ckpt), "metrics": result.metrics}
-        atomic_write_json(out / "registry.json", info)
+        info = train_registry_teacher(tcfg, dm, heads, out)
+        atomic_write_json(out / "registry.json", {"key": entry.name, **info})
 
     # trained in <key>.partial, renamed into place when done
     build_once(entry, spec, train_teacher, staging=root / f"{entry.name}.partial")
@@ -103,27 +119,49 @@ def registry_entry(cfg: DictConfig, dm: DialogueDataModule) -> dict[str, Any]:
     return {**info, "checkpoint": str(entry / info["checkpoint"])}
 
 
-def build_teacher(spec: DictConfig | dict, cfg: DictConfig, dm: DialogueDataModule) -> Teacher:
-    """Instantiate one teacher config (`_target_`), resolving `ckpt: auto` via the registry."""
-    kwargs: dict[str, Any] = (
-        OmegaConf.to_container(spec, resolve=True) if isinstance(spec, DictConfig) else dict(spec)
-    )
-    kwargs.pop("train", None)  # how the registry trains it, not a constructor argument
-    if kwargs.get("ckpt") == AUTO:
-        kwargs["ckpt"] = registry_entry(cfg, dm)["checkpoint"]
-    teacher = instantiate(kwargs)
-    log.info(f"teacher: {getattr(teacher, 'ckpt', type(teacher).__name__)}")
+def build_teacher(spec: dict, dm: DialogueDataModule) -> Teacher:
+    """Instantiate one teacher config (`_target_`, its `ckpt` resolved already)."""
+    teacher = instantiate(spec)
+    log.info(f"teacher: {teacher.source}")
     # refused here, before any student trains (the quickstart trains its scratch student
     # before it distils); the distillation module checks again for teachers built elsewhere
     check_vocab(teacher, dm.vocab_hash, dm.fingerprint, f"teacher ({teacher.identity[:12]})")
     return teacher
 
 
-def resolve_teachers(cfg: DictConfig, dm: DialogueDataModule) -> list[Teacher]:
-    """The main teacher plus `extra_teachers` (each a teacher config; `_target_` defaults to
-    the main teacher's)."""
-    teachers = [build_teacher(cfg.teacher, cfg, dm)]
-    for extra in cfg.get("extra_teachers") or []:
-        spec = {"_target_": cfg.teacher._target_, **OmegaConf.to_container(extra, resolve=True)}
-        teachers.append(build_teacher(spec, cfg, dm))
-    return teachers
+def teacher_decodes(cfg: DictConfig, dm: DialogueDataModule, teacher: Teacher) -> Path:
+    """Sequence-level KD: `dm`'s training set serves `teacher`'s decodes under
+    `distill.seqkd` (decoding strategy, gold fraction), cached under `paths.cache_dir`."""
+    seq = cfg.distill.seqkd
+    decoding = OmegaConf.to_container(seq.decoding, resolve=True)
+    strategy = build_strategy(decoding, "distill.seqkd.decoding")
+    return use_teacher_decodes(
+        dm, teacher, strategy, decoding, float(seq.gold_fraction), cfg.paths.cache_dir
+    )
+
+
+def teacher_cache(cfg: DictConfig, dm: DialogueDataModule, teacher: Teacher) -> TeacherCache:
+    """`teacher`'s cached top-k and tail draws for `dm`'s training rows (`distill.topk`,
+    `distill.tail_samples`), softened at the objective's (starting) temperature, where the
+    cached target is unbiased; built once under `paths.cache_dir`."""
+    d = cfg.distill
+    return TeacherCache.build_or_load(
+        teacher,
+        dm,
+        k=int(d.topk),
+        tail_samples=int(d.tail_samples),
+        softening_temperature=float(d.objective.temperature),
+        cache_dir=cfg.paths.cache_dir,
+    )
+
+
+def teacher_specs(cfg: DictConfig) -> list[dict]:
+    """The main teacher's config and `extra_teachers` (each a teacher config; `_target_`
+    defaults to the main teacher's), without their `train` blocks."""
+    main = OmegaConf.to_container(cfg.teacher, resolve=True)
+    main.pop("train", None)  # how the registry trains it, not a constructor argument
+    extras = [
+        {"_target_": main["_target_"], **OmegaConf.to_container(extra, resolve=True)}
+        for extra in cfg.get("extra_teachers") or []
+    ]
+    return [main, *extras]

@@ -7,10 +7,9 @@ import logging
 
 import pytest
 
+from distillab.compose.heads import task_heads
 from distillab.errors import ConfigError
-from distillab.jobs.common import module_kwargs, start_run
-from distillab.jobs.heads import task_heads
-from tests.conftest import TINY, compose_cfg, synthetic_conversations, write_jsonl
+from tests.conftest import TINY, compose_cfg, started, synthetic_conversations, write_jsonl
 
 
 def data_cfg(tmp_path, rows, *overrides):
@@ -18,8 +17,7 @@ def data_cfg(tmp_path, rows, *overrides):
     cfg = compose_cfg(
         ["data=jsonl", f"data.path={path}", "task=multi", *TINY, *overrides], tmp_path
     )
-    _, dm = start_run(cfg)
-    return cfg, dm
+    return cfg, started(cfg).data
 
 
 @pytest.mark.slow
@@ -27,15 +25,17 @@ def test_auto_switches_off_heads_without_labels(tmp_path, caplog):
     rows = [{k: v for k, v in r.items() if k != "topic"} for r in synthetic_conversations(40)]
     cfg, dm = data_cfg(tmp_path, rows)
     with caplog.at_level(logging.INFO, logger="distillab"):
-        kwargs = module_kwargs(cfg, dm)
-    assert kwargs["num_topics"] == 0 and kwargs["rating_head"] is True
+        heads = task_heads(cfg.task, dm, cfg.data.path)
+    assert heads == (0, True)
     assert "no topic labels; the topic head is off" in caplog.text
 
 
 @pytest.mark.slow
 def test_labelled_data_keeps_both_heads(tmp_path):
     cfg, dm = data_cfg(tmp_path, synthetic_conversations(40))
-    assert task_heads(cfg, dm) == (len(dm.topics), True) and len(dm.topics) == 4  # none + 3
+    assert (
+        task_heads(cfg.task, dm, cfg.data.path) == (len(dm.topics), True) and len(dm.topics) == 4
+    )  # none + 3
 
 
 @pytest.mark.slow
@@ -43,4 +43,4 @@ def test_explicit_head_without_labels_is_an_error(tmp_path):
     rows = [{k: v for k, v in r.items() if k != "rating"} for r in synthetic_conversations(40)]
     cfg, dm = data_cfg(tmp_path, rows, "task.rating=true")
     with pytest.raises(ConfigError, match="task.rating=true but the data has no rating labels"):
-        task_heads(cfg, dm)
+        task_heads(cfg.task, dm, cfg.data.path)

@@ -5,13 +5,13 @@ import pytest
 import torch
 from omegaconf import open_dict
 
+from distillab.compose.modules import module_kwargs
+from distillab.compose.teachers import teacher_decodes
 from distillab.decoding import Beam, Greedy
 from distillab.errors import ConfigError
-from distillab.jobs.common import module_kwargs, start_run
-from distillab.jobs.seqkd import use_teacher_decodes
 from distillab.modules.seq2seq import Seq2SeqModule
 from distillab.teachers import Teacher
-from tests.conftest import TINY, compose_cfg
+from tests.conftest import TINY, compose_cfg, started
 
 
 class ModuleTeacher(Teacher):
@@ -41,9 +41,11 @@ def setup(tmp_path_factory):
     with open_dict(cfg):
         cfg.paths.cache_dir = str(root / "cache")
         cfg.data.max_train_examples = 40
-    _, dm = start_run(cfg)
+    dm = started(cfg).data
     torch.manual_seed(0)
-    teacher = Seq2SeqModule(**module_kwargs(cfg, dm)).eval()  # untrained: decodes are varied
+    teacher = Seq2SeqModule(
+        **module_kwargs(cfg, dm, (0, False))
+    ).eval()  # untrained: decodes are varied
     return cfg, dm, ModuleTeacher(teacher)
 
 
@@ -66,21 +68,21 @@ def expected(dm, teacher, strategy) -> list[list[int]]:
 def test_decodes_use_the_configured_strategy_and_its_cache_key(setup) -> None:
     cfg, dm, teacher = setup
     cfg.distill.seqkd.decoding = GREEDY
-    greedy_path = use_teacher_decodes(cfg, dm, teacher)
+    greedy_path = teacher_decodes(cfg, dm, teacher)
     assert decodes(greedy_path) == expected(dm, teacher, Greedy())
     stamp = (greedy_path / "artefact.json").stat().st_mtime_ns
 
     cfg.distill.seqkd.decoding = BEAM
-    beam_path = use_teacher_decodes(cfg, dm, teacher)
+    beam_path = teacher_decodes(cfg, dm, teacher)
     assert beam_path != greedy_path  # the key covers the decoding config
     want = expected(dm, teacher, Beam(3))
     assert decodes(beam_path) == want and want != decodes(greedy_path)
 
     cfg.distill.seqkd.decoding = {**BEAM, "length_penalty": 0.5}  # any argument counts
-    assert use_teacher_decodes(cfg, dm, teacher) not in (greedy_path, beam_path)
+    assert teacher_decodes(cfg, dm, teacher) not in (greedy_path, beam_path)
 
     cfg.distill.seqkd.decoding = GREEDY  # the same config finds its decodes, no new decode
-    assert use_teacher_decodes(cfg, dm, teacher) == greedy_path
+    assert teacher_decodes(cfg, dm, teacher) == greedy_path
     assert (greedy_path / "artefact.json").stat().st_mtime_ns == stamp
 
 
@@ -88,4 +90,4 @@ def test_bad_teacher_decoding_names_its_key(setup) -> None:
     cfg, dm, teacher = setup
     cfg.distill.seqkd.decoding = {"_target_": "distillab.decoding.Sample", "top_p": 1.5}
     with pytest.raises(ConfigError, match=r"distill\.seqkd\.decoding\.top_p=1\.5 is out of"):
-        use_teacher_decodes(cfg, dm, teacher)
+        teacher_decodes(cfg, dm, teacher)

@@ -20,21 +20,21 @@ def available(dm) -> dict[str, bool]:
     return {"topic": len(dm.topics) > 1, "rating": bool((~np.isnan(ratings)).any())}
 
 
-def task_heads(cfg: DictConfig, dm) -> tuple[int, bool]:
-    """(num_topics (0: no topic head), rating head?) for `cfg.task` and `dm`'s labels."""
-    if not (cfg.task.topic or cfg.task.rating):
+def task_heads(task: DictConfig, dm, data_path: str | None = None) -> tuple[int, bool]:
+    """(num_topics (0: no topic head), rating head?) for the `task` node and `dm`'s labels."""
+    if not (task.topic or task.rating):
         return 0, False
     have = available(dm)
     on = {}
     for head in ("topic", "rating"):
-        asked = cfg.task[head]
+        asked = task[head]
         if asked and not have[head]:
             if asked == AUTO:
                 log.info(f"task: the data has no {head} labels; the {head} head is off")
             else:
                 raise ConfigError(
                     f"task.{head}=true but the data has no {head} labels "
-                    f"(data.path={cfg.data.get('path')}); set task.{head}=false or auto"
+                    f"(data.path={data_path}); set task.{head}=false or auto"
                 )
         on[head] = bool(asked) and have[head]
     return (len(dm.topics) if on["topic"] else 0), on["rating"]

@@ -3,7 +3,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from distillab.jobs.baselines import head_baselines
+from distillab.pipelines.baselines import head_baselines
 
 
 def _ds(topics, ratings):

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 from omegaconf import OmegaConf
 
+from distillab.compose.teachers import build_teacher
 from distillab.errors import ConfigError
-from distillab.jobs.teacher import build_teacher
 from distillab.teachers import Teacher
 
 
@@ -37,9 +37,9 @@ def spec(vocab: str):
 
 
 def test_teacher_with_the_datas_tokenizer_is_built():
-    assert build_teacher(spec("aaaa"), OmegaConf.create({}), DM).vocab_hash == "aaaa"
+    assert build_teacher(spec("aaaa"), DM).vocab_hash == "aaaa"
 
 
 def test_teacher_with_another_tokenizer_is_refused_when_built():
     with pytest.raises(ConfigError, match=r"different tokenizer \(vocab bbbb\).*vocab aaaa"):
-        build_teacher(spec("bbbb"), OmegaConf.create({}), DM)
+        build_teacher(spec("bbbb"), DM)

@@ -1,0 +1,85 @@
+"""The objects of `distillab-eval` (conf/eval.yaml): the checkpoint's module, the training
+run's data rebuilt from its saved config, its teacher for attention maps, the compression."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from distillab.checkpoint import read_checkpoint
+from distillab.compose.compression import build_compression
+from distillab.compose.run import Run
+from distillab.compose.rundir import prepare, save_run
+from distillab.data import DialogueDataModule
+from distillab.errors import ConfigError
+from distillab.modules.seq2seq import Seq2SeqModule
+from distillab.pipelines.compress import Compression
+from distillab.teachers import Teacher
+
+
+def run_config(ckpt: str | Path) -> Path:
+    """The training run's resolved config: `<run_dir>/config.yaml` for a checkpoint in
+    `<run_dir>/checkpoints/` (or `<run_dir>/compressed/`)."""
+    path = Path(ckpt).resolve().parent.parent / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            f"ckpt={ckpt}: no {path} (the training run's config); evaluate a checkpoint "
+            "inside a distillab run directory"
+        )
+    return path
+
+
+def job_config(cfg: DictConfig) -> DictConfig:
+    """The training run's config with this invocation's compress, seed, threads and paths."""
+    job = OmegaConf.load(run_config(cfg.ckpt))
+    job = OmegaConf.merge(job, {"compress": cfg.compress, "experiment_name": cfg.experiment_name})
+    with open_dict(job):
+        job.seed = cfg.seed
+        job.threads = cfg.threads if cfg.threads is not None else job.get("threads")
+        job.paths = cfg.paths
+    return job
+
+
+class EvalRun:
+    """What `distillab-eval` works with, each built once."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.ckpt = str(cfg.ckpt)
+        self.job = job_config(cfg)
+        self.run_dir = Path(cfg.paths.output_dir)
+        self.plots = bool(cfg.plots)
+        self.num_dialogues = int(cfg.num_dialogues or 4)
+        self.training_run = Run(OmegaConf.load(run_config(self.ckpt)))  # its teacher
+
+    def start(self, what: str) -> None:
+        prepare(self.job, what)
+
+    @cached_property
+    def data(self) -> DialogueDataModule:
+        dm = self.training_run.data  # the training run's data settings, read once
+        save_run(self.job, dm, self.run_dir)
+        return dm
+
+    @cached_property
+    def module(self) -> Seq2SeqModule:
+        """A plain `Seq2SeqModule` (gold objective: no teacher needed) holding the
+        checkpoint's network, masks of a pruned checkpoint folded."""
+        return Seq2SeqModule.from_checkpoint(self.ckpt, self.data.tokenizer)
+
+    @cached_property
+    def teacher(self) -> Teacher | None:
+        """The run's teacher, rebuilt from its config (registry, path, HF), for a distilled
+        checkpoint (its module recorded the teachers' ids); None otherwise."""
+        hp = read_checkpoint(self.ckpt)["hyper_parameters"]
+        return self.training_run.teacher if "teacher_ids" in hp else None
+
+    @cached_property
+    def compression(self) -> Compression | None:
+        return build_compression(self.job)
+
+
+def compose_eval(cfg: DictConfig) -> EvalRun:
+    """The run of a checked `distillab-eval` config."""
+    return EvalRun(cfg)

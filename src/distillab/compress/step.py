@@ -23,7 +23,8 @@ from torch.utils.data import DataLoader
 
 from distillab.compress.callback import GradualPruning
 from distillab.compress.measure import median_ms, param_counts, serialized_bytes
-from distillab.compress.pruning import fold, fold_state_dict, prunable
+from distillab.compress.measure import sparsity as measure_sparsity
+from distillab.compress.pruning import fold, fold_state_dict
 from distillab.compress.quantize import quantize_int8
 from distillab.data.batching import collate
 from distillab.decoding import Greedy
@@ -168,11 +169,7 @@ def compress_checkpoint(
     int8 = quantize_int8(compressed) if c.quantize else None
     deployed_eager = int8 if int8 is not None else compressed
 
-    # sparsity over the pruned tensors: zeros and removed weights over the original count
-    old = {q: getattr(m, n).numel() for m, n, q in prunable(before, embeddings)}
-    kept = {q: int((getattr(m, n) != 0).sum()) for m, n, q in prunable(compressed, embeddings)}
-    by_layer = {q: 1.0 - kept.get(q, 0) / n for q, n in old.items()}
-    sparsity = 1.0 - sum(kept.values()) / max(sum(old.values()), 1)
+    sparsity, by_layer = measure_sparsity(before, compressed, embeddings)
 
     threads = torch.get_num_threads()
     inputs = fixed_inputs(dm, int(c.eval_inputs))

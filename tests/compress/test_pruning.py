@@ -2,14 +2,19 @@ import pytest
 import torch
 
 from distillab.compress import GradualPruning, MagnitudePruning, fold, fold_state_dict
-from distillab.compress.measure import param_counts
-from distillab.compress.pruning import measure_sparsity, prunable
+from distillab.compress.measure import param_counts, sparsity
+from distillab.compress.pruning import prunable
 from distillab.models import Seq2Seq
 
 
 def tiny(**kw) -> Seq2Seq:
     torch.manual_seed(0)
     return Seq2Seq(300, 0, emb_dim=16, hidden_size=32, **kw).eval()
+
+
+def measure_sparsity(model) -> tuple[float, dict[str, float]]:
+    """Sparsity as compression.json reports it, against the dense model of the same shapes."""
+    return sparsity(tiny(), model)
 
 
 def batch():

@@ -1,5 +1,6 @@
 """Distillation: frozen teachers, teacher resolution, init from teacher, multi-teacher, seqKD."""
 
+import copy
 import json
 import subprocess
 import sys
@@ -208,6 +209,21 @@ def test_seqkd_decodes_once_and_trains_on_them(distilled, tmp_path):
     assert (
         item["tgt"].tolist() == [t for t in hyp if t != dm.pad_id][: cfg2.data.max_target_len - 1]
     )
+
+
+def test_teacher_agreement_is_one_for_the_teacher_and_less_for_another_model(distilled, tmp_path):
+    from distillab.pipelines.compare import teacher_agreement
+
+    cfg = compose_cfg(["experiment=distill", *TINY, *TEACHER], tmp_path)
+    dm = started(cfg).data
+    teacher = CheckpointTeacher(distilled["ckpt"])
+    other = copy.deepcopy(teacher.model)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    loader = dm.val_dataloader()
+    same, different = teacher_agreement([teacher.model, other], teacher, loader)
+    assert same == 1.0 and 0.0 <= different < 0.9
 
 
 @pytest.mark.slow

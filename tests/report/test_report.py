@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from distillab.errors import DistillabError
 from distillab.report import write_report
 from distillab.report.cli import main as compare
 from distillab.report.collect import collect
@@ -41,6 +42,9 @@ def make_job(
     if status is not None:
         write_status(d, status[0], error=status[1] if len(status) > 1 else None)
     return d
+
+
+GRID_KEYS = ["distill.objective.temperature", "distill.objective.alpha", "compress.sparsity"]
 
 
 def grid_sweep(tmp_path: Path) -> Path:
@@ -85,6 +89,9 @@ def test_grid_report_has_every_job_the_best_config_seeds_and_plots(tmp_path):
     assert len(report.jobs) == 18 and len(report.failed) == 2
     rows = list(csv.DictReader((sweep / "summary.csv").open()))
     assert len(rows) == 18
+    head = (sweep / "summary.csv").read_text().splitlines()[0].split(",")
+    assert head[:8] == ["job", "status", "error", "experiment", *GRID_KEYS, "seed"]
+    assert {"val/ppl", "val/bleu", "model/params", "compression/latency_ms_compressed"} < set(head)
     assert rows[0]["distill.objective.temperature"] == "1" and rows[0]["status"] == "finished"
     assert float(rows[1]["compression/size_bytes_compressed"]) == 4100.0
     assert float(rows[2]["compression/metrics_after/val/ppl"]) == float(rows[2]["val/ppl"]) + 25
@@ -98,6 +105,18 @@ def test_grid_report_has_every_job_the_best_config_seeds_and_plots(tmp_path):
     assert "compress.sparsity=0.0 seed=1" in best and "val/ppl = 121" in best
     # mean +- std over seeds 1, 2: 121, 122 -> 121.5 +- 0.7071
     assert "121.5 +- 0.7071 (n=2)" in md
+    seeds = md.split("## Mean +- std over seeds")[1].split("##")[0]
+    groups = [line for line in seeds.splitlines() if line.startswith("| distill.")]
+    assert len(groups) == 8 and all("| 2 | " in g for g in groups)  # 8 settings x 2 seeds
+    assert "seed=" not in seeds and "temperature=8" not in seeds  # failed jobs stay out
+    # the worst setting: T=4, alpha=0.9, sparsity 0.5 -> 174, 175; deployed ppl +25
+    (worst,) = [
+        g for g in groups if "temperature=4 distill.objective.alpha=0.9 compress.sparsity=0.5" in g
+    ]
+    assert "| 174.5 +- 0.7071 (n=2) | 199.5 +- 0.7071 (n=2) |" in worst
+    ranking = md.split("## Jobs, best first by val/ppl")[1].split("##")[0]
+    ranks = [line.split(" | ")[0:2] for line in ranking.splitlines()[3:] if line.startswith("| ")]
+    assert ranks[:3] == [["| 1", "0"], ["| 2", "1"], ["| 3", "4"]] and len(ranks) == 16
     assert "loss is nan" in md and "incomplete" in md
     assert "| compression/metrics_after/val/ppl |" in md  # the deployed model's, ranked beside
     for name in (
@@ -177,7 +196,18 @@ def test_pareto_front_and_directions():
     assert direction("val/bleu") == "max" and direction("val/ppl_gain") == "max"
     assert direction("throughput/train_tokens_per_s") == "max"
     assert direction("compression/latency_ms_compressed") == "min"
-    assert spread([1.0]).n == 1 and str(spread([])) == "-"
+    assert direction("compression/metrics_after/val/bleu") == "max"
+    assert direction("compression/retained/test/ppl") == "min"
+    assert spread([1.0]) == "1 +- - (n=1)" and spread([]) == "-"
+    assert spread([1.0, None, 3.0]) == "2 +- 1.414 (n=2)"  # missing values are not counted
+
+
+@pytest.mark.parametrize("name", ["val/pplx", "val/ppl_ratio", "compression/size_ratio"])
+def test_an_undeclared_metric_is_an_error_naming_it(name):
+    with pytest.raises(DistillabError, match=rf"metric '{name}': unknown"):
+        direction(name)
+    with pytest.raises(DistillabError, match="not a figure of merit"):
+        direction("trainer/global_step")
 
 
 def test_collect_ignores_the_sweep_root_and_orders_jobs_numerically(tmp_path):
@@ -199,6 +229,14 @@ def test_compare_cli(tmp_path, capsys):
     assert "2 jobs (1 failed or incomplete)" in capsys.readouterr().out
     md = (sweep / "report.md").read_text()
     assert "optimized metric: `val/bleu` (higher is better)" in md and "ValueError: boom" in md
+    # an undeclared metric: one line naming it and the closest declared names, no file written
+    (sweep / "report.md").unlink()
+    assert compare([str(sweep), "--metric", "val/blue"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("distillab-compare: error: metric 'val/blue': unknown") and "val/bleu" in err
+    )
+    assert not (sweep / "report.md").exists()
 
 
 @pytest.mark.parametrize("bad", [None, "{"])

@@ -3,7 +3,7 @@ hidden units, dynamic int8 quantization, and the step that applies them after tr
 writes ``compression.json`` (:mod:`distillab.compress.step`)."""
 
 from distillab.compress.callback import GradualPruning
-from distillab.compress.pruning import MagnitudePruning, fold, fold_state_dict, measure_sparsity
+from distillab.compress.pruning import MagnitudePruning, fold, fold_state_dict
 from distillab.compress.quantize import quantize_int8
 from distillab.compress.schedule import cubic_sparsity
 from distillab.compress.structured import HiddenUnitPruning
@@ -15,6 +15,5 @@ __all__ = [
     "cubic_sparsity",
     "fold",
     "fold_state_dict",
-    "measure_sparsity",
     "quantize_int8",
 ]

@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from distillab.compress.pruning import prunable
+
 EMBEDDING_PREFIXES = ("embedding.", "out_bias", "out.")  # vocabulary-sized tensors
 
 
@@ -25,6 +27,19 @@ def param_counts(model: nn.Module) -> dict[str, int]:
         if not name.startswith(EMBEDDING_PREFIXES):
             non_emb += t.numel()
     return {"total": total, "nonzero": nonzero, "non_embedding": non_emb}
+
+
+@torch.no_grad()
+def sparsity(
+    before: nn.Module, after: nn.Module, embeddings: bool = False
+) -> tuple[float, dict[str, float]]:
+    """(overall, per tensor) sparsity of ``after``'s prunable tensors against ``before``'s: zeros
+    and removed weights (structured pruning shrinks tensors) over the original count, read from
+    the weights the model computes with (masked ones while masks are on)."""
+    old = {q: getattr(m, n).numel() for m, n, q in prunable(before, embeddings)}
+    kept = {q: int((getattr(m, n) != 0).sum()) for m, n, q in prunable(after, embeddings)}
+    by_layer = {q: 1.0 - kept.get(q, 0) / n for q, n in old.items()}
+    return 1.0 - sum(kept.values()) / max(sum(old.values()), 1), by_layer
 
 
 def serialized_bytes(model: nn.Module, compressed: bool = False) -> int:

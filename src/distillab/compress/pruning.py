@@ -1,5 +1,5 @@
 """Unstructured L1-magnitude pruning through ``torch.nn.utils.prune``: which tensors, masks on,
-masks folded into plain weights, sparsity measured.
+masks folded into plain weights.
 
 A pruning method is a plug-in chosen by ``_target_`` (``compress.pruners.<mode>``) with one
 method, ``prune(model, sparsity) -> model``; :class:`MagnitudePruning` masks in place (so it can
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch
 from torch import Tensor, nn
 from torch.nn.utils import prune
 
@@ -31,10 +30,6 @@ def prunable(model: nn.Module, embeddings: bool = False) -> list[tuple[nn.Module
             continue
         out += [(module, n, prefix + n) for n in names]
     return out
-
-
-def is_pruned(module: nn.Module, name: str) -> bool:
-    return hasattr(module, f"{name}_orig")
 
 
 def fold(model: nn.Module) -> nn.Module:
@@ -84,17 +79,3 @@ class MagnitudePruning:
             for module, name in targets:
                 prune.l1_unstructured(module, name, amount=sparsity)
         return model
-
-
-@torch.no_grad()
-def measure_sparsity(model: nn.Module, embeddings: bool = False) -> tuple[float, dict[str, float]]:
-    """(zero fraction over the prunable tensors, zero fraction of each), read from the weights
-    the model computes with (masked ones while masks are on)."""
-    zeros = total = 0
-    by_layer = {}
-    for module, name, qual in prunable(model, embeddings):
-        w = getattr(module, name)
-        z = int((w == 0).sum())
-        by_layer[qual] = z / w.numel()
-        zeros, total = zeros + z, total + w.numel()
-    return zeros / max(total, 1), by_layer

@@ -12,6 +12,8 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from torchmetrics.text import BLEUScore, Perplexity, ROUGEScore
 from torchmetrics.utilities import dim_zero_cat
 
+from distillab.utils.metric_names import staged
+
 
 class DistinctN(Metric):
     """distinct-n: unique n-grams / all n-grams over every decoded response (Li et al. 2016).
@@ -104,7 +106,7 @@ class EvalMetrics(nn.Module):
             out.update(topic_acc=self.topic_acc.compute(), topic_f1=self.topic_f1.compute())
         if self.rating_mae is not None and anywhere(self.rating_mae.update_called):
             out["rating_mae"] = self.rating_mae.compute()
-        return {f"{prefix}/{k}": v for k, v in out.items()}
+        return {staged(prefix, k): v for k, v in out.items()}  # declared names only
 
     def reset(self) -> None:
         for m in self.children():

@@ -20,7 +20,8 @@ from torch import nn
 
 from distillab.compress.callback import GradualPruning
 from distillab.compress.measure import median_ms, param_counts, serialized_bytes
-from distillab.compress.pruning import fold, prunable
+from distillab.compress.measure import sparsity as measure_sparsity
+from distillab.compress.pruning import fold
 from distillab.compress.quantize import quantize_int8
 from distillab.compress.step import (
     fixed_inputs,
@@ -102,11 +103,7 @@ class Compression:
         int8 = quantize_int8(compressed) if self.quantize else None
         deployed_eager = int8 if int8 is not None else compressed
 
-        # sparsity over the pruned tensors: zeros and removed weights over the original count
-        old = {q: getattr(m, n).numel() for m, n, q in prunable(before, embeddings)}
-        kept = {q: int((getattr(m, n) != 0).sum()) for m, n, q in prunable(compressed, embeddings)}
-        by_layer = {q: 1.0 - kept.get(q, 0) / n for q, n in old.items()}
-        sparsity = 1.0 - sum(kept.values()) / max(sum(old.values()), 1)
+        sparsity, by_layer = measure_sparsity(before, compressed, embeddings)
 
         inputs = fixed_inputs(dm, self.eval_inputs)
         max_len, bos, pad = int(hp["max_decode_len"]), int(hp["bos_id"]), int(hp["pad_id"])

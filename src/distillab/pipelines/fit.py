@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import WandbLogger
@@ -12,9 +12,6 @@ from pytorch_lightning.loggers import WandbLogger
 from distillab.modules.callbacks import TrainClock
 from distillab.modules.seq2seq import Seq2SeqModule
 from distillab.utils.io import atomic_write_json
-
-if TYPE_CHECKING:
-    from distillab.pipelines.compress import Compression
 
 LAST = Path("checkpoints") / "last.ckpt"
 
@@ -28,6 +25,12 @@ class JobResult:
     checkpoint: str | None = None  # the best checkpoint by val/ppl, else the last one
 
 
+class Compressor(Protocol):
+    """What follows training (`distillab.pipelines.compress.Compression`)."""
+
+    def run(self, dm, module: Seq2SeqModule, ckpt: str, metrics_before: dict) -> dict: ...
+
+
 @dataclass
 class Stage:
     """Where and how one model trains, built by the composition root: its run directory, its
@@ -38,7 +41,7 @@ class Stage:
     trainer: pl.Trainer
     clock: TrainClock
     resume_from: str | None = None
-    compression: Compression | None = None
+    compression: Compressor | None = None
 
 
 def evaluate(trainer: pl.Trainer, module: Seq2SeqModule, dm, ckpt: str | None = None) -> dict:

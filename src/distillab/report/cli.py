@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from distillab.errors import DistillabError
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -25,7 +27,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from distillab.report import write_report  # matplotlib: after the arguments are checked
 
-    report = write_report(args.sweep_dir, args.metric)
+    try:
+        report = write_report(args.sweep_dir, args.metric)
+    except DistillabError as e:  # an optimized metric that does not declare its direction
+        print(f"distillab-compare: error: {e}", file=sys.stderr)
+        return 2
     if not report.jobs:
         print(
             f"distillab-compare: error: {args.sweep_dir}: no jobs (no */.hydra/overrides.yaml)",

@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
+from distillab.utils.metric_names import COMPRESSION as COMPRESSION_PREFIX
 from distillab.utils.status import read_status
 
-COMPRESSION_PREFIX = "compression/"  # compression.json's scalars, as figures
 DEPLOYED = COMPRESSION_PREFIX + "metrics_after/"  # quality of the compressed model, as shipped
 FINISHED, FAILED, INCOMPLETE = "finished", "failed", "incomplete"
 

@@ -1,22 +1,18 @@
-"""The sweep's PNG figures (matplotlib, Agg canvas: no display needed). Each function returns
-the file it wrote, or None with the reason it was skipped (its data is absent)."""
+"""The sweep's PNG figures, drawn from its jobs' DataFrame (matplotlib, Agg canvas: no display
+needed). Each function returns the file it wrote, or None with the reason it was skipped (its
+data is absent)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from distillab.report.collect import COMPRESSION_PREFIX, DEPLOYED, FINISHED, Job
-from distillab.report.summarise import (
-    STUDENTS,
-    direction,
-    flat_figures,
-    pareto_front,
-    spread,
-)
+from distillab.report.collect import COMPRESSION_PREFIX, DEPLOYED
+from distillab.report.summarise import STUDENTS, Sweep, column, direction, pareto_front
+from distillab.utils.metric_names import lower_is_better, metric
 
 TEMPERATURE = "distill.objective.temperature"
 ALPHA = "distill.objective.alpha"
@@ -24,30 +20,13 @@ SPARSITY = "compress.sparsity"
 SIZE = COMPRESSION_PREFIX + "size_bytes_compressed"
 LATENCY = COMPRESSION_PREFIX + "latency_ms_compressed"
 ACHIEVED_SPARSITY = COMPRESSION_PREFIX + "sparsity"
-UNITS = {  # metric name (last part) -> what it measures, for axis labels
-    "ppl": "perplexity, lower is better",
-    "bleu": "corpus BLEU-4, 0-1",
-    "rougeL": "ROUGE-L F1, 0-1",
-    "token_acc": "token accuracy, 0-1",
-    "distinct1": "distinct-1, 0-1",
-    "distinct2": "distinct-2, 0-1",
-    "ppl_gain": "scratch - distilled perplexity, higher is better",
-}
 
 Result = tuple[Path | None, str]
 
 
-def metric_label(metric: str) -> str:
-    last = metric.rsplit("/", 1)[-1]
-    what = UNITS.get(last, f"{'lower' if direction(metric) == 'min' else 'higher'} is better")
-    return f"{metric} ({what})"
-
-
-def number(text: str | None) -> float | None:
-    try:
-        return float(text) if text is not None else None
-    except ValueError:
-        return None
+def metric_label(name: str) -> str:
+    better = "lower" if lower_is_better(name) else "higher"
+    return f"{name} ({metric(name).what}, {better} is better)"
 
 
 def save(fig: Figure, path: Path) -> Path:
@@ -57,68 +36,67 @@ def save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def finished(jobs: list[Job], metric: str) -> list[Job]:
-    return [j for j in jobs if j.status == FINISHED and metric in flat_figures(j)]
+def finished(sweep: Sweep, name: str) -> pd.DataFrame:
+    """Finished jobs that have `name`."""
+    return sweep.finished[column(sweep.finished, name).notna()]
+
+
+def number(df: pd.DataFrame, key: str) -> pd.Series:
+    """An override as numbers (missing or not a number: NaN)."""
+    return pd.to_numeric(column(df, key), errors="coerce")
+
+
+def series_of(df: pd.DataFrame, key: str, short: str) -> pd.Series:
+    """One line per value of the override `key` (`short=value`), else one for all jobs."""
+    return column(df, key).map(lambda v: f"{short}={v}", na_action="ignore").fillna("all jobs")
 
 
 def lines(
-    jobs: list[Job],
-    metric: str,
-    x_of: Callable[[Job], float | None],
-    series_of: Callable[[Job], str],
+    df: pd.DataFrame,
+    name: str,
+    x: pd.Series,
+    series: pd.Series,
     path: Path,
     title: str,
     xlabel: str,
 ) -> Path:
     """One line per series: the metric's mean over the jobs at each x (seeds and any other
     swept setting), with their standard deviation as error bars."""
-    points: dict[str, dict[float, list[float]]] = {}
-    for job in jobs:
-        x = x_of(job)
-        if x is not None:
-            points.setdefault(series_of(job), {}).setdefault(x, []).append(
-                flat_figures(job)[metric]
-            )
+    data = pd.DataFrame({"x": x, "series": series, "y": df[name]}).dropna(subset=["x"])
     fig = Figure(figsize=(6.4, 4.4))
     ax = fig.add_subplot()
-    for name, by_x in sorted(points.items()):
-        xs = sorted(by_x)
-        stats = [spread(by_x[x]) for x in xs]
-        errs = [0.0 if s.n < 2 else s.std for s in stats]
-        ax.errorbar(xs, [s.mean for s in stats], yerr=errs, marker="o", capsize=3, label=name)
-    xs = [x for by_x in points.values() for x in by_x]
-    if min(xs) > 0 and max(xs) / min(xs) >= 4:  # temperatures 1, 2, 4, 8: evenly spaced
+    for label, group in data.groupby("series"):
+        stats = group.groupby("x")["y"].agg(["mean", "std"])  # std: NaN for one run
+        yerr = stats["std"].fillna(0.0)
+        ax.errorbar(stats.index, stats["mean"], yerr=yerr, marker="o", capsize=3, label=label)
+    if data.x.min() > 0 and data.x.max() / data.x.min() >= 4:  # temperatures 1, 2, 4, 8
         ax.set_xscale("log", base=2)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(metric_label(metric) + "\nmean +- std over runs")
+    ax.set_ylabel(metric_label(name) + "\nmean +- std over runs")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     return save(fig, path)
 
 
 def metric_vs_swept(
-    jobs: list[Job], metric: str, out: Path, x: str, per: str, what: tuple[str, str, str, str, str]
+    sweep: Sweep, name: str, out: Path, x: str, per: str, what: tuple[str, str, str, str, str]
 ) -> Result:
-    """`metric` against the swept override `x`, one line per value of the override `per`;
+    """`name` against the swept override `x`, one line per value of the override `per`;
     `what`: (short name of x, short name of per, file stem, title end, x-axis label)."""
-    name, per_name, stem, title, xlabel = what
-    have = [j for j in finished(jobs, metric) if number(j.overrides.get(x)) is not None]
-    if len({j.overrides[x] for j in have}) < 2:
-        return None, f"{metric} vs {name}: skipped ({x} not swept over 2+ values)"
+    short, per_short, stem, title, xlabel = what
+    have = finished(sweep, name)
+    have = have[number(have, x).notna()]
+    if number(have, x).nunique() < 2:
+        return None, f"{name} vs {short}: skipped ({x} not swept over 2+ values)"
+    series = series_of(have, per, per_short)
     path = lines(
-        have,
-        metric,
-        lambda j: number(j.overrides.get(x)),
-        lambda j: f"{per_name}={j.overrides[per]}" if per in j.overrides else "all jobs",
-        out / f"{stem}.png",
-        f"{metric} vs {title}",
-        xlabel,
+        have, name, number(have, x), series, out / f"{stem}.png", f"{name} vs {title}", xlabel
     )
     return path, ""
 
 
-def metric_vs_temperature(jobs: list[Job], metric: str, out: Path) -> Result:
+def metric_vs_temperature(sweep: Sweep, name: str, out: Path) -> Result:
     what = (
         "temperature",
         "alpha",
@@ -126,10 +104,10 @@ def metric_vs_temperature(jobs: list[Job], metric: str, out: Path) -> Result:
         "distillation temperature, per alpha",
         "distillation temperature T (dimensionless)",
     )
-    return metric_vs_swept(jobs, metric, out, TEMPERATURE, ALPHA, what)
+    return metric_vs_swept(sweep, name, out, TEMPERATURE, ALPHA, what)
 
 
-def metric_vs_alpha(jobs: list[Job], metric: str, out: Path) -> Result:
+def metric_vs_alpha(sweep: Sweep, name: str, out: Path) -> Result:
     what = (
         "alpha",
         "T",
@@ -137,118 +115,103 @@ def metric_vs_alpha(jobs: list[Job], metric: str, out: Path) -> Result:
         "KD weight alpha, per temperature",
         "alpha (weight of the KD term; 1 - alpha on gold cross-entropy)",
     )
-    return metric_vs_swept(jobs, metric, out, ALPHA, TEMPERATURE, what)
+    return metric_vs_swept(sweep, name, out, ALPHA, TEMPERATURE, what)
 
 
-def deployed(jobs: list[Job], metric: str) -> str:
-    """The compressed model's `metric` (compression.json's metrics_after) when the jobs
+def deployed(sweep: Sweep, name: str) -> str:
+    """The compressed model's `name` (compression.json's metrics_after) when the jobs
     recorded it: what sparsity, size and latency cost in quality as deployed."""
-    name = DEPLOYED + metric
-    return name if any(name in flat_figures(j) for j in jobs) else metric
+    return DEPLOYED + name if column(sweep.df, DEPLOYED + name).notna().any() else name
 
 
-def sparsity_of(job: Job) -> float | None:
-    """Achieved sparsity (compression.json) when recorded, else the target override."""
-    return flat_figures(job).get(ACHIEVED_SPARSITY, number(job.overrides.get(SPARSITY)))
-
-
-def metric_vs_sparsity(jobs: list[Job], metric: str, out: Path) -> Result:
-    metric = deployed(jobs, metric)
-    have = [j for j in finished(jobs, metric) if sparsity_of(j) is not None]
-    if len({sparsity_of(j) for j in have}) < 2:
+def metric_vs_sparsity(sweep: Sweep, name: str, out: Path) -> Result:
+    name = deployed(sweep, name)
+    have = finished(sweep, name)
+    # achieved sparsity (compression.json) when recorded, else the target override
+    sparsity = column(have, ACHIEVED_SPARSITY).combine_first(number(have, SPARSITY))
+    if sparsity.nunique() < 2:
         return None, (
-            f"{metric} vs sparsity: skipped (no 2+ sparsity values: sweep {SPARSITY}, "
+            f"{name} vs sparsity: skipped (no 2+ sparsity values: sweep {SPARSITY}, "
             "with compression.json in the jobs)"
         )
     path = lines(
         have,
-        metric,
-        sparsity_of,
-        lambda j: f"T={j.overrides[TEMPERATURE]}" if TEMPERATURE in j.overrides else "all jobs",
+        name,
+        sparsity,
+        series_of(have, TEMPERATURE, "T"),
         out / "metric_vs_sparsity.png",
-        f"{metric} vs sparsity",
+        f"{name} vs sparsity",
         "sparsity (fraction of pruned weights that are zero)",
     )
     return path, ""
 
 
 def pareto_plot(
-    jobs: list[Job], metric: str, x_key: str, scale: float, xlabel: str, name: str, out: Path
+    sweep: Sweep, name: str, x_key: str, scale: float, xlabel: str, file: str, out: Path
 ) -> Result:
-    metric = deployed(jobs, metric)
-    have = [j for j in finished(jobs, metric) if x_key in flat_figures(j)]
+    name = deployed(sweep, name)
+    have = finished(sweep, name)
+    have = have[column(have, x_key).notna()]
     if len(have) < 2:
         return (
             None,
-            f"{metric} vs {x_key}: skipped (fewer than 2 finished jobs with compression.json)",
+            f"{name} vs {x_key}: skipped (fewer than 2 finished jobs with compression.json)",
         )
-    points = [(flat_figures(j)[x_key] * scale, flat_figures(j)[metric]) for j in have]
-    front = pareto_front(points, direction(metric))
+    xs, ys = have[x_key] * scale, have[name]
+    front = pareto_front(list(zip(xs, ys, strict=True)), direction(name))
     fig = Figure(figsize=(6.4, 4.4))
     ax = fig.add_subplot()
-    ax.scatter([p[0] for p in points], [p[1] for p in points], label="jobs", alpha=0.7)
-    ax.plot(
-        [points[i][0] for i in front],
-        [points[i][1] for i in front],
-        "r-o",
-        label="Pareto front",
-        linewidth=1.5,
-    )
+    ax.scatter(xs, ys, label="jobs", alpha=0.7)
+    ax.plot(xs.iloc[front], ys.iloc[front], "r-o", label="Pareto front", linewidth=1.5)
     for i in front:
+        point = (xs.iloc[i], ys.iloc[i])
         ax.annotate(
-            have[i].name, points[i], fontsize="x-small", xytext=(3, 3), textcoords="offset points"
+            have["job"].iloc[i],
+            point,
+            fontsize="x-small",
+            xytext=(3, 3),
+            textcoords="offset points",
         )
-    ax.set_title(f"{metric} vs {xlabel.split(' (')[0]}: Pareto front")
+    ax.set_title(f"{name} vs {xlabel.split(' (')[0]}: Pareto front")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(metric_label(metric))
+    ax.set_ylabel(metric_label(name))
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
-    return save(fig, out / name), ""
+    return save(fig, out / file), ""
 
 
-def quality_vs_size(jobs: list[Job], metric: str, out: Path) -> Result:
-    return pareto_plot(
-        jobs, metric, SIZE, 1 / 1024, "compressed size (KiB on disk)", "quality_vs_size.png", out
-    )
+def quality_vs_size(sweep: Sweep, name: str, out: Path) -> Result:
+    xlabel = "compressed size (KiB on disk)"
+    return pareto_plot(sweep, name, SIZE, 1 / 1024, xlabel, "quality_vs_size.png", out)
 
 
-def quality_vs_latency(jobs: list[Job], metric: str, out: Path) -> Result:
-    return pareto_plot(
-        jobs,
-        metric,
-        LATENCY,
-        1.0,
-        "latency (ms, batch-1 greedy decode, as deployed)",
-        "quality_vs_latency.png",
-        out,
-    )
+def quality_vs_latency(sweep: Sweep, name: str, out: Path) -> Result:
+    xlabel = "latency (ms, batch-1 greedy decode, as deployed)"
+    return pareto_plot(sweep, name, LATENCY, 1.0, xlabel, "quality_vs_latency.png", out)
 
 
-def models_over_seeds(jobs: list[Job], metric: str, out: Path) -> Result:
+def models_over_seeds(sweep: Sweep, name: str, out: Path) -> Result:
     """Quickstart jobs: each model's metric, mean +- std over the jobs (seeds)."""
     roles = ["teacher", *STUDENTS]
-    values = {
-        r: [j.comparison[r][metric] for j in jobs if metric in j.comparison.get(r, {})]
-        for r in roles
-    }
-    values = {r: v for r, v in values.items() if v}
-    if not any(values.get(r) for r in STUDENTS):
-        return None, f"models: skipped (no comparison.json with {metric})"
-    stats = {r: spread(v) for r, v in values.items()}
+    values = pd.DataFrame({r: column(sweep.df, f"{r}/{name}") for r in roles}).dropna(
+        axis=1, how="all"
+    )
+    if not set(STUDENTS) & set(values.columns):
+        return None, f"models: skipped (no comparison.json with {name})"
+    stats = values.agg(["mean", "std", "count"])
     fig = Figure(figsize=(6.4, 4.4))
     ax = fig.add_subplot()
-    names = list(stats)
     ax.bar(
-        names,
-        [stats[r].mean for r in names],
-        yerr=[0.0 if stats[r].n < 2 else stats[r].std for r in names],
+        list(values.columns),
+        stats.loc["mean"],
+        yerr=stats.loc["std"].fillna(0.0),
         capsize=4,
-        color=["0.6", "tab:orange", "tab:blue"][: len(names)],
-        label=f"mean +- std over {max(s.n for s in stats.values())} runs",
+        color=["0.6", "tab:orange", "tab:blue"][: values.shape[1]],
+        label=f"mean +- std over {int(stats.loc['count'].max())} runs",
     )
-    ax.set_title(f"{metric} per model, over seeds")
+    ax.set_title(f"{name} per model, over seeds")
     ax.set_xlabel("model")
-    ax.set_ylabel(metric_label(metric))
+    ax.set_ylabel(metric_label(name))
     ax.legend(fontsize="small")
     return save(fig, out / "models_over_seeds.png"), ""
 

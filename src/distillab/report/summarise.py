@@ -1,29 +1,27 @@
-"""Tables of a sweep: one row per job, the jobs ranked by the optimized metric, the best config,
-mean +- std over seeds (every other override held fixed) and the paired distilled vs scratch
-difference of quickstart jobs."""
+"""A sweep as a pandas DataFrame (one row per job: its overrides, status and figures), and the
+tables made from it: jobs ranked by the optimized metric, mean +- std over seeds (every other
+override held fixed), the paired distilled - scratch difference of quickstart jobs."""
 
 from __future__ import annotations
 
 import math
-import statistics
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from distillab.report.collect import FINISHED, Job
+from distillab.utils.metric_names import lower_is_better
 
 SEED = "seed"
-LOWER_IS_BETTER = ("ppl", "loss", "mae", "size", "bytes", "latency", "params", "_s", "nonzero")
-HIGHER_IS_BETTER = ("per_s", "gain", "retained", "agreement")  # checked first
 STUDENTS = ("student_scratch", "student_distilled")
+FIXED = ["job", "status", "error"]
 
 
 def direction(metric: str) -> str:
-    """`min` for perplexity, losses, errors, sizes, latencies and times; `max` otherwise
-    (accuracy, BLEU, ROUGE, distinct-n, agreement, retained quality)."""
-    last = metric.rsplit("/", 1)[-1].lower()
-    if any(part in last for part in HIGHER_IS_BETTER):
-        return "max"
-    return "min" if any(part in last for part in LOWER_IS_BETTER) else "max"
+    """`min` or `max`, as the metric declares (utils/metric_names.py); unknown: an error."""
+    return "min" if lower_is_better(metric) else "max"
 
 
 def objectives(jobs: list[Job], metric: str | None = None) -> list[str]:
@@ -48,67 +46,44 @@ def flat_figures(job: Job) -> dict[str, float]:
     return out
 
 
-def override_keys(jobs: list[Job]) -> list[str]:
-    keys: list[str] = []
-    for job in jobs:
-        keys += [k for k in job.overrides if k not in keys]
-    return keys
-
-
-def varying_keys(jobs: list[Job]) -> list[str]:
-    """The overrides whose value differs between jobs (the swept axes)."""
-    return [k for k in override_keys(jobs) if len({j.overrides.get(k) for j in jobs}) > 1]
-
-
-def common_overrides(jobs: list[Job]) -> str:
-    varying = set(varying_keys(jobs))
-    keys = [k for k in override_keys(jobs) if k not in varying]
-    return " ".join(f"{k}={jobs[0].overrides[k]}" for k in keys)
-
-
-def summary_table(jobs: list[Job]) -> tuple[list[str], list[dict[str, Any]]]:
-    """summary.csv: job, status, error, every override, every figure (metrics, compression,
-    per-model comparison metrics)."""
-    keys = override_keys(jobs)
-    figs = [flat_figures(j) for j in jobs]
-    names: list[str] = []
-    for f in figs:
-        names += [k for k in f if k not in names]
-    columns = ["job", "status", "error", *keys, *names]
-    rows = []
-    for job, f in zip(jobs, figs, strict=True):
-        row = {"job": job.name, "status": job.status, "error": job.error or ""}
-        row.update({k: job.overrides.get(k, "") for k in keys})
-        row.update(f)
-        rows.append(row)
-    return columns, rows
-
-
-def ranked(jobs: list[Job], metric: str) -> list[Job]:
-    """Finished jobs that have `metric`, best first."""
-    have = [j for j in jobs if j.status == FINISHED and metric in flat_figures(j)]
-    sign = 1 if direction(metric) == "min" else -1
-    return sorted(have, key=lambda j: sign * flat_figures(j)[metric])
-
-
 @dataclass
-class Spread:
-    mean: float
-    std: float  # sample standard deviation; nan for one value
-    n: int
+class Sweep:
+    df: pd.DataFrame  # summary.csv: job, status, error, the overrides, the figures
+    keys: list[str]  # the override columns, in first-seen order
+    figures: list[str]  # the figure columns
 
-    def __str__(self) -> str:
-        if self.n == 0:
-            return "-"
-        std = "-" if math.isnan(self.std) else fmt(self.std)
-        return f"{fmt(self.mean)} +- {std} (n={self.n})"
+    @property
+    def varying(self) -> list[str]:
+        """The overrides whose value differs between jobs (the swept axes)."""
+        return [k for k in self.keys if self.df[k].nunique(dropna=False) > 1]
+
+    @property
+    def finished(self) -> pd.DataFrame:
+        return self.df[self.df["status"] == FINISHED]
 
 
-def spread(values: list[float]) -> Spread:
-    if not values:
-        return Spread(math.nan, math.nan, 0)
-    std = statistics.stdev(values) if len(values) > 1 else math.nan
-    return Spread(statistics.fmean(values), std, len(values))
+def sweep_frame(jobs: list[Job]) -> Sweep:
+    keys = list(dict.fromkeys(k for j in jobs for k in j.overrides))
+    flat = [flat_figures(j) for j in jobs]
+    figures = list(dict.fromkeys(k for f in flat for k in f))
+    rows = [
+        {"job": j.name, "status": j.status, "error": j.error or "", **j.overrides, **f}
+        for j, f in zip(jobs, flat, strict=True)
+    ]
+    return Sweep(pd.DataFrame(rows, columns=[*FIXED, *keys, *figures]), keys, figures)
+
+
+def column(df: pd.DataFrame, name: str) -> pd.Series:
+    """`df[name]`, or missing values when no job has it."""
+    return df[name] if name in df.columns else pd.Series(math.nan, index=df.index)
+
+
+def ranked(sweep: Sweep, metric: str) -> pd.DataFrame:
+    """Finished jobs that have `metric`, best first."""
+    have = sweep.finished[column(sweep.finished, metric).notna()]
+    if have.empty:
+        return have
+    return have.sort_values(metric, ascending=lower_is_better(metric), kind="stable")
 
 
 def fmt(x: Any) -> str:
@@ -123,32 +98,36 @@ def fmt(x: Any) -> str:
     return str(x)
 
 
-def seed_swept(jobs: list[Job]) -> bool:
-    return len({j.overrides.get(SEED) for j in jobs if SEED in j.overrides}) > 1
+def spread(values: pd.Series) -> str:
+    """`mean +- std (n=count)` of the present values (std: the sample's; `-` for one value)."""
+    v = pd.Series(values, dtype=float).dropna()
+    std = 0.0 if len(v) > 1 and v.nunique() == 1 else v.std()  # equal values: exactly 0
+    return f"{fmt(v.mean())} +- {fmt(std)} (n={len(v)})" if len(v) else "-"
 
 
-def seed_groups(jobs: list[Job]) -> dict[tuple, list[Job]]:
-    """Finished jobs grouped by every override but the seed."""
-    groups: dict[tuple, list[Job]] = {}
-    for job in jobs:
-        if job.status == FINISHED:
-            key = tuple(sorted((k, v) for k, v in job.overrides.items() if k != SEED))
-            groups.setdefault(key, []).append(job)
-    return groups
+def settings(row: pd.Series | dict, keys: list[str]) -> str:
+    """`k=v` of the overrides `keys` a job (or a group) has."""
+    return " ".join(f"{k}={row[k]}" for k in keys if k in row and pd.notna(row[k]))
 
 
-def group_spreads(group: list[Job], names: list[str]) -> dict[str, Spread]:
-    return {n: spread([flat_figures(j)[n] for j in group if n in flat_figures(j)]) for n in names}
+def seed_swept(sweep: Sweep) -> bool:
+    return SEED in sweep.keys and sweep.df[SEED].nunique() > 1
 
 
-def distilled_minus_scratch(group: list[Job], metric: str) -> Spread:
+def seed_groups(df: pd.DataFrame, keys: list[str]) -> Iterator[tuple[dict, pd.DataFrame]]:
+    """Jobs grouped by every override but the seed, in first-seen order: (key values, jobs)."""
+    by = [k for k in keys if k != SEED]
+    if not by:
+        yield {}, df
+        return
+    for key, group in df.groupby(by, dropna=False, sort=False):
+        yield dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True)), group
+
+
+def distilled_minus_scratch(group: pd.DataFrame, metric: str) -> str:
     """The paired (same job, same seed) difference distilled - scratch of `metric`."""
-    diffs = [
-        j.comparison["student_distilled"][metric] - j.comparison["student_scratch"][metric]
-        for j in group
-        if all(metric in j.comparison.get(role, {}) for role in STUDENTS)
-    ]
-    return spread(diffs)
+    d, s = (column(group, f"{role}/{metric}") for role in reversed(STUDENTS))
+    return spread(d - s)
 
 
 def pareto_front(points: list[tuple[float, float]], y_direction: str) -> list[int]:

@@ -1,32 +1,34 @@
-"""Write a sweep's `summary.csv`, `report.md` and plots into its directory."""
+"""Write a sweep's `summary.csv` (the jobs' DataFrame), `report.md` (tables made from it) and
+plots into its directory."""
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pandas as pd
 
 from distillab.report import plots
 from distillab.report.collect import FINISHED, Job, collect
 from distillab.report.summarise import (
     SEED,
     STUDENTS,
-    common_overrides,
+    Sweep,
+    column,
     direction,
     distilled_minus_scratch,
-    flat_figures,
     fmt,
-    group_spreads,
     objectives,
     pareto_front,
     ranked,
     seed_groups,
     seed_swept,
-    summary_table,
-    varying_keys,
+    settings,
+    spread,
+    sweep_frame,
 )
 from distillab.utils.io import atomic_write_text
+from distillab.utils.metric_names import lower_is_better
 
 HEADLINE = (
     "val/ppl",
@@ -41,14 +43,14 @@ HEADLINE = (
     "compression/size_bytes_compressed",
     "compression/latency_ms_compressed",
 )
-MODEL_METRICS = (
+MODEL_METRICS = [
     "val/ppl",
     "test/ppl",
     "val/bleu",
     "val/rougeL",
     "val/distinct2",
     "val/teacher_agreement",
-)
+]
 ROLES = ("teacher", *STUDENTS)
 
 
@@ -63,131 +65,113 @@ class Report:
         return [j for j in self.jobs if j.status != FINISHED]
 
 
-def table(header: list[str], rows: list[list[str]]) -> str:
-    def cell(x: str) -> str:
-        return str(x).replace("|", "\\|").replace("\n", " ")
+def markdown(df: pd.DataFrame) -> str:
+    """A markdown table of `df`'s cells as text (pipes escaped, one line per row)."""
 
-    lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(map(cell, r)) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    def line(cells) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells)
 
-
-def overrides_text(job: Job, keys: list[str]) -> str:
-    """The job's values of `keys` (the swept axes)."""
-    return " ".join(f"{k}={job.overrides[k]}" for k in keys if k in job.overrides) or "(defaults)"
+    rows = [line(r) + " |" for r in df.itertuples(index=False)]
+    return "\n".join([line(df.columns) + " |", "|" + "---|" * df.shape[1], *rows]) + "\n"
 
 
-def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, restval="")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
+def overrides_text(row: pd.Series, keys: list[str]) -> str:
+    return settings(row, keys) or "(defaults)"
 
 
-def ranking_section(jobs: list[Job], metric: str, headline: list[str]) -> list[str]:
-    best = ranked(jobs, metric)
-    if not best:
+def ranking_section(sweep: Sweep, metric: str, headline: list[str]) -> list[str]:
+    best = ranked(sweep, metric)
+    if best.empty:
         return [f"No finished job has `{metric}`.\n"]
-    keys = varying_keys(jobs)
-    rows = []
-    for i, job in enumerate(best, 1):
-        f = flat_figures(job)
-        rows.append(
-            [str(i), job.name, *(job.overrides.get(k, "") for k in keys)]
-            + [fmt(f[m]) if m in f else "-" for m in headline]
-        )
-    top = best[0]
+    keys = sweep.varying
+    table = best[["job", *keys]].fillna("").join(best.reindex(columns=headline).map(fmt))
+    table.insert(0, "rank", range(1, len(best) + 1))
+    top = best.iloc[0]
     return [
         "## Best configuration\n",
-        f"Job `{top.name}`: `{overrides_text(top, keys)}`: **{metric} = {fmt(flat_figures(top)[metric])}**"
+        f"Job `{top.job}`: `{overrides_text(top, keys)}`: **{metric} = {fmt(top[metric])}**"
         f" ({direction(metric)}imised over {len(best)} finished jobs).\n",
         f"## Jobs, best first by {metric}\n",
-        table(["rank", "job", *keys, *headline], rows),
+        markdown(table),
     ]
 
 
-def failures_section(jobs: list[Job]) -> list[str]:
-    bad = [j for j in jobs if j.status != FINISHED]
-    if not bad:
+def failures_section(sweep: Sweep) -> list[str]:
+    bad = sweep.df[sweep.df["status"] != FINISHED]
+    if bad.empty:
         return []
-    keys = varying_keys(jobs)
-    rows = [
-        [j.name, overrides_text(j, keys), j.status, j.error or "(no error recorded)"] for j in bad
-    ]
+    table = pd.DataFrame(
+        {
+            "job": bad["job"],
+            "overrides": [overrides_text(r, sweep.varying) for _, r in bad.iterrows()],
+            "status": bad["status"],
+            "error": bad["error"].replace("", "(no error recorded)"),
+        }
+    )
     return [
         "## Failed or incomplete jobs\n",
         "Incomplete: no `metrics.json` (the job was killed, or is still running).\n",
-        table(["job", "overrides", "status", "error"], rows),
+        markdown(table),
     ]
 
 
-def seeds_section(jobs: list[Job], headline: list[str]) -> list[str]:
-    if not seed_swept(jobs):
+def seeds_section(sweep: Sweep, headline: list[str]) -> list[str]:
+    if not seed_swept(sweep):
         return []
-    rows, varying = [], set(varying_keys(jobs))
-    for key, group in seed_groups(jobs).items():
-        stats = group_spreads(group, headline)
-        axes = " ".join(f"{k}={v}" for k, v in key if k in varying)
-        rows.append([axes or "(one setting)", str(len(group))] + [str(stats[m]) for m in headline])
+    rows = []
+    for key, group in seed_groups(sweep.finished, sweep.keys):
+        axes = settings(key, sweep.varying) or "(one setting)"
+        rows.append([axes, len(group), *(spread(column(group, m)) for m in headline)])
     return [
         "## Mean +- std over seeds\n",
         "Every other override held fixed; std is the sample standard deviation.\n",
-        table(["overrides (seed aside)", "seeds", *headline], rows),
+        markdown(pd.DataFrame(rows, columns=["overrides (seed aside)", "seeds", *headline])),
     ]
 
 
-def models_section(jobs: list[Job]) -> list[str]:
+def models_section(sweep: Sweep) -> list[str]:
     """Quickstart jobs (comparison.json): each model over the jobs, and distilled - scratch."""
-    with_cmp = [j for j in jobs if j.status == FINISHED and j.comparison]
-    if not with_cmp:
+    roles = [c for c in sweep.figures if c.startswith(tuple(f"{r}/" for r in ROLES))]
+    df = sweep.finished
+    with_cmp = df[df[roles].notna().any(axis=1)] if roles else df.iloc[0:0]
+    if with_cmp.empty:
         return []
     out = ["## Models (quickstart comparison), mean +- std over jobs\n"]
-    varying = set(varying_keys(with_cmp)) - {SEED}
-    for key, group in seed_groups(with_cmp).items():
-        axes = " ".join(f"{k}={v}" for k, v in key if k in varying)
+    varying = [k for k in sweep.keys if k != SEED and with_cmp[k].nunique(dropna=False) > 1]
+    for key, group in seed_groups(with_cmp, sweep.keys):
+        axes = settings(key, varying)
         if axes:
             out.append(f"Setting: `{axes}`\n")
-        seeds = ", ".join(j.overrides.get(SEED, "?") for j in group)
+        seeds = ", ".join(group[SEED].fillna("?")) if SEED in group else "?"
         out.append(f"{len(group)} jobs (seeds {seeds}).\n")
-        rows = []
-        for role in ROLES:
-            cells = []
-            for m in MODEL_METRICS:
-                stats = group_spreads(group, [f"{role}/{m}"])[f"{role}/{m}"]
-                cells.append(str(stats))
-            rows.append([role, *cells])
-        diff = [str(distilled_minus_scratch(group, m)) for m in MODEL_METRICS]
+        rows = [[r, *(spread(column(group, f"{r}/{m}")) for m in MODEL_METRICS)] for r in ROLES]
+        diff = [distilled_minus_scratch(group, m) for m in MODEL_METRICS]
         rows.append(["distilled - scratch (paired by seed)", *diff])
-        out.append(table(["model", *MODEL_METRICS], rows))
+        out.append(markdown(pd.DataFrame(rows, columns=["model", *MODEL_METRICS])))
     return out
 
 
-def pareto_section(jobs: list[Job], names: list[str]) -> list[str]:
+def pareto_section(sweep: Sweep, names: list[str]) -> list[str]:
     """A multi-objective sweep: the jobs no other beats on both of its first two objectives."""
     if len(names) < 2:
         return []
-    x_name, y_name = names[1], names[0]
-    have = [j for j in jobs if j.status == FINISHED and {x_name, y_name} <= set(flat_figures(j))]
-    if not have:
-        return [f"## Pareto front\n\nNo finished job has both {y_name} and {x_name}.\n"]
-    sign = 1 if direction(x_name) == "min" else -1
-    points = [(sign * flat_figures(j)[x_name], flat_figures(j)[y_name]) for j in have]
-    front = pareto_front(points, direction(y_name))
-    keys = varying_keys(jobs)
-    rows = [
-        [
-            have[i].name,
-            overrides_text(have[i], keys),
-            fmt(flat_figures(have[i])[y_name]),
-            fmt(flat_figures(have[i])[x_name]),
-        ]
-        for i in front
-    ]
-    return [
-        f"## Pareto front: {y_name} vs {x_name}\n",
-        table(["job", "overrides", y_name, x_name], rows),
-    ]
+    x, y = names[1], names[0]
+    df = sweep.finished
+    have = df[column(df, x).notna() & column(df, y).notna()]
+    if have.empty:
+        return [f"## Pareto front\n\nNo finished job has both {y} and {x}.\n"]
+    sign = 1 if direction(x) == "min" else -1
+    front = pareto_front(list(zip(sign * have[x], have[y], strict=True)), direction(y))
+    rows = have.iloc[front]
+    table = pd.DataFrame(
+        {
+            "job": rows["job"],
+            "overrides": [overrides_text(r, sweep.varying) for _, r in rows.iterrows()],
+            y: rows[y].map(fmt),
+            x: rows[x].map(fmt),
+        }
+    )
+    return [f"## Pareto front: {y} vs {x}\n", markdown(table)]
 
 
 def optuna_section(sweep_dir: Path) -> list[str]:
@@ -201,41 +185,43 @@ def optuna_section(sweep_dir: Path) -> list[str]:
 
 
 def write_report(sweep_dir: str | Path, metric: str | None = None) -> Report:
-    """Read every job under `sweep_dir`; write summary.csv, report.md and the plots there."""
+    """Read every job under `sweep_dir`; write summary.csv, report.md and the plots there.
+    An optimized metric that does not declare its direction is an error, before any file."""
     sweep_dir = Path(sweep_dir)
     jobs = collect(sweep_dir)
     report = Report(sweep_dir, jobs)
     names = objectives(jobs, metric)
+    lower = [lower_is_better(n) for n in names]  # DistillabError for an unknown name
     main = names[0]
-    columns, rows = summary_table(jobs)
-    write_csv(sweep_dir / "summary.csv", columns, rows)
+    sweep = sweep_frame(jobs)
+    atomic_write_text(sweep_dir / "summary.csv", sweep.df.to_csv(index=False))
     report.files.append(sweep_dir / "summary.csv")
 
-    present = set().union(*(flat_figures(j) for j in jobs)) if jobs else set()
+    present = [f for f in sweep.figures if sweep.df[f].notna().any()]
     after = [f"compression/metrics_after/{m}" for m in names]  # the compressed model's
-    headline = [*names, *(m for m in after if m in present), *(m for m in HEADLINE if m in present)]
+    headline = [*names, *(m for m in [*after, *HEADLINE] if m in present)]
     headline = list(dict.fromkeys(headline))
-    counts = {s: sum(j.status == s for j in jobs) for s in dict.fromkeys(j.status for j in jobs)}
+    counts = sweep.df["status"].value_counts(sort=False)
     md = [
         f"# Sweep report: {sweep_dir.name}\n",
         f"{len(jobs)} jobs ({', '.join(f'{n} {s}' for s, n in counts.items()) or 'none found'}); "
-        f"optimized metric: `{main}` ({'lower' if direction(main) == 'min' else 'higher'} is "
+        f"optimized metric: `{main}` ({'lower' if lower[0] else 'higher'} is "
         "better). Every job's overrides, metrics, compression figures, status and error: "
         "`summary.csv`.\n",
     ]
-    common = common_overrides(jobs)
+    common = [k for k in sweep.keys if k not in sweep.varying]
     if common:
-        md.append(f"Overrides common to all jobs: `{common}`\n")
-    md += ranking_section(jobs, main, headline)
-    md += failures_section(jobs)
-    md += seeds_section(jobs, headline)
-    md += models_section(jobs)
-    md += pareto_section(jobs, names)
+        md.append(f"Overrides common to all jobs: `{settings(sweep.df.iloc[0], common)}`\n")
+    md += ranking_section(sweep, main, headline)
+    md += failures_section(sweep)
+    md += seeds_section(sweep, headline)
+    md += models_section(sweep)
+    md += pareto_section(sweep, names)
     md += optuna_section(sweep_dir)
     md.append("## Plots\n")
-    drawn = [p(jobs, main, sweep_dir) for p in plots.PLOTS]
+    drawn = [p(sweep, main, sweep_dir) for p in plots.PLOTS]
     if any(j.comparison for j in jobs):
-        drawn.append(plots.models_over_seeds(jobs, "val/ppl", sweep_dir))
+        drawn.append(plots.models_over_seeds(sweep, "val/ppl", sweep_dir))
     for path, note in drawn:
         if path is not None:
             report.files.append(path)

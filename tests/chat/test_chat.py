@@ -75,9 +75,9 @@ def test_cli_answers_piped_input_and_exits_cleanly(tmp_path):
 
     # the same model exported (ONNX, onnxruntime): a directory chats too, greedy or beam,
     # and gives the checkpoint's greedy replies
+    from distillab.checkpoint import load_model
     from distillab.export.onnx import export_model, export_settings
     from distillab.jobs.common import start_run
-    from distillab.modules.seq2seq import load_model
 
     cfg = compose_cfg(["experiment=student", "data=jsonl", f"data.path={data}", *TINY], tmp_path)
     cfg.paths.output_dir = str(tmp_path / "unused")

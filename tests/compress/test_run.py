@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from distillab.modules.seq2seq import load_model
+from distillab.checkpoint import load_model
 from distillab.train import run_job
 from distillab.validate import validate
 from tests.conftest import TINY, TINY_TEACHER, compose_cfg

@@ -59,7 +59,7 @@ def test_teacher_is_frozen_and_not_in_student_state(distilled, tmp_path):
     ckpt = distilled["ckpt"]
     _, dm = start_run(cfg)
     module = build_student(cfg, dm, [CheckpointTeacher(ckpt)])
-    teacher = module.teachers[0].module
+    teacher = module.teachers[0].model
     assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
     assert all(k.startswith(("model.", "objective.")) for k in module.state_dict())
     assert module.hparams.teacher_ids == [CheckpointTeacher(ckpt).identity]

@@ -14,25 +14,23 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from distillab.analysis.attention import mean_attention_js, plot_batch
+from distillab.checkpoint import hyperparameters, model_from, read_checkpoint
 from distillab.errors import ConfigError
 from distillab.jobs.common import JobResult
-from distillab.modules.seq2seq import load_model
 from distillab.utils.console import log
 from distillab.utils.io import atomic_write_json
 
 
-def distilled(ckpt: str) -> bool:
+def distilled(state: dict) -> bool:
     """Whether a teacher distilled this checkpoint (its module recorded the teachers' ids)."""
-    import torch
-
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    return "teacher_ids" in state.get("hyper_parameters", {})
+    return "teacher_ids" in hyperparameters(state)
 
 
 def run(cfg: DictConfig) -> JobResult:
     ckpt = str(cfg.ckpt)
     if not Path(ckpt).is_file():
         raise ConfigError(f"ckpt={ckpt}: no such checkpoint file")
+    state = read_checkpoint(ckpt)  # an unusable file is refused before the data is read
     from distillab.jobs.evaluate import run_config  # evaluate calls this module
 
     rcfg = OmegaConf.load(run_config(ckpt))
@@ -41,9 +39,9 @@ def run(cfg: DictConfig) -> JobResult:
     n = int(cfg.get("num_dialogues") or 4)
     dm = instantiate(rcfg.data)
     dm.load()
-    model = load_model(ckpt)
+    model = model_from(state, ckpt)
     teacher = None
-    if distilled(ckpt):  # the run's teacher, rebuilt from its config (registry, path, HF)
+    if distilled(state):  # the run's teacher, rebuilt from its config (registry, path, HF)
         from distillab.jobs.teacher import build_teacher
 
         teacher = build_teacher(rcfg.teacher, rcfg, dm)

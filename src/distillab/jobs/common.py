@@ -18,18 +18,12 @@ from distillab.data import DialogueDataModule
 from distillab.jobs.heads import task_heads
 from distillab.jobs.resume import LAST, is_rank_zero, resume_checkpoint
 from distillab.modules.callbacks import PlainProgress, TrainClock
-from distillab.modules.reliability import GracefulStop, RngState
+from distillab.modules.reliability import GracefulStop, RngState, SafeCheckpointIO
 from distillab.modules.seq2seq import Seq2SeqModule
 from distillab.utils.console import log, quiet_known_noise
 from distillab.utils.io import atomic_write_json
 from distillab.utils.run_info import save_run_info
 from distillab.utils.runtime import keep_freed_memory
-
-# what a job does, by the module of the job function that calls start_run
-VERBS = {
-    "distillab.jobs.train": "training",
-    "distillab.jobs.distill": "distilling",
-}
 
 
 def announce(cfg: DictConfig, what: str) -> None:
@@ -43,14 +37,10 @@ def announce(cfg: DictConfig, what: str) -> None:
     )
 
 
-def start_run(cfg: DictConfig, what: str | None = None) -> tuple[Path, DialogueDataModule]:
-    """Announce the job (`what` it does: by default from the calling job's module), seed, set
-    threads and the allocator, read and tokenise the data (errors surface here, before
-    training)."""
+def start_run(cfg: DictConfig, what: str = "running") -> tuple[Path, DialogueDataModule]:
+    """Announce the job (`what` it does: training, distilling, ...), seed, set threads and the
+    allocator, read and tokenise the data (errors surface here, before training)."""
     quiet_known_noise()
-    if what is None:
-        caller = sys._getframe(1).f_globals.get("__name__", "")
-        what = VERBS.get(caller, "running")
     announce(cfg, what)
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -136,14 +126,18 @@ def keep_csv_history(loggers: list) -> None:
 
 
 def cluster_plugins(cfg: DictConfig) -> dict[str, Any]:
-    """Under SLURM, Lightning's SLURM environment without its own requeue (a SIGUSR1 handler
+    """Checkpoints written atomically, the replaced `last.ckpt` kept (`SafeCheckpointIO`);
+    under SLURM, Lightning's SLURM environment without its own requeue (a SIGUSR1 handler
     that saves an `hpc_ckpt` and calls `scontrol requeue`): submitit requeues the job, after
     `GracefulStop` saved `last.ckpt` on its notice. Nothing when `trainer.plugins` is set."""
     from lightning_fabric.plugins.environments import SLURMEnvironment
 
-    if cfg.trainer.get("plugins") is not None or not SLURMEnvironment.detect():
+    if cfg.trainer.get("plugins") is not None:
         return {}
-    return {"plugins": [SLURMEnvironment(auto_requeue=False)]}
+    plugins: list[Any] = [SafeCheckpointIO()]
+    if SLURMEnvironment.detect():
+        plugins.append(SLURMEnvironment(auto_requeue=False))
+    return {"plugins": plugins}
 
 
 def evaluate(trainer: pl.Trainer, module: Seq2SeqModule, dm, ckpt: str | None = None) -> dict:

@@ -40,7 +40,7 @@ def build_student(cfg: DictConfig, dm, teachers: list[Teacher]) -> DistillationM
 
 
 def run(cfg: DictConfig) -> JobResult:
-    run_dir, dm = start_run(cfg)
+    run_dir, dm = start_run(cfg, "distilling")
     teachers = resolve_teachers(cfg, dm)
     if cfg.distill.seqkd.enabled:
         use_teacher_decodes(cfg, dm, teachers[0])

@@ -9,14 +9,16 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from distillab.analysis.attention import mean_attention_js
+from distillab.checkpoint import load_model
 from distillab.jobs import distill, train
 from distillab.jobs.baselines import head_baselines
 from distillab.jobs.common import JobResult, build_trainer, evaluate, start_run
+from distillab.jobs.evaluate import build_module
 from distillab.jobs.heads import task_heads
 from distillab.jobs.teacher import AUTO, build_teacher, registry_entry
 from distillab.models import ConversationBag
-from distillab.modules.seq2seq import load_model
 from distillab.teachers import Teacher
+from distillab.teachers.checkpoint import CheckpointTeacher
 from distillab.utils.console import log
 from distillab.utils.io import atomic_write_json, atomic_write_text
 
@@ -73,7 +75,7 @@ def markdown_table(results: dict[str, dict], note: str) -> str:
 
 
 def run(cfg: DictConfig) -> JobResult:
-    run_dir, dm = start_run(cfg)
+    run_dir, dm = start_run(cfg, "running")
     teacher = build_teacher(cfg.teacher, cfg, dm)  # trained into the registry the first time
     runs = {
         "student_scratch": train.run(sub_config(cfg, run_dir / "student_scratch", "scratch")),
@@ -86,10 +88,11 @@ def run(cfg: DictConfig) -> JobResult:
     # was evaluated on them when it was trained (its key includes this data's fingerprint)
     if cfg.teacher.get("ckpt") == AUTO:
         metrics = registry_entry(cfg, dm)["metrics"]
-    elif hasattr(teacher, "module"):  # a distillab checkpoint: evaluated like the students
+    elif isinstance(teacher, CheckpointTeacher):  # evaluated like the students
         trainer = build_trainer(sub_config(cfg, run_dir / "teacher_eval", "teacher"), run_dir, [])
-        teacher.module.tokenizer = dm.tokenizer
-        metrics = evaluate(trainer, teacher.module, dm)
+        module = build_module(teacher.ckpt)  # the checkpoint's network in a plain module
+        module.tokenizer = dm.tokenizer
+        metrics = evaluate(trainer, module, dm)
     else:  # e.g. a Hugging Face teacher: no Lightning module to evaluate
         metrics = {}
     results["teacher"] = {**metrics, "checkpoint": getattr(teacher, "ckpt", teacher.identity)}

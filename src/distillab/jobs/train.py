@@ -9,7 +9,7 @@ from distillab.modules.seq2seq import Seq2SeqModule
 
 
 def run(cfg: DictConfig) -> JobResult:
-    run_dir, dm = start_run(cfg)
+    run_dir, dm = start_run(cfg, "training")
     module = Seq2SeqModule(**module_kwargs(cfg, dm))
     module.tokenizer = dm.tokenizer
     save_run(cfg, dm, run_dir)

@@ -1,7 +1,8 @@
 """The LightningModule that trains one seq2seq model (a teacher or a student) on gold responses.
 
-The model is built inside the module from its Hydra config, so a checkpoint is self-contained:
-`Seq2SeqModule.load_from_checkpoint(path)` needs nothing else (teachers are loaded that way).
+The model is built inside the module from its Hydra config (`distillab.models.build`), so a
+checkpoint is self-contained: `distillab.checkpoint.load_model(path)` rebuilds the network from
+it without this module.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
@@ -18,22 +18,10 @@ from distillab.decoding import Strategy, build_strategy
 from distillab.losses.objective import gold_objective
 from distillab.losses.terms import LossContext, gold_terms
 from distillab.models import ConversationBag, Seq2SeqOutput
+from distillab.models.build import build_model
 from distillab.modules.metrics import EvalMetrics
 from distillab.modules.optim import param_groups
 from distillab.modules.reliability import check_finite
-
-
-def build_model(hp: Any) -> torch.nn.Module:
-    """The network a module's hyperparameters describe (its Hydra model config + data wiring)."""
-    return instantiate(
-        hp["model"],
-        vocab_size=hp["vocab_size"],
-        pad_id=hp["pad_id"],
-        num_topics=hp.get("num_topics", 0),
-        rating_head=hp.get("rating_head", False),
-        conversation_bag=hp.get("conversation_bag", False),
-    )
-
 
 DEFAULT_OPTIMIZER = {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3}
 DEFAULT_SCHEDULER = {"_target_": "distillab.modules.optim.warmup_schedule", "_partial_": True}
@@ -198,15 +186,3 @@ class Seq2SeqModule(pl.LightningModule):
         total = max(int(self.trainer.estimated_stepping_batches), 1)
         sched = instantiate(hp.scheduler)(optimizer=opt, total_steps=total)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
-
-def load_model(ckpt: str, map_location: str = "cpu") -> torch.nn.Module:
-    """Just the seq2seq network of any distillab checkpoint (teacher, student or distilled),
-    without the module that trained it: for evaluation, decoding and benchmarks."""
-    state = torch.load(ckpt, map_location=map_location, weights_only=False)
-    model = build_model(state["hyper_parameters"])
-    weights = {
-        k[len("model.") :]: v for k, v in state["state_dict"].items() if k.startswith("model.")
-    }
-    model.load_state_dict(weights)
-    return model.eval()

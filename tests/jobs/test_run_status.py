@@ -115,13 +115,16 @@ def test_signal_before_any_validation_then_resume_in_process(tmp_path, name):
     run_dir = tmp_path / "run"
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "interrupted" and status["signal"] == name
-    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 3
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
     cfg = compose_cfg([*TINY, f"resume={run_dir}"], tmp_path)
     cfg.paths.output_dir = str(run_dir)
     metrics = run_tracked(prepare_resume(cfg), run_job)
     assert metrics["trainer/global_step"] == 6
-    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["last.ckpt"]
-    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 6
+    # one up-to-date last.ckpt, and the one it replaced kept whole beside it (a fallback)
+    ckpts = run_dir / "checkpoints"
+    assert sorted(p.name for p in ckpts.iterdir()) == ["last.ckpt", "last.prev.ckpt"]
+    assert torch.load(ckpts / "last.ckpt", weights_only=True)["global_step"] == 6
+    assert torch.load(ckpts / "last.prev.ckpt", weights_only=True)["global_step"] == 3
     assert json.loads((run_dir / "status.json").read_text())["state"] == "finished"
 
 

@@ -138,3 +138,58 @@ def test_a_full_disk_is_one_clear_line_and_a_failed_status(tmp_path):
         run_tracked(cfg, full)
     status = json.loads((tmp_path / "run" / "status.json").read_text())
     assert status["state"] == "failed" and "No space left" in status["error"]
+
+
+def fake_run(run_dir, cfg) -> None:
+    """A run directory as an interrupted run leaves it: config.yaml, status, checkpoints."""
+    from omegaconf import OmegaConf
+
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    (run_dir / "status.json").write_text('{"state": "interrupted", "signal": "SIGTERM"}')
+
+
+def tiny_checkpoint(path, step: int) -> None:
+    torch.save(
+        {"state_dict": {"model.w": torch.ones(2)}, "hyper_parameters": {}, "global_step": step},
+        path,
+    )
+
+
+def test_a_damaged_last_checkpoint_is_refused_before_any_work_with_how_to_recover(tmp_path):
+    from distillab.checkpoint import CheckpointError
+    from distillab.jobs.resume import recorded_state
+
+    run = tmp_path / "old"
+    fake_run(run, compose_cfg(TINY, tmp_path))
+    ckpts = run / "checkpoints"
+    tiny_checkpoint(ckpts / "last.ckpt", 7)
+    good = (ckpts / "last.ckpt").read_bytes()
+    (ckpts / "last.ckpt").write_bytes(good[: len(good) // 2])
+    cfg = compose_cfg([*TINY, f"resume={run}"], tmp_path)
+    with pytest.raises(
+        CheckpointError, match=r"truncated.*no intact earlier checkpoint: put a good"
+    ):
+        validate(cfg)
+    tiny_checkpoint(ckpts / "best.ckpt", 4)
+    with pytest.raises(CheckpointError, match=r"the best checkpoint is intact \(step 4\): cp "):
+        validate(cfg)
+    tiny_checkpoint(ckpts / "last.prev.ckpt", 6)
+    with pytest.raises(CheckpointError) as e:
+        validate(cfg)
+    message = str(e.value)
+    assert "\n" not in message and message.startswith(
+        f"resume={run}: checkpoint {ckpts / 'last.ckpt'}"
+    )
+    assert f"previous last checkpoint is intact (step 6): cp {ckpts / 'last.prev.ckpt'} " in message
+    # a requeued job (no resume=) meets it too, before its data; the run stays resumable
+    requeued = compose_cfg(TINY, tmp_path)
+    requeued.paths.output_dir = str(run)
+    with pytest.raises(CheckpointError, match=r"truncated"):
+        prepare_resume(requeued)
+    assert recorded_state(run) == "interrupted"
+    (ckpts / "last.ckpt").write_bytes(good)  # the good file back: accepted
+    assert prepare_resume(cfg).resume == str(run)
+    (ckpts / "last.ckpt").unlink()  # a save cut between its two renames
+    with pytest.raises(ConfigError, match=r"no checkpoints/last.ckpt there, but .*last.prev.ckpt"):
+        validate(cfg)

@@ -26,11 +26,11 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from distillab.checkpoint import load_model
 from distillab.decoding import Sample
 from distillab.losses.terms import LogitKD, LossContext
 from distillab.models import Seq2Seq
 from distillab.modules.onpolicy import sampled_batch
-from distillab.modules.seq2seq import load_model
 from distillab.teachers.outputs import LogitsOutput
 from distillab.train import CONF_DIR
 

@@ -171,3 +171,24 @@ def test_optuna_sweep_minimises_the_optimized_metric(tmp_path):
     best = OmegaConf.load(results)
     assert best["best_value"] == pytest.approx(min(m["val/ppl"] for m in metrics), rel=1e-6)
     assert 0.001 <= best["best_params"]["optimizer.lr"] <= 0.01
+
+
+@pytest.mark.parametrize(
+    ("argv", "multirun"),
+    [
+        ([], False),
+        (["-m"], True),
+        (["experiment=student", "--multirun", "seed=1,2"], True),
+        (["-cn", "train", "-m"], True),  # an option's value is not a flag
+        (["--cfg", "job", "-m"], True),
+        (["-p", "-m"], False),  # -m is --package's value here
+        (["x=-m"], False),  # an override's value
+        (["-i", "-m"], True),  # --info takes an optional value
+        (["--multi"], True),  # argparse's abbreviations, as Hydra's parser allows them
+        (["--version", "-m"], False),  # Hydra prints its version and exits
+    ],
+)
+def test_multirun_is_read_from_the_command_line_like_hydra(argv, multirun):
+    from distillab.train import multirun_requested
+
+    assert multirun_requested(argv) is multirun

@@ -1,6 +1,7 @@
 """`distillab-eval`: the second Hydra app (conf/eval.yaml). Evaluates a checkpoint of a
 distillab run and, with `compress=prune|quantize|hybrid`, compresses and exports it, writing
-the same files as a training run. Config errors exit 2 with one line, before any work."""
+the same files as a training run. Config errors and an unusable checkpoint (missing, empty,
+truncated, damaged, not a distillab checkpoint) exit 2 with one line, before any work."""
 
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ def main(cfg: DictConfig) -> None:
     console.setup()
     start = time.time()
     try:
+        from distillab.checkpoint import check_checkpoint
         from distillab.compose import compose_eval
         from distillab.validate import validate_eval
 
         validate_eval(cfg)
+        check_checkpoint(cfg.ckpt)  # a damaged or foreign file: one line, before the data
         get_method(cfg.job)(compose_eval(cfg))
     except Exception as e:
         ours = first_distillab_error(e)

@@ -8,6 +8,7 @@ HYDRA_FULL_ERROR=1): ours (`DistillabError`) as `distillab: error: ...`, and Hyd
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import math
@@ -154,14 +155,34 @@ def is_hydra_config_error(e: BaseException | None) -> bool:
 
 
 def multirun_requested(argv: list[str]) -> bool:
-    from hydra._internal.utils import get_args_parser  # the parser hydra.main uses
-
+    """Whether the command line asks Hydra for a multirun (`-m`/`--multirun`), known before
+    `hydra.main` parses it: Hydra's command-line flags mirrored, so that an option's value is
+    never read as a flag (overrides are positional)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("overrides", nargs="*")
+    for flags in (
+        ("--help", "-h"),
+        ("--hydra-help",),
+        ("--resolve",),
+        ("--run", "-r"),
+        ("--version",),
+    ):
+        parser.add_argument(*flags, action="store_true")
+    parser.add_argument("--multirun", "-m", action="store_true")
+    parser.add_argument("--shell-completion", "-sc", action="store_true")
+    parser.add_argument("--cfg", "-c", choices=["job", "hydra", "all"])
+    for flags in (("--package", "-p"), ("--config-path", "-cp"), ("--config-name", "-cn")):
+        parser.add_argument(*flags)
+    parser.add_argument("--config-dir", "-cd")
+    parser.add_argument("--experimental-rerun")
+    info = ["all", "config", "defaults", "defaults-tree", "plugins", "searchpath"]
+    parser.add_argument("--info", "-i", nargs="?", choices=info)
     with contextlib.redirect_stderr(io.StringIO()):
         try:
-            args, _ = get_args_parser().parse_known_args(argv)
+            args, _ = parser.parse_known_args(argv)
         except SystemExit:
             return False
-    return bool(args.multirun)
+    return bool(args.multirun) and not args.version  # --version: Hydra prints it and exits
 
 
 def sweep_failures() -> int:

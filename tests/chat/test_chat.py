@@ -99,3 +99,19 @@ def test_cli_answers_piped_input_and_exits_cleanly(tmp_path):
     no = subprocess.run([*cmd[:3], f"ckpt={export}", "decoding=sample"], input=talk,
                         capture_output=True, text=True, timeout=120)  # fmt: skip
     assert no.returncode == 2 and "greedy or beam" in no.stderr
+
+
+@pytest.mark.slow
+def test_a_truncated_checkpoint_is_one_line_and_chats_once_it_is_whole(tmp_path):
+    run_job(compose_cfg(TINY, tmp_path))
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    good = ckpt.read_bytes()
+    ckpt.write_bytes(good[: len(good) // 2])
+    cmd = [sys.executable, "-m", "distillab.chat.app", f"ckpt={ckpt}", "decoding=greedy"]
+    bad = subprocess.run(cmd, input="hello\n", capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stdout == "", bad.stderr[-3000:]
+    (line,) = [x for x in bad.stderr.splitlines() if x.strip()]
+    assert line.startswith(f"distillab-chat: error: checkpoint {ckpt}: truncated"), line
+    ckpt.write_bytes(good)
+    ok = subprocess.run(cmd, input="hello\n", capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and len(ok.stdout.splitlines()) == 1, ok.stderr[-3000:]

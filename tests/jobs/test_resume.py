@@ -116,3 +116,35 @@ def test_a_registry_teacher_interrupted_mid_training_resumes_from_its_staging_di
     (entry,) = [d for d in (tmp_path / "teachers").iterdir() if d.is_dir()]
     registered = json.loads((entry / "registry.json").read_text())
     assert registered["metrics"]["trainer/global_step"] == 120 and not staging.exists()
+
+
+@pytest.mark.slow
+def test_a_truncated_last_checkpoint_is_one_line_and_the_run_resumes_once_it_is_whole(tmp_path):
+    from distillab.jobs.resume import run_tracked
+    from distillab.train import run_job
+    from tests.conftest import compose_cfg
+
+    at = "+callbacks.stop={_target_: tests.jobs.test_run_status.SignalAt, step: 3}"
+    with pytest.raises(SystemExit):
+        run_tracked(compose_cfg([*TINY, "trainer.val_check_interval=2", at], tmp_path), run_job)
+    run_dir, ckpts = tmp_path / "run", tmp_path / "run" / "checkpoints"
+    last, prev = ckpts / "last.ckpt", ckpts / "last.prev.ckpt"
+    good = last.read_bytes()
+    last.write_bytes(good[: len(good) // 2])  # a copy cut short, a disk that filled up
+
+    resume = cli([f"resume={run_dir}"], tmp_path)
+    bad = subprocess.run(resume, env=env(), capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2, bad.stderr[-3000:]
+    (line,) = [x for x in bad.stderr.splitlines() if x.strip()]
+    assert line.startswith(f"distillab: error: resume={run_dir}: checkpoint {last}: truncated")
+    assert f"previous last checkpoint is intact (step 2): cp {prev} {last}" in line
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "interrupted"
+    assert not (run_dir / "metrics.json").exists()
+
+    last.write_bytes(good)  # the good file back
+    again = subprocess.run(resume, env=env(), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "continuing from step 3" in again.stdout
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["trainer/global_step"] == 6
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "finished"

@@ -115,13 +115,16 @@ def test_signal_before_any_validation_then_resume_in_process(tmp_path, name):
     run_dir = tmp_path / "run"
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "interrupted" and status["signal"] == name
-    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 3
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
     cfg = compose_cfg([*TINY, f"resume={run_dir}"], tmp_path)
     cfg.paths.output_dir = str(run_dir)
     metrics = run_tracked(prepare_resume(cfg), run_job)
     assert metrics["trainer/global_step"] == 6
-    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["last.ckpt"]
-    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 6
+    # one up-to-date last.ckpt, and the one it replaced kept whole beside it (a fallback)
+    ckpts = run_dir / "checkpoints"
+    assert sorted(p.name for p in ckpts.iterdir()) == ["last.ckpt", "last.prev.ckpt"]
+    assert torch.load(ckpts / "last.ckpt", weights_only=True)["global_step"] == 6
+    assert torch.load(ckpts / "last.prev.ckpt", weights_only=True)["global_step"] == 3
     assert json.loads((run_dir / "status.json").read_text())["state"] == "finished"
 
 
@@ -135,3 +138,58 @@ def test_a_full_disk_is_one_clear_line_and_a_failed_status(tmp_path):
         run_tracked(cfg, full)
     status = json.loads((tmp_path / "run" / "status.json").read_text())
     assert status["state"] == "failed" and "No space left" in status["error"]
+
+
+def fake_run(run_dir, cfg) -> None:
+    """A run directory as an interrupted run leaves it: config.yaml, status, checkpoints."""
+    from omegaconf import OmegaConf
+
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    (run_dir / "status.json").write_text('{"state": "interrupted", "signal": "SIGTERM"}')
+
+
+def tiny_checkpoint(path, step: int) -> None:
+    torch.save(
+        {"state_dict": {"model.w": torch.ones(2)}, "hyper_parameters": {}, "global_step": step},
+        path,
+    )
+
+
+def test_a_damaged_last_checkpoint_is_refused_before_any_work_with_how_to_recover(tmp_path):
+    from distillab.checkpoint import CheckpointError
+    from distillab.jobs.resume import recorded_state
+
+    run = tmp_path / "old"
+    fake_run(run, compose_cfg(TINY, tmp_path))
+    ckpts = run / "checkpoints"
+    tiny_checkpoint(ckpts / "last.ckpt", 7)
+    good = (ckpts / "last.ckpt").read_bytes()
+    (ckpts / "last.ckpt").write_bytes(good[: len(good) // 2])
+    cfg = compose_cfg([*TINY, f"resume={run}"], tmp_path)
+    with pytest.raises(
+        CheckpointError, match=r"truncated.*no intact earlier checkpoint: put a good"
+    ):
+        validate(cfg)
+    tiny_checkpoint(ckpts / "best.ckpt", 4)
+    with pytest.raises(CheckpointError, match=r"the best checkpoint is intact \(step 4\): cp "):
+        validate(cfg)
+    tiny_checkpoint(ckpts / "last.prev.ckpt", 6)
+    with pytest.raises(CheckpointError) as e:
+        validate(cfg)
+    message = str(e.value)
+    assert "\n" not in message and message.startswith(
+        f"resume={run}: checkpoint {ckpts / 'last.ckpt'}"
+    )
+    assert f"previous last checkpoint is intact (step 6): cp {ckpts / 'last.prev.ckpt'} " in message
+    # a requeued job (no resume=) meets it too, before its data; the run stays resumable
+    requeued = compose_cfg(TINY, tmp_path)
+    requeued.paths.output_dir = str(run)
+    with pytest.raises(CheckpointError, match=r"truncated"):
+        prepare_resume(requeued)
+    assert recorded_state(run) == "interrupted"
+    (ckpts / "last.ckpt").write_bytes(good)  # the good file back: accepted
+    assert prepare_resume(cfg).resume == str(run)
+    (ckpts / "last.ckpt").unlink()  # a save cut between its two renames
+    with pytest.raises(ConfigError, match=r"no checkpoints/last.ckpt there, but .*last.prev.ckpt"):
+        validate(cfg)

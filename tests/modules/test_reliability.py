@@ -38,3 +38,33 @@ def test_distinct_n_counts_unique_ngrams_from_hashes():
     m.update(["a b c", "a b d"])
     m.update([])
     assert float(m.compute()) == pytest.approx(3 / 4)
+
+
+def test_a_stop_asked_for_before_the_trainer_runs_waits_for_its_sigterm_handler(tmp_path):
+    """GracefulStop hands SIGINT and the preemption notice to the Trainer's graceful stop (its
+    SIGTERM handler) only once that handler is in place; one that comes earlier waits for it."""
+    import signal
+
+    from distillab.modules.reliability import GracefulStop, preempt_signal
+
+    got: list[int] = []
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, preempt_signal())}
+    signal.signal(signal.SIGTERM, lambda s, f: got.append(s))  # stands for Lightning's
+    stop = GracefulStop(tmp_path / "last.ckpt")
+    try:
+        stop.setup(None, None, "fit")
+        assert signal.getsignal(preempt_signal()) == stop._on_stop
+        signal.raise_signal(preempt_signal())  # during setup: the Trainer's handler is not there
+        assert got == [] and stop.signal == preempt_signal().name
+        stop.on_train_start(type("T", (), {"ckpt_path": None})(), None)  # its run begins
+        assert got == [signal.SIGTERM]
+        signal.raise_signal(signal.SIGINT)  # armed: handed over at once
+        assert got == [signal.SIGTERM] * 2 and stop.signal == "SIGINT"
+        with pytest.raises(KeyboardInterrupt):  # a second Ctrl+C stops now
+            signal.raise_signal(signal.SIGINT)
+        stop.teardown(None, None, "fit")
+        assert signal.getsignal(preempt_signal()) == before[preempt_signal()]
+        assert signal.getsignal(signal.SIGINT) == before[signal.SIGINT]
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from distillab.errors import DistillabError
-from distillab.pipelines.compare import COLUMNS
 from distillab.modules.metrics import EvalMetrics
+from distillab.pipelines.compare import COLUMNS
 from distillab.report.plots import metric_label
 from distillab.utils.metric_names import EVAL, find, lower_is_better, staged
 

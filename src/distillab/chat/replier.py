@@ -43,7 +43,7 @@ class CheckpointReplier:
     (a `decoding` group node: greedy, beam or top-p sampling)."""
 
     def __init__(self, ckpt: str, decoding: dict, max_len: int | None = None) -> None:
-        from distillab.checkpoint import load_model
+        from distillab.checkpoint import hyperparameters, model_from, read_checkpoint
         from distillab.data.tokenizer import load_tokenizer
 
         run_dir = Path(ckpt).parent.parent
@@ -58,9 +58,10 @@ class CheckpointReplier:
             int(data.context_turns), int(data.max_source_len), int(data.max_target_len)
         )
         self.tokenizer = load_tokenizer(str(run_dir / "tokenizer"))
-        hp = torch.load(ckpt, map_location="cpu", weights_only=False)["hyper_parameters"]
+        state = read_checkpoint(ckpt)
+        hp = hyperparameters(state)
         self.bos_id, self.eos_id, self.pad_id = hp["bos_id"], hp["eos_id"], hp["pad_id"]
-        self.model = load_model(ckpt)
+        self.model = model_from(state, ckpt)
         self.strategy = build_strategy(decoding, "decoding")
         self.max_len = int(max_len or self.settings.max_target_len)
 

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
+from lightning_fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import CSVLogger
 
 from distillab.jobs.resume import is_rank_zero
 from distillab.modules.callbacks import PlainProgress, TrainClock
-from distillab.modules.reliability import GracefulStop, RngState
+from distillab.modules.reliability import GracefulStop, RngState, SafeCheckpointIO
 from distillab.pipelines.compress import Compression
 from distillab.pipelines.fit import LAST, Stage
 
@@ -57,14 +58,16 @@ def keep_csv_history(loggers: list) -> None:
 
 
 def cluster_plugins(cfg: DictConfig) -> dict[str, Any]:
-    """Under SLURM, Lightning's SLURM environment without its own requeue (a SIGUSR1 handler
+    """Checkpoints written atomically, the replaced `last.ckpt` kept (`SafeCheckpointIO`);
+    under SLURM, Lightning's SLURM environment without its own requeue (a SIGUSR1 handler
     that saves an `hpc_ckpt` and calls `scontrol requeue`): submitit requeues the job, after
     `GracefulStop` saved `last.ckpt` on its notice. Nothing when `trainer.plugins` is set."""
-    from lightning_fabric.plugins.environments import SLURMEnvironment
-
-    if cfg.trainer.get("plugins") is not None or not SLURMEnvironment.detect():
+    if cfg.trainer.get("plugins") is not None:
         return {}
-    return {"plugins": [SLURMEnvironment(auto_requeue=False)]}
+    plugins: list[Any] = [SafeCheckpointIO()]
+    if SLURMEnvironment.detect():
+        plugins.append(SLURMEnvironment(auto_requeue=False))
+    return {"plugins": plugins}
 
 
 def build_stage(cfg: DictConfig, resume_from: str | None, compression: Compression | None) -> Stage:

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from distillab.checkpoint import hyperparameters, model_weights, read_checkpoint
 from distillab.compress.pruning import fold_state_dict
 from distillab.data.batching import collate
 from distillab.decoding import Greedy
@@ -23,16 +24,15 @@ GREEDY = Greedy()
 
 def load_checkpoint_model(ckpt: str) -> tuple[nn.Module, dict]:
     """(the network of a distillab checkpoint with masks folded, the checkpoint dict)."""
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    model = build_model(state["hyper_parameters"])
-    weights = {k[6:]: v for k, v in state["state_dict"].items() if k.startswith("model.")}
-    model.load_state_dict(fold_state_dict(weights))
+    state = read_checkpoint(ckpt)
+    model = build_model(hyperparameters(state))
+    model.load_state_dict(fold_state_dict(model_weights(state)))
     return model.eval(), state
 
 
 def save_checkpoint(state: dict, model: nn.Module, path: Path) -> None:
     """A checkpoint of ``model`` in the original's format, its model config rewritten to the
-    new sizes (``load_model`` and ``Seq2SeqModule.load_from_checkpoint`` read it)."""
+    new sizes (``distillab.checkpoint`` reads it)."""
     out = {k: v for k, v in state.items() if k not in ("optimizer_states", "lr_schedulers")}
     hp = copy.deepcopy(dict(state["hyper_parameters"]))
     hp["model"] = {**dict(hp["model"]), "hidden_size": int(model.hidden_size)}

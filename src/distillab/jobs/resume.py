@@ -32,13 +32,16 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
+from distillab.checkpoint import CheckpointError, check_checkpoint
 from distillab.errors import ConfigError, DistillabError
 from distillab.modules import reliability
-from distillab.modules.reliability import Preempted, exit_code
+from distillab.modules.reliability import PREVIOUS_LAST, Preempted, exit_code
 from distillab.utils import status
 from distillab.utils.console import CurrentStreamHandler, log
 
 LAST = Path("checkpoints") / "last.ckpt"
+PREV = LAST.with_name(PREVIOUS_LAST)  # the last checkpoint before it (SafeCheckpointIO)
+BEST = LAST.with_name("best.ckpt")  # ModelCheckpoint's (conf/callbacks/default.yaml)
 STATUS = status.STATUS_FILE
 # errors that mean "the output cannot be written", turned into one clear line
 OUTPUT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
@@ -55,14 +58,47 @@ def is_rank_zero() -> bool:
 
 
 def check_resumable(run_dir: str) -> None:
-    """A one-line config error unless `run_dir` holds a config and a last checkpoint."""
+    """A one-line error unless `run_dir` holds a config and an intact last checkpoint (read
+    before any work: a damaged one is named with how to recover; the run is left as it was)."""
     d = Path(run_dir)
+    if (d / "config.yaml").is_file() and not (d / LAST).is_file() and (d / PREV).is_file():
+        raise ConfigError(
+            f"resume={run_dir}: no {LAST} there, but {PREV} (a save was cut between its two "
+            f"renames): mv {d / PREV} {d / LAST} and resume again"
+        )
     for need in ("config.yaml", str(LAST)):
         if not (d / need).is_file():
             raise ConfigError(
                 f"resume={run_dir}: no {need} there (a run directory that saved its config "
                 "and a last checkpoint)"
             )
+    check_last(d)
+
+
+def check_last(run_dir: Path) -> None:
+    """Refuse a damaged last checkpoint in one line that says how to recover."""
+    try:
+        check_checkpoint(run_dir / LAST)
+    except CheckpointError as e:
+        raise CheckpointError(f"resume={run_dir}: {e}; {recovery(run_dir)}") from None
+
+
+def recovery(run_dir: Path) -> str:
+    """How to resume a run whose last checkpoint is damaged: from an intact earlier one."""
+    last = run_dir / LAST
+    for earlier, what in ((PREV, "the previous last checkpoint"), (BEST, "the best checkpoint")):
+        try:
+            step = check_checkpoint(run_dir / earlier).get("global_step", "?")
+        except CheckpointError:
+            continue
+        return (
+            f"{what} is intact (step {step}): cp {run_dir / earlier} {last} and resume again "
+            "to continue from there"
+        )
+    return (
+        f"no intact earlier checkpoint: put a good copy of {last} back and resume again, or "
+        "start the run anew in another directory"
+    )
 
 
 def recorded_state(run_dir: Path) -> str | None:
@@ -124,7 +160,7 @@ def continue_in_place(cfg: DictConfig) -> DictConfig:
     checkpoint) it starts again there. DDP ranks > 0, started once rank 0 has marked the run
     `running`, follow a resumed rank 0."""
     out = Path(cfg.paths.output_dir)
-    if cfg.get("resume") or not (out / LAST).is_file():
+    if cfg.get("resume") or not ((out / LAST).is_file() or (out / PREV).is_file()):
         return cfg
     state = recorded_state(out)
     if state != "interrupted" and not (not is_rank_zero() and state == "running" and _resumed(out)):
@@ -159,9 +195,13 @@ def prepare_resume(cfg: DictConfig) -> DictConfig:
 
 
 def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
-    """The checkpoint `fit` starts from: the run's last one when resuming, else none."""
+    """The checkpoint `fit` starts from: the run's last one when resuming (checked: a damaged
+    one is refused in one line, with how to recover), else none."""
     last = Path(run_dir) / LAST
-    return str(last) if cfg.get("resume") and last.is_file() else None
+    if not (cfg.get("resume") and last.is_file()):
+        return None
+    check_last(Path(run_dir))
+    return str(last)
 
 
 def write_status(run_dir: Path, state: str, **extra: Any) -> None:

@@ -1,19 +1,24 @@
 """Training that survives preemption and fails clearly: graceful stop on SIGTERM/SIGINT and on
-a cluster's preemption notice (SIGUSR2) with a resumable last checkpoint, RNG states in
-checkpoints, and a guard against non-finite losses.
+a cluster's preemption notice (SIGUSR2) with a resumable last checkpoint, checkpoints written
+whole or not at all, RNG states in checkpoints, and a guard against non-finite losses.
 
-Lightning's own signal connector turns SIGTERM into `SIGTERMException` at the next batch
-boundary (all DDP ranks together: rank 0 broadcasts it) and calls the callbacks' `on_exception`;
-`GracefulStop` routes SIGINT (Ctrl+C) and the preemption notice the same way, so all stop
-between batches, never inside an optimiser step, and save `checkpoints/last.ckpt` then. Nothing
-else is saved on other errors: after a non-finite loss the last good checkpoint stays as it was.
+Lightning's Trainer handles SIGTERM itself (a documented behaviour, `Trainer.received_sigterm`):
+it stops at the next batch boundary with `SIGTERMException` (all DDP ranks together: rank 0
+broadcasts it) and calls the callbacks' `on_exception`. `GracefulStop` routes SIGINT (Ctrl+C)
+and the preemption notice the same way: its own handlers (installed with `signal.signal`,
+the previous ones restored after `fit`) record which signal came and deliver SIGTERM to this
+process once the Trainer's handler is in place (from `on_sanity_check_start`/`on_train_start`;
+a notice that comes earlier waits until then). So all stop between batches, never inside an
+optimiser step, and save `checkpoints/last.ckpt` then. Nothing else is saved on other errors:
+after a non-finite loss the last good checkpoint stays as it was.
 
 The preemption notice is submitit's: SIGUSR2 (or `$SUBMITIT_PREEMPT_SIGNAL`) `signal_delay_s`
 before the time limit, or on preemption. submitit's own handler requeues the job and exits at
 once, wherever the job is; `preemption_notice` (around the whole job) and `GracefulStop` (during
 `fit`) take the signal first, and the job hands it on to submitit's handler (`hand_over`) once
 the checkpoint and the status are written. The requeued job finds its run directory interrupted
-and resumes (distillab.jobs.resume). Lightning's own SLURM requeue (SIGUSR1) stays off.
+and resumes (distillab.jobs.resume). Lightning's own SLURM requeue (SIGUSR1) stays off
+(`SLURMEnvironment(auto_requeue=False)`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch import Tensor
 
@@ -39,6 +45,7 @@ from distillab.errors import DistillabError
 log = logging.getLogger("distillab")
 last_signal: str | None = None  # the signal that stopped the job (for the status and exit code)
 _handover: Callable | None = None  # the preemption handler installed before ours (submitit's)
+PREVIOUS_LAST = "last.prev.ckpt"  # the last checkpoint a new one replaced (SafeCheckpointIO)
 
 
 def preempt_signal() -> signal.Signals:
@@ -115,11 +122,13 @@ class GracefulStop(pl.Callback):
         self.ckpt_path = Path(ckpt_path)
         self.signal: str | None = None
         self._previous: dict[int, object] = {}
+        self._armed = False  # the Trainer's SIGTERM handler is in place (its run has begun)
+        self._pending = False  # a stop asked for before that: delivered once armed
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "fit" or threading.current_thread() is not threading.main_thread():
             return
-        self._trainer = trainer
+        self.signal, self._armed, self._pending = None, False, False
         for sig, handler in ((signal.SIGINT, self._on_sigint), (preempt_signal(), self._on_stop)):
             self._previous[sig] = signal.signal(sig, handler)
 
@@ -128,9 +137,23 @@ class GracefulStop(pl.Callback):
             self._restore()
 
     def _restore(self) -> None:
+        self._armed = False
         for sig, handler in self._previous.items():
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
         self._previous = {}
+
+    def _arm(self) -> None:
+        """The Trainer registers its SIGTERM handler after the setup hooks, just before its
+        run (sanity check, then training): from here a stop can be handed to it."""
+        if not self._previous or self._armed:
+            return
+        self._armed = True
+        if self._pending:
+            self._pending = False
+            signal.raise_signal(signal.SIGTERM)
+
+    def on_sanity_check_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._arm()
 
     def _on_sigint(self, signum, frame) -> None:
         if self.signal == "SIGINT":
@@ -141,9 +164,13 @@ class GracefulStop(pl.Callback):
         self.signal = signal.Signals(signum).name
         again = " (again to stop now)" if signum == signal.SIGINT else ""
         log.warning(f"distillab: {self.signal}: stopping after this batch{again}")
-        self._trainer._signal_connector.received_sigterm = True  # Lightning's stop flag
+        if self._armed:  # the Trainer's graceful stop (its SIGTERM handler), as for SIGTERM
+            signal.raise_signal(signal.SIGTERM)
+        else:
+            self._pending = True
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._arm()
         if trainer.ckpt_path:
             log.info(f"distillab: continuing from step {trainer.global_step} ({trainer.ckpt_path})")
 
@@ -171,6 +198,33 @@ class GracefulStop(pl.Callback):
             same_dir = Path(cb.dirpath).resolve() == self.ckpt_path.parent.resolve()
             if same_dir and self.ckpt_path.stem == cb.CHECKPOINT_NAME_LAST:
                 cb.last_model_path = os.path.join(cb.dirpath, self.ckpt_path.name)
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written whole or not at all: into a temporary file beside the target, synced,
+    then renamed over it (a kill, a crash or a full disk never leaves a truncated checkpoint;
+    Lightning's own save stages in the system's temp dir and copies across devices). The
+    `last.ckpt` a save replaces is kept as `last.prev.ckpt`: an intact earlier state to resume
+    from should the new one be damaged later. Paths with a protocol (`s3://`) go to Lightning."""
+
+    def save_checkpoint(
+        self, checkpoint: dict, path: str | Path, storage_options: object | None = None
+    ) -> None:
+        if storage_options is not None or "://" in str(path):
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(f".{path.name}.partial")
+        try:
+            with part.open("wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            if path.name == f"{ModelCheckpoint.CHECKPOINT_NAME_LAST}.ckpt" and path.is_file():
+                os.replace(path, path.with_name(PREVIOUS_LAST))
+            os.replace(part, path)
+        finally:
+            part.unlink(missing_ok=True)
 
 
 class RngState(pl.Callback):
@@ -215,6 +269,7 @@ __all__ = [
     "NonFiniteLossError",
     "Preempted",
     "RngState",
+    "SafeCheckpointIO",
     "check_finite",
     "exit_code",
     "hand_over",

@@ -1,7 +1,8 @@
 """The LightningModule that trains one seq2seq model (a teacher or a student) on gold responses.
 
-The model is built inside the module from its Hydra config, so a checkpoint is self-contained:
-`Seq2SeqModule.load_from_checkpoint(path)` needs nothing else (teachers are loaded that way).
+The model is built inside the module from its Hydra config (`distillab.models.build`), so a
+checkpoint is self-contained: `distillab.checkpoint.load_model(path)` rebuilds the network from
+it without this module.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""A distillab Lightning checkpoint (a teacher trained by `distillab-train`) as a teacher."""
+"""A distillab Lightning checkpoint (a teacher trained by `distillab-train`) as a teacher.
+
+The network and the hyperparameters it needs (token ids, decoding) come from the checkpoint
+through `distillab.checkpoint`; no LightningModule is built (teachers sit below modules)."""
 
 from __future__ import annotations
 
@@ -7,11 +10,15 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from distillab.decoding import Strategy
+from distillab.checkpoint import hyperparameters, model_from, read_checkpoint
+from distillab.decoding import Strategy, build_strategy
 from distillab.errors import ConfigError
+from distillab.models import ConversationBag
 from distillab.teachers.base import Teacher
 from distillab.teachers.outputs import LogitsOutput
 from distillab.utils.io import file_sha256
+
+GREEDY = {"_target_": "distillab.decoding.Greedy"}  # a module's default decoding
 
 
 class CheckpointTeacher(Teacher):
@@ -19,15 +26,21 @@ class CheckpointTeacher(Teacher):
     `distillab.compose.teachers` before this class is built)."""
 
     def __init__(self, ckpt: str, weight: float = 1.0) -> None:
-        from distillab.modules.seq2seq import Seq2SeqModule  # modules import teachers
-
         if not Path(ckpt).is_file():
             raise ConfigError(f"teacher.ckpt={ckpt}: no such checkpoint file")
         self.ckpt, self.weight = str(ckpt), float(weight)
-        self.module = Seq2SeqModule.load_from_checkpoint(self.ckpt, map_location="cpu")
-        self.module.eval()
-        self.module.requires_grad_(False)
+        state = read_checkpoint(self.ckpt)
+        self.hparams = hyperparameters(state)
+        self.model = model_from(state, self.ckpt)
+        self.model.requires_grad_(False)
+        self.decoding = build_strategy(self.hparams.get("decoding") or GREEDY)
         self._identity: str | None = None
+
+    @property
+    def identity(self) -> str:
+        if self._identity is None:
+            self._identity = file_sha256(self.ckpt)
+        return self._identity
 
     @property
     def source(self) -> str:
@@ -38,18 +51,8 @@ class CheckpointTeacher(Teacher):
         return self.ckpt
 
     @property
-    def model(self) -> torch.nn.Module:
-        return self.module.model
-
-    @property
-    def identity(self) -> str:
-        if self._identity is None:
-            self._identity = file_sha256(self.ckpt)
-        return self._identity
-
-    @property
     def vocab_hash(self) -> str:
-        return str(self.module.hparams.get("vocab_hash", ""))
+        return str(self.hparams.get("vocab_hash", ""))
 
     @property
     def hidden_size(self) -> int:
@@ -57,14 +60,31 @@ class CheckpointTeacher(Teacher):
 
     @torch.no_grad()
     def outputs(self, batch: dict) -> LogitsOutput:
-        out = self.module(batch)
+        out = self.model(
+            batch["src"],
+            batch["src_mask"],
+            batch["tgt_in"],
+            batch["head_src"],
+            batch["head_src_mask"],
+            ConversationBag.of(batch),
+        )
         return LogitsOutput(
             out.enc_states, out.attn, out.topic_logits, out.rating, [out.logits], [1.0]
         )
 
     def generate(self, src: Tensor, src_mask: Tensor, strategy: Strategy | None = None) -> Tensor:
-        return self.module.generate(src, src_mask, strategy)
+        """Decode with `strategy` (default: the checkpoint's `decoding`) up to its
+        `max_decode_len`, as the module that trained it would."""
+        hp = self.hparams
+        return (strategy or self.decoding)(
+            self.model,
+            src,
+            src_mask,
+            bos_id=hp["bos_id"],
+            eos_id=hp["eos_id"],
+            max_len=hp["max_decode_len"],
+        )
 
     def to(self, device) -> CheckpointTeacher:
-        self.module.to(device)
+        self.model.to(device)
         return self

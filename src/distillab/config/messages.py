@@ -93,8 +93,8 @@ def message(e: ValidationError, root: Any, prefix: tuple = ()) -> str:
         at_ = key + "." if key else ""
         return str(first["ctx"]["error"]).replace("@.", at_).replace("@", key)
     if kind == "missing":
-        owner = walk(root, loc[:-1])[0]
-        return f"{key} is missing ({getattr(owner, 'model_config', {}).get('title')} needs it)"
+        owner = next(m for m in unwrap(walk(root, loc[:-1])[0]) if hasattr(m, "model_fields"))
+        return f"{key} is missing ({owner.model_config.get('title')} needs it)"
     if kind == "extra_forbidden":
         owner = next(m for m in unwrap(walk(root, loc[:-1])[0]) if hasattr(m, "model_fields"))
         valid = [f.alias or n for n, f in owner.model_fields.items()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from distillab.config import constants as c
 from distillab.config.groups import (
@@ -20,6 +20,7 @@ from distillab.config.groups import (
     Seed,
     Target,
 )
+from distillab.config.messages import message
 from distillab.config.targets import Node, parameters, resolve
 
 
@@ -46,12 +47,18 @@ class Teacher(Target):
     EXTRA = ("train",)
     weight: float = Field(None, ge=0.0)
     ckpt: str = None
-    train: TeacherTrain | None = None
+    train: Any = None  # a TeacherTrain: checked where the teacher is a checkpoint's
 
     @model_validator(mode="after")
     def _train(self) -> Teacher:
-        trains = "ckpt" in parameters(resolve(self.target))[0]  # checkpoint teachers only
-        if self.ckpt == c.AUTO and (self.train is None or not trains):
+        if "ckpt" not in parameters(resolve(self.target))[0]:
+            self.train = None  # only checkpoint teachers are trained (presets may set it)
+        elif self.train is not None:
+            try:
+                self.train = TeacherTrain.model_validate(self.train)
+            except ValidationError as e:
+                raise ValueError(message(e, TeacherTrain, ("@", "train"))) from None
+        if self.ckpt == c.AUTO and self.train is None:
             raise ValueError("@.train is missing: @.ckpt=auto trains it from there")
         return self
 

@@ -1,31 +1,29 @@
-"""The `distill` group: the objective (the temperature's one range), its extra terms,
-sequence-level KD, on-policy distillation, and what `teacher_outputs=cached` excludes."""
+"""The `distill` group: the objective (every distillation temperature's one range), its extra
+terms, sequence-level KD, on-policy distillation, what `teacher_outputs=cached` excludes."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from distillab.config import constants as c
 from distillab.config.groups import Decoding, Seed, Share
 from distillab.config.targets import Node, Target
 from distillab.errors import ConfigError
 
-Temperature = Annotated[float, Field(gt=0.0, le=100.0)]  # every distillation temperature
+Temperature = Annotated[float, Field(gt=0.0, le=100.0)]
 
 
-class Term(Target):
+class Term(Target, title="a loss term"):
     """An extra loss term: a class of `distillab.losses.terms` (or a file of its own)."""
 
-    model_config = ConfigDict(title="a loss term")
     EXTRA = ("weight",)
     weight: float = Field(ge=0.0)
 
 
-class Objective(Node):
-    model_config = ConfigDict(title="the objective")
-    alpha: Share
+class Objective(Node, title="the objective"):
+    alpha: Share  # the teacher's share: ce weighs (1 - alpha), kd weighs alpha
     temperature: Temperature
     alpha_end: Share | None = None
     temperature_end: Temperature | None = None
@@ -38,31 +36,25 @@ class Objective(Node):
 
     @model_validator(mode="after")
     def _names(self) -> Objective:
-        for name in self.terms or {}:
-            if name in c.BUILT_IN_TERMS:
-                raise ValueError(
-                    f"@.terms.{name}: '{name}' is a built-in term; choose another name"
-                )
+        for name in set(self.terms or {}) & set(c.BUILT_IN_TERMS):
+            raise ValueError(f"@.terms.{name}: '{name}' is a built-in term; choose another name")
         return self
 
 
-class SeqKD(Node):
-    model_config = ConfigDict(title="sequence-level KD")
+class SeqKD(Node, title="sequence-level KD"):
     enabled: bool
     decoding: Decoding
     gold_fraction: Share
 
 
-class OnPolicy(Node):
-    model_config = ConfigDict(title="on-policy distillation")
+class OnPolicy(Node, title="on-policy distillation"):
     enabled: bool
     lmbda: Share
     sampling: Decoding
     seed: Seed
 
 
-class Distill(Node):
-    model_config = ConfigDict(title="distillation (distill.*)")
+class Distill(Node, title="distillation (distill.*)"):
     objective: Objective
     seqkd: SeqKD
     onpolicy: OnPolicy
@@ -73,41 +65,34 @@ class Distill(Node):
 
 def check_teacher_outputs(run: Any, vocab: int | None = None) -> None:
     """`distill.teacher_outputs=cached` holds one teacher's outputs for un-augmented inputs and
-    gold targets: whatever changes those, or needs more than them, is excluded. `vocab`: a
-    pretrained tokenizer's size (its own, whatever data.vocab_size says)."""
-    d, data = run.distill, run.data
+    gold targets: whatever changes those, or needs more, is excluded. `vocab`: a pretrained
+    tokenizer's size (its own, whatever data.vocab_size says)."""
+    d, data, obj = run.distill, run.data, run.distill.objective
     if d.teacher_outputs != "cached":
         return
     vocab = vocab or (data.vocab_size if data.tokenizer != c.PRETRAINED else None)
     if vocab is not None and d.topk > vocab:
         raise ConfigError(f"distill.topk={d.topk} exceeds data.vocab_size={vocab}")
-    clashes = []
-    if (data.token_dropout or 0) > 0 or (data.context_dropout or 0) > 0:
-        clashes.append(
-            f"data augmentation (data.token_dropout={data.token_dropout}, "
-            f"data.context_dropout={data.context_dropout}) changes the teacher's inputs"
-        )
-    if d.seqkd.enabled:
-        clashes.append("distill.seqkd.enabled=true changes the targets")
-    if d.onpolicy.enabled:
-        clashes.append(
-            "distill.onpolicy.enabled=true: the teacher must score the student's samples online"
-        )
-    if d.objective.divergence not in c.CACHED_DIVERGENCES:
-        clashes.append(
-            f"distill.objective.divergence={d.objective.divergence}: the top-k + tail-draw "
-            f"cache has an estimator for {', '.join(c.CACHED_DIVERGENCES)} only"
-        )
-    if d.objective.terms:
-        clashes.append(
-            f"extra loss terms (distill.objective.terms: {', '.join(d.objective.terms)}) need "
-            "the teacher's states (hidden/attention transfer)"
-        )
-    if run.extra_teachers:
-        clashes.append("extra_teachers: the cache holds one teacher")
-    if clashes:
+    dropout = (
+        f"data.token_dropout={data.token_dropout}, data.context_dropout={data.context_dropout}"
+    )
+    clashes = {
+        f"data augmentation ({dropout}) changes the teacher's inputs": (data.token_dropout or 0)
+        + (data.context_dropout or 0),
+        "distill.seqkd.enabled=true changes the targets": d.seqkd.enabled,
+        "distill.onpolicy.enabled=true: the teacher must score the student's samples online": (
+            d.onpolicy.enabled
+        ),
+        f"distill.objective.divergence={obj.divergence}: the top-k + tail-draw cache has an "
+        f"estimator for {', '.join(c.CACHED_DIVERGENCES)} only": obj.divergence
+        not in c.CACHED_DIVERGENCES,
+        f"extra loss terms (distill.objective.terms: {', '.join(obj.terms or {})}) need the "
+        "teacher's states (hidden/attention transfer)": obj.terms,
+        "extra_teachers: the cache holds one teacher": run.extra_teachers,
+    }
+    if any(clashes.values()):
         raise ConfigError(
             "distill.teacher_outputs=cached excludes: "
-            + "; ".join(clashes)
+            + "; ".join(k for k, v in clashes.items() if v)
             + ". Use distill.teacher_outputs=online, or turn those off."
         )

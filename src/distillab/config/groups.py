@@ -1,13 +1,12 @@
-"""One schema per config group of the training job (`conf/<group>/`): data, model, task,
+"""One schema per config group of a training job (`conf/<group>/`): data, model, task,
 weighting, decoding, optimizer, scheduler, trainer, logger and callbacks entries, paths,
-module, student. Each range and choice is written here once; constructors take checked values.
-A target node's key left at `None` is absent: the constructor's default applies."""
+module, student. Each range and choice is written here once; constructors take checked values."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from distillab.config import constants as c
 from distillab.config.targets import Node, Target, self_check
@@ -17,6 +16,7 @@ Share = Annotated[float, Field(ge=0.0, le=1.0)]  # [0, 1]
 Count = Annotated[int, Field(ge=1)]
 Seed = Annotated[int, Field(ge=0, le=c.MAX_SEED)]
 Split = Annotated[float, Field(gt=0.0, le=0.5)]
+Length = Annotated[int, Field(le=4096)]
 
 
 class Data(Target):
@@ -33,8 +33,8 @@ class Data(Target):
     tokenizer: Literal[c.TOKENIZER_KINDS] = None
     vocab_size: int = Field(None, ge=100, le=1_000_000)
     min_frequency: int = Field(None, ge=0)
-    max_source_len: int = Field(None, ge=4, le=4096)
-    max_target_len: int = Field(None, ge=2, le=4096)
+    max_source_len: Length = Field(None, ge=4)
+    max_target_len: Length = Field(None, ge=2)
     min_target_words: int = Field(None, ge=0)
     max_target_words: Count = None
     token_dropout: Fraction = None
@@ -49,9 +49,10 @@ class Data(Target):
     def _tokenizer(cls, node: Any) -> Any:
         """A directory goes with a pretrained tokenizer; a trained one needs room for its
         alphabet (checked before the generic vocab range, to say which tokenizer)."""
-        if not isinstance(node, dict) or node.get("tokenizer") not in c.TOKENIZER_KINDS:
+        kind = node.get("tokenizer") if isinstance(node, dict) else None
+        if kind not in c.TOKENIZER_KINDS:
             return node
-        kind, vocab, path = node["tokenizer"], node.get("vocab_size"), node.get("tokenizer_path")
+        vocab, path = node.get("vocab_size"), node.get("tokenizer_path")
         if (kind == c.PRETRAINED) != (path is not None):
             raise ValueError(
                 f"@.tokenizer={kind}, @.tokenizer_path={path}: a tokenizer directory "
@@ -69,15 +70,15 @@ class Data(Target):
     @model_validator(mode="after")
     def _words(self) -> Data:
         low, high = self.min_target_words, self.max_target_words
-        if low is not None and high is not None and low > high:
+        if None not in (low, high) and low > high:
             raise ValueError(f"@.min_target_words={low} is out of range; allowed: [0, {high}]")
         return self
 
 
 class Model(Target):
-    WIRED = {k: "set from the data and the task" for k in ("vocab_size", "pad_id")} | {
-        k: "set from the task group" for k in ("num_topics", "rating_head", "conversation_bag")
-    }
+    WIRED = {k: "set from the data and the task" for k in ("vocab_size", "pad_id")}
+    WIRED |= {k: "set from the task group" for k in ("num_topics", "rating_head")}
+    WIRED |= {"conversation_bag": "set from the task group"}
     emb_dim: Count = None
     hidden_size: Count = None
     enc_layers: Count = None
@@ -88,7 +89,7 @@ class Model(Target):
 
     @model_validator(mode="after")
     def _even(self) -> Model:
-        if self.bidirectional is not False and self.hidden_size and self.hidden_size % 2:
+        if self.bidirectional is not False and (self.hidden_size or 0) % 2:
             raise ValueError(
                 f"@.hidden_size={self.hidden_size} must be even for a bidirectional encoder "
                 "(@.bidirectional=true: each direction gets half)"
@@ -111,10 +112,9 @@ class Scheduler(Target):
     warmup_steps: int = Field(None, ge=0)
 
 
-class Budget(Node):
+class Budget(Node, extra="allow"):
     """A trainer's budget and cadence (the job's trainer, and `teacher.train.trainer`)."""
 
-    model_config = ConfigDict(extra="allow")
     max_steps: int = Field(None, ge=-1)
     max_epochs: int | None = Field(None, ge=-1)
     min_steps: int | None = Field(None, ge=0)
@@ -129,38 +129,32 @@ class Budget(Node):
 
     @model_validator(mode="after")
     def _accelerator(self) -> Budget:
-        if isinstance(self.accelerator, str):
-            from pytorch_lightning.accelerators import AcceleratorRegistry
+        from pytorch_lightning.accelerators import AcceleratorRegistry
 
-            names = ("auto", "gpu", *sorted(AcceleratorRegistry.available_accelerators()))
-            if self.accelerator not in names:
-                raise ValueError(
-                    f"@.accelerator={self.accelerator!r} is not allowed; "
-                    f"choose one of {list(names)}"
-                )
+        names = ["auto", "gpu", *sorted(AcceleratorRegistry.available_accelerators())]
+        if isinstance(self.accelerator, str) and self.accelerator not in names:
+            raise ValueError(
+                f"@.accelerator={self.accelerator!r} is not allowed; choose one of {names}"
+            )
         return self
 
 
-def endless(key: str, max_steps: Any, max_epochs: Any) -> None:
-    if max_steps in (-1, None) and max_epochs == -1:
+def endless(key: str, budget: dict) -> None:
+    if budget.get("max_steps", -1) == -1 and budget.get("max_epochs") == -1:
         raise ValueError(
             f"{key}.max_steps=-1 and {key}.max_epochs=-1: training would never stop; "
             "set one of them"
         )
 
 
-class Trainer(Budget, Target):
-    model_config = ConfigDict(title="trainer")
-    WIRED = {
-        "callbacks": "use the callbacks group",
-        "logger": "use the logger group",
-        "default_root_dir": "the run directory (paths.output_dir)",
-        "enable_progress_bar": "set from whether the output is a terminal",
-    }
+class Trainer(Budget, Target, title="trainer"):
+    WIRED = {"callbacks": "use the callbacks group", "logger": "use the logger group"}
+    WIRED |= {"default_root_dir": "the run directory (paths.output_dir)"}
+    WIRED |= {"enable_progress_bar": "set from whether the output is a terminal"}
 
     @model_validator(mode="after")
     def _budget(self) -> Trainer:
-        endless("@", self.max_steps, self.max_epochs)
+        endless("@", self.model_dump(exclude_unset=True))
         return self
 
 
@@ -174,7 +168,7 @@ class Decoding(Target):
 
 
 class Weighting(Target):
-    """The task weighting: built on the objective's term names, checked on two."""
+    """The task weighting: built on the objective's term names (checked on two)."""
 
     WIRED = {"names": "the objective passes its term names"}
 
@@ -186,32 +180,26 @@ class Weighting(Target):
         return self
 
 
-class Task(Node):
-    model_config = ConfigDict(title="the task (task=single|multi)")
-    topic: Literal[True, False, "auto"]
+class Task(Node, title="the task (task=single|multi)"):
+    topic: Literal[True, False, "auto"]  # a head: on, off, or where the data has its labels
     rating: Literal[True, False, "auto"]
     topic_weight: float = Field(ge=0.0)
     rating_weight: float = Field(ge=0.0)
     conversation_bag: bool
-    rating_loss: Target | None  # the gold rating term, by `_target_`
+    rating_loss: Target | None  # the gold rating term
 
 
-class Module(Node):
-    """Seq2SeqModule's loss and evaluation decoding (absent: its defaults)."""
-
-    model_config = ConfigDict(title="the module (module.*)")
-    label_smoothing: Fraction = None
+class Module(Node, title="the module (module.*)"):
+    label_smoothing: Fraction = None  # Seq2SeqModule's (absent: its defaults)
     decode_examples: int = Field(None, ge=0)
     max_decode_len: Count = None
 
 
-class Student(Node):
-    model_config = ConfigDict(title="the student")
+class Student(Node, title="the student"):
     init_from_teacher: bool
 
 
-class Paths(Node):
-    model_config = ConfigDict(title="paths")
+class Paths(Node, title="paths"):
     output_root: str
     output_dir: str
     cache_dir: str

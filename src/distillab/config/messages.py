@@ -1,5 +1,6 @@
 """Pydantic's `ValidationError` as one `ConfigError` line in distillab's words: the key path,
-the value and what is allowed (the range, the choices, the closest valid name)."""
+the value and what is allowed (the range, the choices, the closest valid name). A validator's
+own message names its node `@`, replaced here by the node's path."""
 
 from __future__ import annotations
 
@@ -15,14 +16,7 @@ from distillab.errors import ConfigError
 
 KINDS = {"int": "an integer", "float": "a number", "bool": "true or false", "string": "a string"}
 KINDS |= {"dict": "a mapping", "model": "a mapping", "list": "a list", "none": "null"}
-
-
-def path(loc: tuple) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-
-
-def shown(key: str, value: Any) -> str:
-    return key if isinstance(value, (dict, list)) else f"{key}={value!r}"
+KINDS |= {"too": "of two items", "tuple": "a list"}
 
 
 def unwrap(tp: Any) -> list:
@@ -34,27 +28,31 @@ def unwrap(tp: Any) -> list:
     return [tp]
 
 
-def walk(root: Any, loc: tuple) -> tuple[Any, Any]:
-    """(annotation, FieldInfo or None) at `loc` under the model `root`."""
-    tp, info = root, None
+def walk(root: Any, loc: tuple) -> tuple[Any, list]:
+    """(annotation, constraints) at `loc` under the model `root`."""
+    tp, meta = root, []
     for part in loc:
         for m in unwrap(tp):
             if isinstance(m, type) and issubclass(m, BaseModel):
-                fields = {f.alias or n: f for n, f in m.model_fields.items()}
-                info = fields.get(part)
-                tp = info.annotation if info else Any
+                info = {f.alias or n: f for n, f in m.model_fields.items()}.get(part)
+                tp, meta = (info.annotation, info.metadata) if info else (Any, [])
                 break
-            if typing.get_origin(m) in (list, dict):
-                tp, info = typing.get_args(m)[-1], None
+            if typing.get_origin(m) in (list, dict, tuple):
+                tp, meta = typing.get_args(m)[-1], []
                 break
-    return tp, info
+    return tp, meta
 
 
-def bounds(tp: Any, info: Any) -> str:
-    meta = list(info.metadata if info else [])
+def model_at(root: Any, loc: tuple) -> Any:
+    return next(m for m in unwrap(walk(root, loc)[0]) if hasattr(m, "model_fields"))
+
+
+def bounds(tp: Any, meta: list, value: Any) -> str:
+    """`[low, high]` of the member of `tp` that `value`'s type matches."""
     for m in (tp, *typing.get_args(tp)):
-        if typing.get_origin(m) is typing.Annotated:
-            meta += [x for a in typing.get_args(m)[1:] for x in getattr(a, "metadata", [a])]
+        args = typing.get_args(m) if typing.get_origin(m) is typing.Annotated else ()
+        if args and isinstance(value, (int, float) if args[0] is float else args[0]):
+            meta = meta + [x for a in args[1:] for x in getattr(a, "metadata", [a])]
     lo = hi = None
     lo_br, hi_br = "[", "]"
     for m in meta:
@@ -66,59 +64,50 @@ def bounds(tp: Any, info: Any) -> str:
 
 
 def kinds(errors: list[dict], tp: Any) -> str:
-    """What the value must be, from the errors pydantic gave for each member of its type."""
+    """What the value must be, from pydantic's errors for each member of its type."""
     what = []
     for e in errors:
         kind = KINDS.get(e["type"].split("_")[0])
         if e["type"] == "literal_error":
-            literals = [a for m in unwrap(tp) for a in typing.get_args(m)] or [e["ctx"]["expected"]]
-            kind = f"one of {literals}"
+            kind = f"one of {[a for m in unwrap(tp) for a in typing.get_args(m)]}"
         if kind and kind not in what:
             what.append(kind)
     if "a number" in what and "an integer" in what:
         what.remove("an integer")
-    if type(None) in unwrap(tp) and "null" not in what:
-        what.append("null")
-    return " or ".join(what) or "something else"
+    return " or ".join(what + ["null"] * (type(None) in unwrap(tp) and "null" not in what))
 
 
 def message(e: ValidationError, root: Any, prefix: tuple = ()) -> str:
     """The first error of `e` as distillab's one line (`root`: the model validated)."""
-    errors = e.errors()
-    first = errors[0]
+    first = e.errors()[0]
     loc, kind, value = tuple(first["loc"]), first["type"], first["input"]
-    key = path(prefix + loc)
-    tp, info = walk(root, loc)
+    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in prefix + loc).lstrip(".")
+    tp, meta = walk(root, loc)
     if kind in ("value_error", "assertion_error"):
-        at_ = key + "." if key else ""
-        return str(first["ctx"]["error"]).replace("@.", at_).replace("@", key)
+        return str(first["ctx"]["error"]).replace("@.", key + "." if key else "").replace("@", key)
     if kind == "missing":
-        owner = next(m for m in unwrap(walk(root, loc[:-1])[0]) if hasattr(m, "model_fields"))
-        return f"{key} is missing ({owner.model_config.get('title')} needs it)"
+        return f"{key} is missing ({model_at(root, loc[:-1]).model_config.get('title')} needs it)"
     if kind == "extra_forbidden":
-        owner = next(m for m in unwrap(walk(root, loc[:-1])[0]) if hasattr(m, "model_fields"))
+        owner = model_at(root, loc[:-1])
         valid = [f.alias or n for n, f in owner.model_fields.items()]
         return unknown(key, value, valid, owner.model_config.get("title"))
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        return f"{key}={value!r} is out of range; allowed: {bounds(tp, info)}"
-    if kind == "literal_error" and len(errors) == 1:
+        return f"{key}={value!r} is out of range; allowed: {bounds(tp, list(meta), value)}"
+    same = [x for x in e.errors() if tuple(x["loc"])[: len(loc)] == loc]
+    if kind == "literal_error" and len(same) == 1:
         choices = [a for m in unwrap(tp) for a in typing.get_args(m)]
         return f"{key}={value!r} is not allowed; choose one of {choices}"
-    same = [x for x in errors if tuple(x["loc"])[: len(loc)] == loc]
     return f"{key}={value!r} must be {kinds(same, tp)}"
 
 
 def unknown(key: str, value: Any, valid: list[str], owner: Any) -> str:
     """`key` is not a setting of `owner`: the closest valid names (difflib)."""
     parent, _, name = key.rpartition(".")
-    prefix = parent + "." if parent else ""
     close = difflib.get_close_matches(name, valid, n=3, cutoff=0.6)
-    hint = (
-        "did you mean " + " or ".join(prefix + c for c in close) + "?"
-        if close
-        else "valid keys: " + ", ".join(sorted(valid))
-    )
-    return f"{shown(key, value)} is not a setting of {owner}; {hint}"
+    hint = " or ".join(f"{parent}.{c}".lstrip(".") for c in close)
+    hint = f"did you mean {hint}?" if close else "valid keys: " + ", ".join(sorted(valid))
+    shown = key if isinstance(value, (dict, list)) else f"{key}={value!r}"
+    return f"{shown} is not a setting of {owner}; {hint}"
 
 
 def raise_one_line(e: ValidationError, root: Any, prefix: tuple = ()) -> typing.NoReturn:

@@ -9,25 +9,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from omegaconf import DictConfig, OmegaConf
-from pydantic import AfterValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from distillab.config import constants as c
+from distillab.config import groups as g
 from distillab.config.distill import Distill, check_teacher_outputs
-from distillab.config.groups import (
-    Data,
-    Decoding,
-    Model,
-    Module,
-    Optimizer,
-    Paths,
-    Scheduler,
-    Seed,
-    Student,
-    Task,
-    Trainer,
-    Weighting,
-    endless,
-)
 from distillab.config.messages import raise_one_line
 from distillab.config.targets import Node, Target, check_signature, resolve
 from distillab.config.teacher import Compress, ExtraTeacher, Teacher
@@ -38,9 +24,7 @@ def metric(value: Any) -> Any:
     """A metric name (`val/ppl`), or a list of them for a multi-objective sweep."""
     names = value if isinstance(value, list) else [value]
     if value is not None and not (names and all(isinstance(n, str) and n for n in names)):
-        raise ValueError(
-            f"@={value!r} must be a metric name (e.g. val/ppl) or a list of names (multi-objective)"
-        )
+        raise ValueError(f"@={value!r} must be a metric name (e.g. val/ppl) or a list of names")
     return value
 
 
@@ -50,55 +34,46 @@ def job(path: str) -> str:
     return path
 
 
-class RunConfig(Node):
+class RunConfig(Node, title="distillab"):
     """`distillab-train`'s config, checked: the composition root builds every object from it."""
 
-    model_config = ConfigDict(title="distillab")
     experiment_name: Any  # names the run directory: any scalar
     job: Annotated[str, AfterValidator(job)]
-    seed: Seed
+    seed: g.Seed
     threads: int | None = Field(None, ge=1)
     optimized_metric: Annotated[Any, AfterValidator(metric)] = None
     resume: str | None = None  # a run directory (distillab.validate checks it)
-    decoding: Decoding
-    data: Data
-    model: Model
-    task: Task
-    optimizer: Optimizer
-    scheduler: Scheduler
-    module: Module
-    student: Student
-    paths: Paths
+    decoding: g.Decoding
+    data: g.Data
+    model: g.Model
+    task: g.Task
+    optimizer: g.Optimizer
+    scheduler: g.Scheduler
+    module: g.Module
+    student: g.Student
+    paths: g.Paths
     logger: dict[str, Target | None] | None = None
     callbacks: dict[str, Target | None] | None = None
     distill: Distill
-    weighting: Weighting | None = None
-    trainer: Trainer
+    weighting: g.Weighting | None = None
+    trainer: g.Trainer
     teacher: Teacher
     extra_teachers: list[ExtraTeacher] | None = None
     compress: Compress | None = None
 
     @model_validator(mode="after")
     def _across(self) -> RunConfig:
-        train, trainer = self.teacher.train, self.trainer
-        if train is not None:
-            key = "teacher.train.trainer"
-            check_signature(
-                train.trainer, resolve(trainer.target), (), Trainer.WIRED, key, trainer.target
+        trainer, teacher = self.trainer, self.teacher
+        if teacher.train is not None:  # the teacher's budget, over the job's trainer
+            own, key = teacher.train.trainer, "teacher.train.trainer"
+            check_signature(own, resolve(trainer.target), trainer.WIRED, key, trainer.target)
+            g.endless(
+                key, trainer.model_dump(exclude_unset=True) | own.model_dump(exclude_unset=True)
             )
-            budget = {
-                **trainer.model_dump(exclude_unset=True),
-                **train.trainer.model_dump(exclude_unset=True),
-            }
-            endless(key, budget.get("max_steps"), budget.get("max_epochs"))
-        main = resolve(self.teacher.target, "teacher._target_")
         for i, extra in enumerate(self.extra_teachers or []):
-            kind = (
-                main
-                if extra.target is None
-                else resolve(extra.target, f"extra_teachers[{i}]._target_")
-            )
-            check_signature(extra, kind, at=f"extra_teachers[{i}]", owner=self.teacher.target)
+            key = f"extra_teachers[{i}]"
+            kind = resolve(extra.target or teacher.target, f"{key}._target_")
+            check_signature(extra, kind, {}, key, teacher.target)
         if self.compress is not None:
             self.compress.check_budget(trainer.max_steps)
         if self.job in c.DISTILL_JOBS:
@@ -107,8 +82,7 @@ class RunConfig(Node):
 
 
 def resolved(cfg: DictConfig) -> dict:
-    """The config as plain containers, interpolations resolved; `???` and unresolvable values
-    are config errors naming their key."""
+    """Plain containers, interpolations resolved; `???` and unresolvable values name their key."""
     try:
         missing = sorted(OmegaConf.missing_keys(cfg))
         if not missing:
@@ -120,39 +94,32 @@ def resolved(cfg: DictConfig) -> dict:
     raise ConfigError(f"{missing[0]} is required (it is ???): set it, e.g. {missing[0]}=...")
 
 
-def hook(node: Target | Any, key: str) -> Any:
-    """A plug-in checks the files it names through a `check_config(node, key)` hook on its
-    target (`HFTeacher`: a model directory; the datamodule: a tokenizer directory, returning
-    its vocabulary size)."""
+def hook(node: Any, key: str) -> Any:
+    """A plug-in checks the files it names with a `check_config(node, key)` hook on its target
+    (`HFTeacher`: a model directory; the datamodule: a tokenizer's, returning its size)."""
     check = getattr(resolve(node.target, f"{key}._target_"), "check_config", None)
     return check(node.model_dump(by_alias=True), key) if callable(check) else None
 
 
 def check_files(run: RunConfig) -> int | None:
     """The files the config names; returns a pretrained tokenizer's vocabulary size."""
-    distillation = run.job in c.DISTILL_JOBS
-    if distillation or run.data.tokenizer_path == getattr(run.teacher, "path", None):
+    teaching = run.job in c.DISTILL_JOBS
+    if teaching or run.data.tokenizer_path == (run.teacher.model_extra or {}).get("path"):
         hook(run.teacher, "teacher")  # before the data: name the teacher's key
-    vocab = hook(run.data, "data")
-    path, source = run.data.path, run.data.source.target if run.data.source else None
-    if not path and source in c.SOURCES_NEEDING_PATH:
-        raise ConfigError(
-            "data.path is required with data=jsonl (a .jsonl file, one conversation a line)"
-        )
+    vocab, path = hook(run.data, "data"), run.data.path
+    if not path and run.data.source and run.data.source.target in c.SOURCES_NEEDING_PATH:
+        raise ConfigError("data.path is required with data=jsonl (a .jsonl file, one per line)")
     if path is not None and not Path(path).is_file():
         raise ConfigError(f"data.path={path}: no such file")
-    if not distillation:
-        return vocab  # the teachers are not used
-    ckpt = run.teacher.ckpt
-    if ckpt is not None and ckpt != c.AUTO and not Path(ckpt).is_file():
-        raise ConfigError(f"teacher.ckpt={ckpt}: no such checkpoint file (a path, or auto)")
-    for i, extra in enumerate(run.extra_teachers or []):
-        if extra.ckpt == c.AUTO:
+    ckpts = {"teacher.ckpt": run.teacher.ckpt} if teaching else {}
+    ckpts |= {f"extra_teachers[{i}].ckpt": x.ckpt for i, x in enumerate(run.extra_teachers or [])}
+    for key, ckpt in ckpts.items() if teaching else ():
+        if ckpt == c.AUTO and key != "teacher.ckpt":
             raise ConfigError(
-                f"extra_teachers[{i}].ckpt=auto is not allowed: an extra teacher needs a checkpoint path"
+                f"{key}=auto is not allowed: an extra teacher needs a checkpoint path"
             )
-        if not Path(extra.ckpt).is_file():
-            raise ConfigError(f"extra_teachers[{i}].ckpt={extra.ckpt}: no such checkpoint file")
+        if ckpt not in (None, c.AUTO) and not Path(ckpt).is_file():
+            raise ConfigError(f"{key}={ckpt}: no such checkpoint file")
     return vocab
 
 
@@ -160,8 +127,7 @@ def check_output_root(root: str) -> None:
     """Created if absent (the run directory lies under it) and written to (a temp file)."""
     try:
         Path(root).mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=root):
-            pass
+        tempfile.TemporaryFile(dir=root).close()
     except OSError as e:
         raise ConfigError(
             f"paths.output_root={root}: cannot create or write there ({e.strerror or e})"
@@ -174,9 +140,8 @@ def check_writable_dir(key: str, path: str) -> None:
     while not p.exists():
         p = p.parent
     if not p.is_dir() or not os.access(p, os.W_OK | os.X_OK):
-        raise ConfigError(
-            f"{key}={path}: cannot create it ({p} is {'not writable' if p.is_dir() else 'not a directory'})"
-        )
+        why = "not writable" if p.is_dir() else "not a directory"
+        raise ConfigError(f"{key}={path}: cannot create it ({p} is {why})")
 
 
 def validate(cfg: DictConfig) -> RunConfig:
@@ -190,7 +155,10 @@ def validate(cfg: DictConfig) -> RunConfig:
     if vocab is not None and run.job in c.DISTILL_JOBS:
         check_teacher_outputs(run, vocab)
     check_output_root(run.paths.output_root)
-    check_writable_dir("paths.cache_dir", run.paths.cache_dir)
-    if run.data.model_extra.get("cache_dir") not in (None, run.paths.cache_dir):
-        check_writable_dir("data.cache_dir", run.data.model_extra["cache_dir"])
+    for key, path in (
+        ("paths", run.paths.cache_dir),
+        ("data", run.data.model_extra.get("cache_dir")),
+    ):
+        if path is not None and (key == "paths" or path != run.paths.cache_dir):
+            check_writable_dir(f"{key}.cache_dir", path)
     return run

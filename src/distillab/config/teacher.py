@@ -5,41 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from distillab.config import constants as c
-from distillab.config.groups import (
-    Budget,
-    Count,
-    Decoding,
-    Fraction,
-    Model,
-    Module,
-    Optimizer,
-    Scheduler,
-    Seed,
-    Target,
-)
+from distillab.config import groups as g
 from distillab.config.messages import message
-from distillab.config.targets import Node, parameters, resolve
+from distillab.config.targets import Node, Target, parameters, resolve
 
 
-class TeacherData(Node):
-    model_config = ConfigDict(title="the teacher's data budget")
-    max_train_examples: Count | None = None
+class TeacherData(Node, title="the teacher's data budget"):
+    max_train_examples: g.Count | None = None
 
 
-class TeacherTrain(Node):
-    """The teacher's own training config (the registry reads every key)."""
-
-    model_config = ConfigDict(title="the teacher's training config (teacher.train)")
-    seed: Seed
-    model: Model
-    module: Module
-    optimizer: Optimizer
-    scheduler: Scheduler
-    decoding: Decoding
-    trainer: Budget  # its budget over the job's; keys: the job trainer's (RunConfig checks)
+class TeacherTrain(Node, title="the teacher's training config (teacher.train)"):
+    seed: g.Seed
+    model: g.Model
+    module: g.Module
+    optimizer: g.Optimizer
+    scheduler: g.Scheduler
+    decoding: g.Decoding
+    trainer: g.Budget  # over the job's trainer, whose target takes its keys (RunConfig)
     data: TeacherData
 
 
@@ -47,7 +32,7 @@ class Teacher(Target):
     EXTRA = ("train",)
     weight: float = Field(None, ge=0.0)
     ckpt: str = None
-    train: Any = None  # a TeacherTrain: checked where the teacher is a checkpoint's
+    train: Any = None  # a TeacherTrain where the teacher is a checkpoint's (the registry's)
 
     @model_validator(mode="after")
     def _train(self) -> Teacher:
@@ -63,20 +48,18 @@ class Teacher(Target):
         return self
 
 
-class ExtraTeacher(BaseModel):
-    """{ckpt: PATH, weight: W}: a teacher of the main teacher's kind unless `_target_` says."""
+class ExtraTeacher(Node, extra="allow", title="an extra teacher"):
+    """{ckpt: PATH, weight: W}: of the main teacher's kind unless its `_target_` says."""
 
-    model_config = ConfigDict(extra="allow", strict=True, title="an extra teacher")
     target: str | None = Field(None, alias="_target_")
     ckpt: str
     weight: float = Field(None, ge=0.0)
 
 
-class Schedule(Node):
-    model_config = ConfigDict(title="the pruning schedule")
+class Schedule(Node, title="the pruning schedule"):
     start_step: int = Field(ge=0)
     end_step: int = Field(ge=0)
-    frequency: Count
+    frequency: g.Count
 
     @model_validator(mode="after")
     def _order(self) -> Schedule:
@@ -87,21 +70,16 @@ class Schedule(Node):
         return self
 
 
-class Pruner(Target):
-    scope: Any = None  # layer | global (the chosen method's: Compress checks)
-
-
-class Compress(Node):
-    model_config = ConfigDict(title="compression (compress=none|prune|quantize|hybrid)")
+class Compress(Node, title="compression (compress=none|prune|quantize|hybrid)"):
     prune: bool
     quantize: bool
     export: bool
-    sparsity: Fraction
-    mode: str
-    pruners: dict[str, Pruner]
+    sparsity: g.Fraction
+    mode: str  # a key of `pruners`: plug-ins by `_target_`
+    pruners: dict[str, Target]
     schedule: Schedule | None
     finetune_steps: int = Field(ge=0)
-    eval_inputs: Count
+    eval_inputs: g.Count
 
     @model_validator(mode="after")
     def _method(self) -> Compress:
@@ -109,12 +87,7 @@ class Compress(Node):
             raise ValueError(
                 f"@.mode={self.mode!r} is not allowed; choose one of {list(self.pruners)}"
             )
-        pruner = self.pruners[self.mode]
-        if pruner.scope not in (None, "layer", "global"):
-            raise ValueError(
-                f"@.pruners.{self.mode}.scope={pruner.scope!r} is not allowed; "
-                "choose one of ['layer', 'global']"
-            )
+        pruner = self.pruners[self.mode]  # its keys: its signature's (`scope`: a Literal)
         gradual = self.schedule is not None or self.finetune_steps > 0
         if self.prune and gradual and not getattr(resolve(pruner.target), "gradual", False):
             raise ValueError(
@@ -125,14 +98,12 @@ class Compress(Node):
 
     def check_budget(self, max_steps: Any) -> None:
         """A schedule that finishes within its phase (the fine-tuning steps, or training)."""
-        if self.schedule is None:
-            return
-        fine = self.finetune_steps
+        end, fine = (self.schedule.end_step if self.schedule else 0), self.finetune_steps
         budget, where = (
             (fine, "compress.finetune_steps") if fine else (max_steps, "trainer.max_steps")
         )
-        if type(budget) is int and budget > 0 and self.schedule.end_step > budget:
+        if type(budget) is int and 0 < budget < end:
             raise ValueError(
-                f"compress.schedule.end_step={self.schedule.end_step} is past {where}={budget}: "
+                f"compress.schedule.end_step={end} is past {where}={budget}: "
                 "the schedule would not finish"
             )

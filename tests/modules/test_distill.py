@@ -147,7 +147,7 @@ def test_init_from_teacher_copies_matching_shapes_and_projects_embeddings(distil
     torch.testing.assert_close(small.embedding.weight, u[:, :16] * s[:16])
 
 
-def test_schedules_and_ranges():
+def test_schedules():
     obj = distill_objective(
         *gold_terms(0.0, None, None), alpha=0.2, alpha_end=0.8, temperature=4.0, temperature_end=1.0
     )
@@ -157,17 +157,7 @@ def test_schedules_and_ranges():
     assert obj.temperature(0.5) == pytest.approx(2.5)
     assert obj.weights(2.0) == pytest.approx({"ce": 0.2, "kd": 0.8})
     assert obj.temperature(2.0) == pytest.approx(1.0)
-    with pytest.raises(ConfigError, match=r"distill.objective.alpha=1.5 .*\[0.0, 1.0\]"):
-        distill_objective(*gold_terms(0.0, None, None), alpha=1.5, temperature=1.0)
-    with pytest.raises(ConfigError, match="distill.objective.temperature"):
-        distill_objective(*gold_terms(0.0, None, None), alpha=0.5, temperature=0.0)
-    with pytest.raises(ConfigError, match=r"distill.objective.terms.hidden.weight=-1"):
-        distill_objective(
-            *gold_terms(0.0, None, None),
-            alpha=0.5,
-            temperature=1.0,
-            terms={"hidden": {"_target_": "distillab.losses.terms.AttentionKL", "weight": -1}},
-        )
+    # the ranges: the config's (tests/config/test_objective.py), checked once, before any work
 
 
 def test_objective_is_the_weighted_sum_of_its_named_terms(distilled, tmp_path):

@@ -6,40 +6,17 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from distillab.checkpoint import read_checkpoint
 from distillab.compose.compression import build_compression
 from distillab.compose.run import Run
 from distillab.compose.rundir import prepare, save_run
+from distillab.config.evaluation import job_config, run_config
 from distillab.data import DialogueDataModule
-from distillab.errors import ConfigError
 from distillab.modules.seq2seq import Seq2SeqModule
 from distillab.pipelines.compress import Compression
 from distillab.teachers import Teacher
-
-
-def run_config(ckpt: str | Path) -> Path:
-    """The training run's resolved config: `<run_dir>/config.yaml` for a checkpoint in
-    `<run_dir>/checkpoints/` (or `<run_dir>/compressed/`)."""
-    path = Path(ckpt).resolve().parent.parent / "config.yaml"
-    if not path.is_file():
-        raise ConfigError(
-            f"ckpt={ckpt}: no {path} (the training run's config); evaluate a checkpoint "
-            "inside a distillab run directory"
-        )
-    return path
-
-
-def job_config(cfg: DictConfig) -> DictConfig:
-    """The training run's config with this invocation's compress, seed, threads and paths."""
-    job = OmegaConf.load(run_config(cfg.ckpt))
-    job = OmegaConf.merge(job, {"compress": cfg.compress, "experiment_name": cfg.experiment_name})
-    with open_dict(job):
-        job.seed = cfg.seed
-        job.threads = cfg.threads if cfg.threads is not None else job.get("threads")
-        job.paths = cfg.paths
-    return job
 
 
 class EvalRun:

@@ -25,7 +25,7 @@ from distillab.data.tokenizer import (
     train_tokenizer,
     vocab_hash,
 )
-from distillab.errors import ConfigError, DataError, check_range
+from distillab.errors import DataError
 from distillab.utils.artefacts import build_once
 from distillab.utils.io import atomic_write_json, fingerprint
 
@@ -33,6 +33,14 @@ from distillab.utils.io import atomic_write_json, fingerprint
 class DialogueDataModule(pl.LightningDataModule):
     """Everything that shapes the examples a model sees is in the data fingerprint (see
     `load`); the encoded corpus is cached by the narrower corpus key."""
+
+    @staticmethod
+    def check_config(node: dict, key: str = "data") -> int | None:
+        """The files the config names (`distillab.config` calls it before any work): a
+        pretrained tokenizer's directory. Returns that tokenizer's vocabulary size."""
+        if node.get("tokenizer") != PRETRAINED:
+            return None
+        return len(pretrained_tokenizer(node["tokenizer_path"], f"{key}.tokenizer_path"))
 
     def __init__(
         self,
@@ -67,23 +75,6 @@ class DialogueDataModule(pl.LightningDataModule):
         bucket_multiplier: int = 50,
     ) -> None:
         super().__init__()
-        check_range("data.context_turns", context_turns, 1, 64)
-        check_range("data.head_turns", head_turns, 0, 64)
-        check_range("data.head_bag_len", head_bag_len, 1, 1_000_000)
-        check_range("data.val_fraction", val_fraction, 0.0, 0.5, low_inclusive=False)
-        check_range("data.test_fraction", test_fraction, 0.0, 0.5, low_inclusive=False)
-        if max_examples is not None:
-            check_range("data.max_examples", max_examples, 10, None)
-        if max_train_examples is not None:
-            check_range("data.max_train_examples", max_train_examples, 1, None)
-        check_range("data.vocab_size", vocab_size, 100, 1_000_000)
-        check_range("data.max_source_len", max_source_len, 4, 4096)
-        check_range("data.max_target_len", max_target_len, 2, 4096)
-        check_range("data.min_target_words", min_target_words, 0, max_target_words)
-        check_range("data.token_dropout", token_dropout, 0.0, 1.0, high_inclusive=False)
-        check_range("data.context_dropout", context_dropout, 0.0, 1.0, high_inclusive=False)
-        check_range("data.batch_size", batch_size, 1, None)
-        check_range("data.eval_batch_size", eval_batch_size, 1, None)
         self.source, self.path, self.cache_dir = source, path, Path(cache_dir)
         self.split_args = dict(val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
         self.split_args["max_examples"] = max_examples
@@ -94,11 +85,6 @@ class DialogueDataModule(pl.LightningDataModule):
             dedupe=dedupe,
             context_turns=context_turns,
         )
-        if (tokenizer == PRETRAINED) != (tokenizer_path is not None):
-            raise ConfigError(
-                f"data.tokenizer={tokenizer}, data.tokenizer_path={tokenizer_path}: a tokenizer "
-                f"directory goes with data.tokenizer={PRETRAINED} and only with it"
-            )
         self.tokenizer_path = tokenizer_path
         self.tok_args = dict(
             kind=tokenizer, vocab_size=vocab_size, min_frequency=min_frequency, lowercase=lowercase

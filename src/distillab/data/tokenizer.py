@@ -21,15 +21,20 @@ from tokenizers import (
 )
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+from distillab.config.constants import (  # noqa: F401 - re-exported: the data layer's names
+    BOS,
+    EOS,
+    OTHER,
+    PAD,
+    PRETRAINED,
+    SELF,
+    SPECIAL_TOKENS,
+    TRAINED,
+    UNK,
+)
+from distillab.config.constants import TOKENIZER_KINDS as KINDS  # noqa: F401
 from distillab.errors import ConfigError, check_choice
 from distillab.utils.io import fingerprint
-
-PAD, UNK, BOS, EOS = "[PAD]", "[UNK]", "[BOS]", "[EOS]"
-SELF, OTHER = "<self>", "<other>"  # speaker markers, relative to the speaker of the target turn
-SPECIAL_TOKENS = [PAD, UNK, BOS, EOS, SELF, OTHER]
-TRAINED = ("bpe", "wordpiece")
-PRETRAINED = "pretrained"  # data.tokenizer_path: a Hugging Face tokenizer directory
-KINDS = (*TRAINED, PRETRAINED)
 
 
 def train_tokenizer(

@@ -23,6 +23,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from distillab.config import constants
+
 Divergence = Callable[[Tensor, Tensor, float], Tensor]  # (log_p, log_q, beta) -> [N]
 
 
@@ -68,7 +70,7 @@ DIVERGENCES: dict[str, Divergence] = {
 
 # divergences the top-k + tail-draw cache has an estimator for (see `topk_kd_loss`): its
 # sparse target is unbiased for the forward KL's gradient only; jsd at beta = 0 is forward KL
-CACHED_DIVERGENCES = ("forward_kl",)
+CACHED_DIVERGENCES = constants.CACHED_DIVERGENCES
 
 
 def get_divergence(name: str) -> Divergence:

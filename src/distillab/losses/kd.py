@@ -34,14 +34,6 @@ __all__ = [
 ]
 
 
-def _check_temperature(temperature: float) -> float:
-    """Reject non-positive / non-finite temperatures early, with a readable message."""
-    t = float(temperature)
-    if not (t > 0.0 and math.isfinite(t)):
-        raise ValueError(f"temperature must be a finite number in (0, inf), got {temperature!r}")
-    return t
-
-
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """Do the softmax/KL in at least float32: half-precision KL sums are too lossy."""
     return torch.promote_types(dtype, torch.float32)
@@ -141,7 +133,7 @@ def kd_loss_from_probs(
     Returns ``T^2 * mean_{unmasked i} D(teacher_probs_i, softmax(student_logits_i / T))`` with
     ``D`` the named divergence (:mod:`distillab.losses.divergences`).
     """
-    t = _check_temperature(temperature)
+    t = float(temperature)
     if student_logits.shape != teacher_probs.shape:
         raise ValueError(
             f"student_logits shape {tuple(student_logits.shape)} != teacher_probs shape "
@@ -187,7 +179,7 @@ def kd_loss(
         ValueError: if ``temperature <= 0``, shapes mismatch, an unknown divergence or
             ``beta`` outside ``[0, 1]``.
     """
-    t = _check_temperature(temperature)
+    t = float(temperature)
     if student_logits.shape != teacher_logits.shape:
         raise ValueError(
             f"student_logits shape {tuple(student_logits.shape)} != teacher_logits shape "
@@ -214,7 +206,7 @@ def average_teacher_probs(
             to the number of teachers, negative/non-finite weights or all-zero weights, or a
             bad ``temperature``.
     """
-    t = _check_temperature(temperature)
+    t = float(temperature)
     logits = list(teacher_logits)
     if not logits:
         raise ValueError("teacher_logits must contain at least one teacher")
@@ -298,8 +290,8 @@ def topk_kd_loss(
         tail_samples: ``S``, how many of the last columns are tail draws.
         cache_temperature: ``T_c > 0``, the temperature ``topk_log_probs`` were softened at.
     """
-    t = _check_temperature(temperature)
-    r = _check_temperature(cache_temperature) / t
+    t = float(temperature)
+    r = float(cache_temperature) / t
     if topk_log_probs.shape != topk_ids.shape:
         raise ValueError(
             f"topk_log_probs shape {tuple(topk_log_probs.shape)} != topk_ids shape "

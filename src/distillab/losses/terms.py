@@ -16,15 +16,10 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from distillab.errors import ConfigError, check_range
+from distillab.errors import ConfigError
 from distillab.losses.divergences import get_divergence
 from distillab.losses.kd import kd_loss
 from distillab.losses.transfer import attention_transfer_loss, hidden_state_loss
-
-
-def check_temperature(key: str, value: float) -> None:
-    """A distillation temperature must lie in (0, 100]."""
-    check_range(key, value, 0.0, 100.0, low_inclusive=False)
 
 
 @dataclass
@@ -65,7 +60,6 @@ class GoldCE(nn.Module):
 
     def __init__(self, label_smoothing: float = 0.0) -> None:
         super().__init__()
-        check_range("module.label_smoothing", label_smoothing, 0.0, 1.0, high_inclusive=False)
         self.label_smoothing = label_smoothing
 
     def forward(self, ctx: LossContext) -> Tensor:
@@ -108,7 +102,6 @@ class LogitKD(nn.Module):
     def __init__(self, divergence: str = "forward_kl", beta: float = 0.5) -> None:
         super().__init__()
         get_divergence(divergence)
-        check_range("distill.objective.jsd_beta", beta, 0.0, 1.0)
         self.divergence, self.beta = divergence, float(beta)
 
     def forward(self, ctx: LossContext) -> Tensor:
@@ -130,8 +123,6 @@ class TopicKD(nn.Module):
 
     def __init__(self, temperature: float | None = None) -> None:
         super().__init__()
-        if temperature is not None:
-            check_temperature("distill.objective.head_temperature", temperature)
         self.temperature = temperature
 
     def forward(self, ctx: LossContext) -> Tensor:

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-ATTENTION_KINDS = ("additive", "multiplicative")
+from distillab.config.constants import ATTENTION_KINDS
 
 
 class AttentionMemory(NamedTuple):

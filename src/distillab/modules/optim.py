@@ -13,9 +13,8 @@ import torch
 from torch.optim.lr_scheduler import LRScheduler
 from transformers import get_scheduler
 
+from distillab.config.constants import SCHEDULES
 from distillab.errors import check_choice, check_range
-
-SCHEDULES = ("constant_with_warmup", "linear", "cosine")
 
 
 def param_groups(module: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:

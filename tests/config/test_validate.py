@@ -316,10 +316,9 @@ def test_existing_files_pass(tmp_path):
 
 def test_teacher_outputs_combinations_only_for_distillation_jobs(tmp_path):
     overrides = ["experiment=student", "distill=seqkd", "distill.teacher_outputs=cached"]
-    cfg = compose_cfg(overrides, tmp_path)
-    validate(cfg)  # a student trained from scratch does not use the teacher
+    run = validate(compose_cfg(overrides, tmp_path))  # a student from scratch: no teacher
     with pytest.raises(ConfigError, match="distill.seqkd.enabled=true changes the targets"):
-        check_teacher_outputs(cfg)
+        check_teacher_outputs(run)
 
 
 # ---- through the CLI: exit 2, the message, no traceback, nothing trained or tokenised ------

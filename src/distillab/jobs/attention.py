@@ -39,7 +39,7 @@ def run(cfg: DictConfig) -> JobResult:
     run_dir = Path(ckpt).parent.parent
     out_dir = Path(cfg.get("plots_dir") or run_dir / "attention")
     n = int(cfg.get("num_dialogues") or 4)
-    dm = instantiate(rcfg.data)
+    dm = instantiate(rcfg.data, conversation_bag=bool(rcfg.task.get("conversation_bag")))
     dm.load()
     model = load_model(ckpt)
     teacher = None

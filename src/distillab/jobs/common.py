@@ -58,7 +58,8 @@ def start_run(cfg: DictConfig, what: str | None = None) -> tuple[Path, DialogueD
     keep_freed_memory()
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
-    dm = instantiate(cfg.data)
+    # batches carry whole conversations only where task heads read them
+    dm = instantiate(cfg.data, conversation_bag=bool(cfg.task.get("conversation_bag")))
     dm.load()
     return run_dir, dm
 

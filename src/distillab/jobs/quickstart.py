@@ -14,9 +14,8 @@ from distillab.jobs.baselines import head_baselines
 from distillab.jobs.common import JobResult, build_trainer, evaluate, start_run
 from distillab.jobs.heads import task_heads
 from distillab.jobs.teacher import AUTO, build_teacher, registry_entry
-from distillab.models import ConversationBag
 from distillab.modules.seq2seq import load_model
-from distillab.teachers import Teacher
+from distillab.teachers import CheckpointTeacher, Teacher
 from distillab.utils.console import log
 from distillab.utils.io import atomic_write_json, atomic_write_text
 
@@ -44,12 +43,12 @@ def teacher_agreement(students: list[torch.nn.Module], teacher: Teacher, loader)
     teacher's (all teacher-forced on the same gold prefix); one teacher pass for all."""
     agree, total = [0] * len(students), 0
     for b in loader:
-        args = (b["src"], b["src_mask"], b["tgt_in"])
+        args = (b.src, b.src_mask, b.tgt_in)
         t = teacher.outputs(b).logits[0].argmax(-1)
         for i, student in enumerate(students):
-            out = student(*args, conv=ConversationBag.of(b))
-            agree[i] += int(((out.logits.argmax(-1) == t) & b["tgt_mask"]).sum())
-        total += int(b["tgt_mask"].sum())
+            out = student(*args, conv=b.conversation)
+            agree[i] += int(((out.logits.argmax(-1) == t) & b.tgt_mask).sum())
+        total += int(b.tgt_mask.sum())
     return [a / max(total, 1) for a in agree]
 
 
@@ -86,13 +85,13 @@ def run(cfg: DictConfig) -> JobResult:
     # was evaluated on them when it was trained (its key includes this data's fingerprint)
     if cfg.teacher.get("ckpt") == AUTO:
         metrics = registry_entry(cfg, dm)["metrics"]
-    elif hasattr(teacher, "module"):  # a distillab checkpoint: evaluated like the students
+    elif isinstance(teacher, CheckpointTeacher):  # evaluated like the students
         trainer = build_trainer(sub_config(cfg, run_dir / "teacher_eval", "teacher"), run_dir, [])
         teacher.module.tokenizer = dm.tokenizer
         metrics = evaluate(trainer, teacher.module, dm)
     else:  # e.g. a Hugging Face teacher: no Lightning module to evaluate
         metrics = {}
-    results["teacher"] = {**metrics, "checkpoint": getattr(teacher, "ckpt", teacher.identity)}
+    results["teacher"] = {**metrics, "checkpoint": teacher.source}
     students = ("student_scratch", "student_distilled")
     models = [load_model(runs[role].checkpoint) for role in students]
     agreement = teacher_agreement(models, teacher, dm.val_dataloader())

@@ -112,7 +112,7 @@ def build_teacher(spec: DictConfig | dict, cfg: DictConfig, dm: DialogueDataModu
     if kwargs.get("ckpt") == AUTO:
         kwargs["ckpt"] = registry_entry(cfg, dm)["checkpoint"]
     teacher = instantiate(kwargs)
-    log.info(f"teacher: {getattr(teacher, 'ckpt', type(teacher).__name__)}")
+    log.info(f"teacher: {teacher.source}")
     # refused here, before any student trains (the quickstart trains its scratch student
     # before it distils); the distillation module checks again for teachers built elsewhere
     check_vocab(teacher, dm.vocab_hash, dm.fingerprint, f"teacher ({teacher.identity[:12]})")

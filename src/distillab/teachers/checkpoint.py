@@ -7,8 +7,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from distillab.data.batch import Batch
 from distillab.decoding import Strategy
 from distillab.errors import ConfigError
+from distillab.models import Seq2Seq
 from distillab.teachers.base import Teacher
 from distillab.teachers.outputs import LogitsOutput
 from distillab.utils.io import file_sha256
@@ -30,8 +32,12 @@ class CheckpointTeacher(Teacher):
         self._identity: str | None = None
 
     @property
-    def model(self) -> torch.nn.Module:
+    def model(self) -> Seq2Seq:
         return self.module.model
+
+    @property
+    def source(self) -> str:
+        return self.ckpt
 
     @property
     def identity(self) -> str:
@@ -48,7 +54,7 @@ class CheckpointTeacher(Teacher):
         return int(self.model.hidden_size)
 
     @torch.no_grad()
-    def outputs(self, batch: dict) -> LogitsOutput:
+    def outputs(self, batch: Batch) -> LogitsOutput:
         out = self.module(batch)
         return LogitsOutput(
             out.enc_states, out.attn, out.topic_logits, out.rating, [out.logits], [1.0]

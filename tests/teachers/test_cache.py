@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from distillab.data.batch import Batch
 from distillab.data.batching import collate
 from distillab.errors import ConfigError, DataError
 from distillab.jobs.common import start_run
@@ -90,7 +91,7 @@ def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
     torch.testing.assert_close(out.values[..., :16][m].float(), soft_v[m], atol=1e-2, rtol=1e-3)
 
 
-def _batch(dm, rows: list[int]) -> dict:
+def _batch(dm, rows: list[int]) -> Batch:
     ds = dm.datasets["train"]
     return collate([ds[i] for i in rows], dm.pad_id, dm.bos_id, dm.eos_id)
 

@@ -46,7 +46,7 @@ def predictions(module, loader) -> tuple[np.ndarray, np.ndarray]:
     rows, topics, ratings = [], [], []
     for batch in loader:
         out = module(batch)
-        rows.append(batch["index"])
+        rows.append(batch.index)
         topics.append(out.topic_logits.argmax(-1))
         ratings.append(out.rating)
     order = torch.cat(rows).argsort()
@@ -74,7 +74,7 @@ def main() -> None:
     with initialize_config_dir(str(CONF_DIR), version_base=None):
         cfg = compose("train", overrides=args.overrides)
     torch.set_num_threads(int(cfg.threads))
-    dm = instantiate(cfg.data)
+    dm = instantiate(cfg.data, conversation_bag=True)  # for any head that reads it
     dm.load()
     # the baselines and the length rule learn from the whole training split (every example)
     train = dm.splits["train"]

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from distillab.data.batch import Batch
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.hf_tiny builds the tiny models
 
@@ -33,13 +35,26 @@ def timed(fn, repeats: int) -> float:
     return statistics.median(out) * 1000
 
 
-def batch_for(teacher, batch: int, src_len: int, tgt_len: int) -> dict:
+def batch_for(teacher, batch: int, src_len: int, tgt_len: int) -> Batch:
+    """Random sources and teacher-forcing inputs (what `outputs` reads); no padding."""
     g = torch.Generator().manual_seed(0)
     hi = teacher.n_known
     src = torch.randint(4, hi, (batch, src_len), generator=g)
     tgt_in = torch.randint(4, hi, (batch, tgt_len), generator=g)
     tgt_in[:, 0] = teacher.bos_id
-    return {"src": src, "src_mask": torch.ones_like(src, dtype=torch.bool), "tgt_in": tgt_in}
+    tgt_out = torch.roll(tgt_in, -1, dims=1)
+    return Batch(
+        index=torch.arange(batch),
+        src=src,
+        src_mask=torch.ones_like(src, dtype=torch.bool),
+        tgt_in=tgt_in,
+        tgt_out=tgt_out,
+        tgt_mask=torch.ones_like(tgt_out, dtype=torch.bool),
+        topic=torch.zeros(batch, dtype=torch.long),
+        rating=torch.zeros(batch),
+        rating_mask=torch.zeros(batch, dtype=torch.bool),
+        n_tokens=batch * tgt_len,
+    )
 
 
 def main() -> None:
@@ -72,7 +87,7 @@ def main() -> None:
         fwd = timed(lambda: t.outputs(b), args.repeats)  # noqa: B023
 
         def decode(strategy, t=t, b=b):
-            return lambda: t.generate(b["src"], b["src_mask"], strategy)
+            return lambda: t.generate(b.src, b.src_mask, strategy)
 
         greedy = timed(decode(Greedy()), args.repeats)
         beam = timed(decode(Beam(beam_size=4)), max(1, args.repeats // 2))

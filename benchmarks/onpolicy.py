@@ -27,6 +27,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from distillab.checkpoint import load_model
+from distillab.data.batch import Batch
 from distillab.decoding import Sample
 from distillab.losses.terms import LogitKD, LossContext
 from distillab.models import Seq2Seq
@@ -66,11 +67,11 @@ def main() -> None:
     kd, sample = LogitKD(), Sample()
     max_len = int(cfg.data.max_target_len)
 
-    def step(batch: dict, on_policy: bool) -> tuple[float, int]:
+    def step(batch: Batch, on_policy: bool) -> tuple[float, int]:
         start = time.perf_counter()
         if on_policy:
             batch = sampled_batch(student, batch, sample, dm.bos_id, dm.eos_id, pad, max_len)
-        args_ = (batch["src"], batch["src_mask"], batch["tgt_in"])
+        args_ = (batch.src, batch.src_mask, batch.tgt_in)
         with torch.no_grad():
             t_logits = teacher(*args_).logits
         out = student(*args_)
@@ -79,7 +80,7 @@ def main() -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        return time.perf_counter() - start, int(batch["tgt_mask"].sum())
+        return time.perf_counter() - start, int(batch.tgt_mask.sum())
 
     loader = iter(dm.train_dataloader())
     times: dict[str, list[float]] = {"off_policy": [], "on_policy": []}

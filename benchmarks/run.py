@@ -42,7 +42,6 @@ from distillab.compose.modules import distillation_module, module_kwargs
 from distillab.compose.teachers import teacher_cache, teacher_job_config
 from distillab.data.batching import collate
 from distillab.decoding import Greedy
-from distillab.models import ConversationBag
 from distillab.modules.callbacks import TrainClock
 from distillab.modules.optim import param_groups, warmup_schedule
 from distillab.modules.seq2seq import Seq2SeqModule
@@ -129,8 +128,8 @@ def raw_loop(cfg: DictConfig, dm, args) -> float:
     loader, step, tokens, t0 = dm.train_dataloader(), 0, 0, 0.0
     while step < total:
         for batch in loader:
-            src, mask = batch["src"].to(args.device), batch["src_mask"].to(args.device)
-            tgt_in, tgt_out = batch["tgt_in"].to(args.device), batch["tgt_out"].to(args.device)
+            src, mask = batch.src.to(args.device), batch.src_mask.to(args.device)
+            tgt_in, tgt_out = batch.tgt_in.to(args.device), batch.tgt_out.to(args.device)
             with torch.autocast(args.device, torch.bfloat16, enabled=cuda):
                 logits = model(src, mask, tgt_in).logits
             loss = F.cross_entropy(
@@ -142,7 +141,7 @@ def raw_loop(cfg: DictConfig, dm, args) -> float:
             opt.step()
             sched.step()
             step += 1
-            tokens += batch["n_tokens"]
+            tokens += batch.n_tokens
             if step == args.warmup:
                 if cuda:
                     torch.cuda.synchronize()
@@ -163,14 +162,14 @@ def flops_per_token(model: nn.Module, dm, pad_id: int, n_batches: int = 8) -> fl
         if i == n_batches:
             break
         with FlopCounterMode(display=False) as counter:
-            args = (batch["src"], batch["src_mask"], batch["tgt_in"])
-            logits = model(*args, conv=ConversationBag.of(batch)).logits
+            args = (batch.src, batch.src_mask, batch.tgt_in)
+            logits = model(*args, conv=batch.conversation).logits
             loss = F.cross_entropy(
-                logits.flatten(0, 1), batch["tgt_out"].flatten(), ignore_index=pad_id
+                logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=pad_id
             )
             loss.backward()
         flops += counter.get_total_flops()
-        tokens += batch["n_tokens"]
+        tokens += batch.n_tokens
     return flops / tokens
 
 
@@ -216,7 +215,7 @@ def decode_latency(
             break
         for name, model in models.items():
             dev = devices[name]
-            src, mask = b["src"].to(dev), b["src_mask"].to(dev)
+            src, mask = b.src.to(dev), b.src_mask.to(dev)
             t0 = time.perf_counter()
             out = GREEDY(model, src, mask, bos_id=hp.bos_id, eos_id=-1, max_len=DECODE_LEN)
             if dev == "cuda":
@@ -237,7 +236,7 @@ def decode_flops(model: nn.Module, dm, hp, n: int = 8) -> float:
         for i, b in enumerate(loader):
             if i == n:
                 break
-            GREEDY(model, b["src"], b["src_mask"], bos_id=hp.bos_id, eos_id=-1, max_len=DECODE_LEN)
+            GREEDY(model, b.src, b.src_mask, bos_id=hp.bos_id, eos_id=-1, max_len=DECODE_LEN)
     return counter.get_total_flops() / n
 
 
@@ -266,7 +265,7 @@ def export_latency_rows(
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     loader = val_contexts(dm, 1)
-    contexts = [(b["src"], b["src_mask"]) for b, _ in zip(loader, range(n + 2), strict=False)]
+    contexts = [(b.src, b.src_mask) for b, _ in zip(loader, range(n + 2), strict=False)]
     models = {name: copy.deepcopy(m).cpu() for name, m in models.items()}
     return bench.export_rows(models, contexts, hp.bos_id, DECODE_LEN, peak, workdir)
 
@@ -281,7 +280,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with open_dict(cfg):
             cfg.data.batch_size = args.batch_size
         pl.seed_everything(cfg.seed, verbose=False)
-        dm = instantiate(cfg.data)
+        dm = instantiate(cfg.data, conversation_bag=bool(cfg.task.get("conversation_bag")))
         dm.load()
         tcfg = teacher_job_config(cfg)
         log = lambda m: print(f"[{time.perf_counter() - START:6.1f}s] {m}", file=sys.stderr)  # noqa: E731

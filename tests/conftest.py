@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from distillab.compose import Run
 from distillab.compose import compose as compose_run
 from distillab.compose.modules import distillation_module
+from distillab.data.batch import Batch
 from distillab.train import CONF_DIR
 
 TINY = [
@@ -86,3 +88,24 @@ def synthetic_conversations(n: int = 40, turns: int = 6) -> list[dict]:
         ]
         out.append({"id": f"c{i}", "turns": conv, "topic": f"t{i % 3}", "rating": (i % 5) / 4})
     return out
+
+
+def make_batch(rows: int = 2, src_len: int = 4, tgt_len: int = 3, **fields) -> Batch:
+    """A `Batch` of random tokens (ids 3..19, no padding) with `fields` replaced, for tests
+    of code that reads only some of its fields."""
+    g = torch.Generator().manual_seed(0)
+    src = torch.randint(3, 20, (rows, src_len), generator=g)
+    tgt = torch.randint(3, 20, (rows, tgt_len), generator=g)
+    defaults = dict(
+        index=torch.arange(rows),
+        src=src,
+        src_mask=src != 0,
+        tgt_in=tgt,
+        tgt_out=tgt,
+        tgt_mask=tgt != 0,
+        topic=torch.zeros(rows, dtype=torch.long),
+        rating=torch.zeros(rows),
+        rating_mask=torch.zeros(rows, dtype=torch.bool),
+        n_tokens=rows * tgt_len,
+    )
+    return Batch(**{**defaults, **fields})

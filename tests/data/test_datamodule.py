@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-import distillab.data.datamodule as datamodule
+import distillab.data.prepare as prepare
 from distillab.data import DialogueDataModule, chitchat_source, jsonl_source
 from distillab.data.batching import BucketBatchSampler
 from distillab.data.examples import split_conversations
@@ -106,22 +106,24 @@ def test_heads_read_the_conversation_opening(tmp_path):
         want = [dm.other_id, *split.turn(conv, 0), dm.self_id, *split.turn(conv, 1)][:12]
         assert all(h == want for h in heads)
     batch = next(iter(dm.train_dataloader()))
-    assert batch["head_src"].shape[1] <= 12
-    assert torch.equal(batch["head_src_mask"], batch["head_src"] != dm.pad_id)
+    assert batch.head_src.shape[1] <= 12
+    assert torch.equal(batch.head_src_mask, batch.head_src != dm.pad_id)
+    assert batch.head_input == (batch.head_src, batch.head_src_mask)
     same = _dm(tmp_path, path, head_turns=0)
     same.load()
     item = same.datasets["val"][0]
     assert np.array_equal(item["head_src"], item["src"])
     shared = next(iter(same.val_dataloader()))
-    assert shared["head_src"] is shared["src"]  # encoded once by the model
+    assert shared.head_src is None and shared.head_src_mask is None  # encoded once by the model
+    assert shared.head_input == (shared.src, shared.src_mask)
 
 
 def test_items_carry_their_whole_conversation(tmp_path):
     """`conv` is every turn of the example's conversation (first `head_bag_len` tokens); a
-    batch concatenates them with offsets that give each row back; the cap is in the
-    fingerprint (it shapes what the heads read)."""
+    batch concatenates them with offsets that give each row back (only when asked: no head
+    reads them otherwise); the cap is in the fingerprint (it shapes what the heads read)."""
     path = write_jsonl(tmp_path / "d.jsonl", synthetic_conversations(30))
-    dm = _dm(tmp_path, path)
+    dm = _dm(tmp_path, path, conversation_bag=True)
     dm.load()
     capped = _dm(tmp_path, path, head_bag_len=5)
     capped.load()
@@ -135,10 +137,12 @@ def test_items_carry_their_whole_conversation(tmp_path):
             whole = [t for j in turns for t in split.turn(conv, j)]
             assert item["conv"].tolist() == whole[:cap]
     batch = next(iter(dm.val_dataloader()))
-    ends = [*batch["conv_offsets"][1:].tolist(), len(batch["conv_tokens"])]
-    for row, (start, end) in enumerate(zip(batch["conv_offsets"].tolist(), ends, strict=True)):
-        item = dm.datasets["val"][int(batch["index"][row])]
-        assert batch["conv_tokens"][start:end].tolist() == item["conv"].tolist()
+    tokens, offsets = batch.conversation
+    ends = [*offsets[1:].tolist(), len(tokens)]
+    for row, (start, end) in enumerate(zip(offsets.tolist(), ends, strict=True)):
+        item = dm.datasets["val"][int(batch.index[row])]
+        assert tokens[start:end].tolist() == item["conv"].tolist()
+    assert next(iter(capped.val_dataloader())).conversation is None  # not asked for
 
 
 def test_augmentation_is_not_part_of_the_fingerprint(tmp_path):
@@ -154,7 +158,7 @@ def _no_tokenizer(*args, **kwargs):
 
 
 def test_filters_that_empty_a_split_are_named_before_tokenising(tmp_path, monkeypatch):
-    monkeypatch.setattr(datamodule, "train_tokenizer", _no_tokenizer)
+    monkeypatch.setattr(prepare, "train_tokenizer", _no_tokenizer)
     path = write_jsonl(tmp_path / "d.jsonl", synthetic_conversations(30))  # 3-6 words a turn
     dm = _dm(tmp_path, path, min_target_words=50, max_target_words=64)
     with pytest.raises(DataError) as err:
@@ -167,7 +171,7 @@ def test_filters_that_empty_a_split_are_named_before_tokenising(tmp_path, monkey
 
 
 def test_max_examples_that_leave_a_split_empty_are_named(tmp_path, monkeypatch):
-    monkeypatch.setattr(datamodule, "train_tokenizer", _no_tokenizer)
+    monkeypatch.setattr(prepare, "train_tokenizer", _no_tokenizer)
     path = write_jsonl(tmp_path / "d.jsonl", synthetic_conversations(30))  # 5 targets each
     too_few = _dm(tmp_path, path, max_examples=10)  # 2 conversations: val 1, test 1, train 0
     with pytest.raises(DataError, match=r"too few to split .*data.max_examples=10 took 2 of 30"):
@@ -188,12 +192,12 @@ def test_batches_cover_every_example_once_with_masks(tmp_path):
     dm.load()
     seen = []
     for batch in dm.train_dataloader():
-        seen += batch["index"].tolist()
-        assert torch.equal(batch["src_mask"], batch["src"] != dm.pad_id)
-        assert (batch["tgt_in"][:, 0] == dm.bos_id).all()
+        seen += batch.index.tolist()
+        assert torch.equal(batch.src_mask, batch.src != dm.pad_id)
+        assert (batch.tgt_in[:, 0] == dm.bos_id).all()
         # every target ends in exactly one EOS, and n_tokens counts the unpadded target tokens
-        assert ((batch["tgt_out"] == dm.eos_id).sum(1) == 1).all()
-        assert batch["n_tokens"] == int(batch["tgt_mask"].sum())
+        assert ((batch.tgt_out == dm.eos_id).sum(1) == 1).all()
+        assert batch.n_tokens == int(batch.tgt_mask.sum()) and batch.size == len(batch.index)
     assert sorted(seen) == list(range(len(dm.datasets["train"])))
 
 

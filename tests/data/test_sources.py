@@ -105,13 +105,13 @@ def test_chitchat_missing_file(tmp_path):
 
 
 def test_bad_data_stops_the_datamodule_before_tokenising(tmp_path, monkeypatch):
-    import distillab.data.datamodule as datamodule
+    import distillab.data.prepare as prepare
     from distillab.data import DialogueDataModule
 
     def no_tokenizer(*args, **kwargs):
         raise AssertionError("the tokenizer was trained on bad data")
 
-    monkeypatch.setattr(datamodule, "train_tokenizer", no_tokenizer)
+    monkeypatch.setattr(prepare, "train_tokenizer", no_tokenizer)
     path = tmp_path / "latin1.json"
     path.write_bytes(b'{"a": {"messages": [[{"text": "caf\xe9"}]]}}')
     dm = DialogueDataModule(chitchat_source, path=str(path), cache_dir=str(tmp_path / "cache"))

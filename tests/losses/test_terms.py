@@ -10,6 +10,7 @@ import torch
 
 from distillab.losses.kd import kd_loss
 from distillab.losses.terms import LossContext, RatingL1, RatingMSE, TopicKD
+from tests.conftest import make_batch
 
 
 def context(temperature: float) -> LossContext:
@@ -17,7 +18,7 @@ def context(temperature: float) -> LossContext:
     student = SimpleNamespace(topic_logits=torch.randn(6, 35, generator=g))
     teacher = SimpleNamespace(topic_logits=3 * torch.randn(6, 35, generator=g))
     return LossContext(
-        student=student, batch={}, pad_id=0, teacher=teacher, temperature=temperature
+        student=student, batch=make_batch(6), pad_id=0, teacher=teacher, temperature=temperature
     )
 
 
@@ -37,7 +38,7 @@ def test_topic_kd_head_temperature_overrides_it():
 
 
 def rating_context(pred: torch.Tensor, rating: list[float], rated: list[bool]) -> LossContext:
-    batch = {"rating": torch.tensor(rating), "rating_mask": torch.tensor(rated)}
+    batch = make_batch(len(rating), rating=torch.tensor(rating), rating_mask=torch.tensor(rated))
     return LossContext(student=SimpleNamespace(rating=pred), batch=batch, pad_id=0)
 
 

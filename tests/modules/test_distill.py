@@ -15,11 +15,12 @@ from distillab.decoding import build_strategy
 from distillab.errors import ConfigError
 from distillab.losses import distill_objective
 from distillab.losses.terms import gold_terms, smoothed_nll
-from distillab.modules.distill import init_student_from_teacher
+from distillab.modules.distill import DistillationModule, init_student_from_teacher
 from distillab.pipelines.seqkd import use_teacher_decodes
 from distillab.teachers import CheckpointTeacher
 from distillab.train import run_job
 from tests.conftest import TINY, TINY_TEACHER, compose_cfg, started, student_of
+from tests.teachers.test_base import Plain
 
 
 def kd_of(module, batch):
@@ -65,6 +66,7 @@ def test_teacher_is_frozen_and_not_in_student_state(distilled, tmp_path):
     assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
     assert all(k.startswith(("model.", "objective.")) for k in module.state_dict())
     assert module.hparams.teacher_ids == [CheckpointTeacher(ckpt).identity]
+    assert module.teachers[0].source == str(ckpt) and module.teachers[0].checkpoint == str(ckpt)
     assert "teachers" not in module.hparams
     teacher_ids = {id(p) for p in teacher.parameters()}
     assert not teacher_ids & {id(p) for p in module.parameters()}
@@ -137,7 +139,7 @@ def test_init_from_teacher_copies_matching_shapes_and_projects_embeddings(distil
     assert len(copied) == len(list(twin.parameters()))
     batch = next(iter(r.data.val_dataloader()))
     twin.eval()
-    args = (batch["src"], batch["src_mask"], batch["tgt_in"])
+    args = (batch.src, batch.src_mask, batch.tgt_in)
     torch.testing.assert_close(twin(*args).logits, teacher(*args).logits)
     # narrower embedding: projected with the teacher's principal directions
     small = student_of(r, [CheckpointTeacher(ckpt)]).model  # emb 16 vs 24
@@ -263,3 +265,17 @@ def test_smoothed_nll_equals_cross_entropy(smoothing):
     )
     log_probs = torch.log_softmax(logits, -1)
     torch.testing.assert_close(smoothed_nll(log_probs, targets, 0, smoothing), ref)
+
+
+def test_init_from_teacher_needs_a_teacher_with_weights():
+    with pytest.raises(ConfigError, match="needs a teacher with weights"):
+        DistillationModule(
+            objective={"alpha": 0.5, "temperature": 1.0},
+            teachers=[Plain()],  # no distillab weights
+            init_from_teacher=True,
+            model={"_target_": "distillab.models.Seq2Seq", "emb_dim": 8, "hidden_size": 8},
+            vocab_size=20,
+            pad_id=0,
+            bos_id=1,
+            eos_id=2,
+        )

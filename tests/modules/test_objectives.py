@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,30 +17,38 @@ from distillab.models import Seq2Seq
 from distillab.modules.onpolicy import OnPolicy, sampled_batch
 from distillab.teachers import CheckpointTeacher
 from distillab.train import run_job
-from tests.conftest import TINY, TINY_TEACHER, compose_cfg, started, student_of
+from tests.conftest import TINY, TINY_TEACHER, compose_cfg, make_batch, started, student_of
 
 
 def test_sampled_batch_rebuilds_targets_without_gradient():
     torch.manual_seed(0)
     model = Seq2Seq(50, pad_id=0, emb_dim=8, hidden_size=8).train()
     src = torch.randint(3, 50, (4, 6))
-    batch = {"src": src, "src_mask": src != 0, "topic": torch.zeros(4, dtype=torch.long)}
+    batch = make_batch(4, src=src, src_mask=src != 0)
+    gold = batch.tgt_out
     out = sampled_batch(model, batch, Sample(seed=1), bos_id=1, eos_id=2, pad_id=0, max_len=7)
     assert model.training  # restored after sampling in eval mode
-    tgt_out, tgt_in, mask = out["tgt_out"], out["tgt_in"], out["tgt_mask"]
+    tgt_out, tgt_in, mask = out.tgt_out, out.tgt_in, out.tgt_mask
     assert tgt_out.shape == tgt_in.shape == mask.shape and tgt_out.shape[1] <= 7
     assert (tgt_in[:, 0] == 1).all() and torch.equal(
         tgt_in[:, 1:][mask[:, 1:]], tgt_out[:, :-1][mask[:, 1:]]
     )
     assert not tgt_out.is_inference() and not tgt_out.requires_grad
-    assert (
-        out["n_tokens"] == int(mask.sum()) and out["on_policy"] and out["topic"] is batch["topic"]
-    )
+    assert out.n_tokens == int(mask.sum()) and out.topic is batch.topic and out.src is src
+    assert batch.tgt_out is gold and batch.n_tokens == 12  # the gold batch is left as it was
     # rows end at their first EOS: nothing but pad after it
     for row in tgt_out.tolist():
         if 2 in row:
             assert all(t == 0 for t in row[row.index(2) + 1 :])
-    model(out["src"], out["src_mask"], out["tgt_in"]).logits.sum().backward()  # trainable
+    model(out.src, out.src_mask, out.tgt_in).logits.sum().backward()  # trainable
+    # the coin decides: lmbda=1 trains on samples (not gold), lmbda=0 on the batch as it is
+    module = SimpleNamespace(
+        model=model, hparams=SimpleNamespace(bos_id=1, eos_id=2, pad_id=0, max_decode_len=7)
+    )
+    spec = {"_target_": "distillab.decoding.Sample", "seed": 1}
+    sampled = OnPolicy(1.0, spec, seed=0)(module, batch)
+    assert not sampled.gold and sampled.batch.tgt_out is not gold
+    assert OnPolicy(0.0, spec, seed=0)(module, batch) == (batch, True)
 
 
 def test_lmbda_coin_is_seeded_and_has_the_right_rate():
@@ -55,8 +64,6 @@ def test_lmbda_coin_is_seeded_and_has_the_right_rate():
 
 def test_lmbda_coin_state_travels_with_the_checkpoint():
     """A resumed on-policy run continues the coin's sequence instead of restarting it."""
-    from types import SimpleNamespace
-
     from distillab.modules.distill import DistillationModule
 
     spec = {"_target_": "distillab.decoding.Sample"}
@@ -87,9 +94,9 @@ def values_ctx(values):
 def test_objective_skips_gold_terms_on_student_samples():
     terms = values_ctx({"ce": torch.tensor(2.0), "kd": torch.tensor(3.0)})
     obj = Objective(terms, {"ce": linear(0.5), "kd": linear(0.5)})
-    total, values, weights = obj(LossContext(None, {}, 0, gold=False), 0.0)
+    total, values, weights = obj(LossContext(None, None, 0, gold=False), 0.0)
     assert set(values) == {"kd"} and weights["ce"] == 0 and total.item() == pytest.approx(1.5)
-    total, values, _ = obj(LossContext(None, {}, 0), 0.0)
+    total, values, _ = obj(LossContext(None, None, 0), 0.0)
     assert total.item() == pytest.approx(2.5)
 
 

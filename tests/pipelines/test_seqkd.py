@@ -58,8 +58,8 @@ def expected(dm, teacher, strategy) -> list[list[int]]:
     """What `strategy` decodes for each training row (up to EOS, pads dropped)."""
     out = {}
     for batch in dm.plain_loader("train"):
-        hyps = teacher.generate(batch["src"], batch["src_mask"], strategy)
-        for row, hyp in zip(batch["index"].tolist(), hyps.tolist(), strict=True):
+        hyps = teacher.generate(batch.src, batch.src_mask, strategy)
+        for row, hyp in zip(batch.index.tolist(), hyps.tolist(), strict=True):
             hyp = hyp[: hyp.index(dm.eos_id)] if dm.eos_id in hyp else hyp
             out[row] = [t for t in hyp if t != dm.pad_id]
     return [out.get(r, []) for r in range(len(dm.splits["train"].examples))]

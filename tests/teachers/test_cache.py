@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from distillab.compose.teachers import teacher_cache
+from distillab.data.batch import Batch
 from distillab.data.batching import collate
 from distillab.errors import ConfigError, DataError
 from distillab.losses import topk_kd_loss
@@ -35,7 +36,7 @@ def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
     (logits,) = teacher.outputs(batch).logits
     log_probs = logits.log_softmax(-1)
     top_v, top_i = log_probs.topk(16, dim=-1)
-    m = batch["tgt_mask"]
+    m = batch.tgt_mask
     assert torch.equal(ids[..., :16][m], top_i[m])
     torch.testing.assert_close(values[..., :16][m].float(), top_v[m], atol=1e-2, rtol=1e-3)
     # the draws are tokens outside the top-k, stored with the teacher's log-probability
@@ -54,7 +55,7 @@ def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
         total, terms, weights = module.objective(ctx, 0.0)
         kd = topk_kd_loss(student.logits, values, ids, 1.0, m, tail_samples=8)
         ce = torch.nn.functional.cross_entropy(
-            student.logits.flatten(0, 1), batch["tgt_out"].flatten(), ignore_index=dm.pad_id
+            student.logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=dm.pad_id
         )
     torch.testing.assert_close(terms["ce"], ce)
     torch.testing.assert_close(terms["kd"], kd)
@@ -89,12 +90,12 @@ def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
     assert out.temperature == 2.0
     (logits,) = teacher.outputs(batch).logits
     soft_v, soft_i = (logits / 2).log_softmax(-1).topk(16, dim=-1)
-    m = batch["tgt_mask"]
+    m = batch.tgt_mask
     assert torch.equal(out.ids[..., :16][m], soft_i[m])
     torch.testing.assert_close(out.values[..., :16][m].float(), soft_v[m], atol=1e-2, rtol=1e-3)
 
 
-def _batch(dm, rows: list[int]) -> dict:
+def _batch(dm, rows: list[int]) -> Batch:
     ds = dm.datasets["train"]
     return collate([ds[i] for i in rows], dm.pad_id, dm.bos_id, dm.eos_id)
 
@@ -114,8 +115,8 @@ def test_cache_is_keyed_by_max_target_len_and_refuses_other_lengths(tmp_path):
     assert short.info["tokens"] == int(short.offsets[-1]) == short.values.shape[0]
     # a batch of the data it was built for: zeros past each row's end
     batch = _batch(dm, [0, 1, 2])
-    mask = batch["tgt_mask"]
-    values, ids = short.batch(batch["index"], mask.shape[1], mask)
+    mask = batch.tgt_mask
+    values, ids = short.batch(batch.index, mask.shape[1], mask)
     assert values.dtype == torch.float16 and ids.dtype == torch.int64
     assert values.shape == ids.shape == (3, mask.shape[1], 16 + 8)
     assert (values[~mask] == 0).all() and (ids[~mask] == 0).all() and (values[mask] != 0).any()
@@ -134,13 +135,13 @@ def test_cache_is_keyed_by_max_target_len_and_refuses_other_lengths(tmp_path):
     assert rows, "no target longer than 11 tokens in the tiny corpus"
     batch = _batch(dm20, rows)
     with pytest.raises(DataError) as err:
-        short.batch(batch["index"], batch["tgt_mask"].shape[1], batch["tgt_mask"])
+        short.batch(batch.index, batch.tgt_mask.shape[1], batch.tgt_mask)
     msg = str(err.value)
     assert str(short.path) in msg and "max_target_len=12" in msg
     assert "cached target tokens but the batch's target has" in msg
     with pytest.raises(DataError, match="data.max_target_len=20"):
         short.check_data(dm20)
-    assert long.batch(batch["index"], batch["tgt_mask"].shape[1], batch["tgt_mask"])[0].shape[1]
+    assert long.batch(batch.index, batch.tgt_mask.shape[1], batch.tgt_mask)[0].shape[1]
 
 
 def test_edited_offsets_are_refused(tmp_path):
@@ -154,7 +155,7 @@ def test_edited_offsets_are_refused(tmp_path):
     cache.offsets = offsets  # in memory: a batch whose row length disagrees is refused
     batch = _batch(dm, [0])
     with pytest.raises(DataError, match=f"row {row} has"):
-        cache.batch(batch["index"], batch["tgt_mask"].shape[1], batch["tgt_mask"])
+        cache.batch(batch.index, batch.tgt_mask.shape[1], batch.tgt_mask)
     np.save(cache.path / "offsets.npy", offsets)  # on disk: refused on opening
     with pytest.raises(DataError, match="offsets.npy is not the one it was built with"):
         TeacherCache(cache.path)

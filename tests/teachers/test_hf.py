@@ -16,7 +16,7 @@ from distillab.teachers import HFTeacher
 from distillab.teachers.hf import NEVER
 from distillab.train import run_job
 from distillab.validate import validate
-from tests.conftest import TINY, compose_cfg, synthetic_conversations, write_jsonl
+from tests.conftest import TINY, compose_cfg, make_batch, synthetic_conversations, write_jsonl
 from tests.hf_tiny import save_tiny, tiny_tokenizer
 
 
@@ -86,7 +86,9 @@ def test_outputs_match_step_decoding_and_never_score_added_ids(kind, saved):
     other = t.tokenizer.convert_tokens_to_ids(OTHER)
     src = torch.tensor([[other, 5, 6, 7], [8, 9, t.pad_id, t.pad_id]])
     tgt_in = torch.tensor([[t.bos_id, 5, 6], [t.bos_id, 7, t.pad_id]])
-    out = t.outputs({"src": src, "src_mask": src != t.pad_id, "tgt_in": tgt_in})
+    batch = make_batch(2, src=src, src_mask=src != t.pad_id, tgt_in=tgt_in)
+    out = t.outputs(batch)
+    assert t.source == str(saved[kind]) and t.model is None  # no distillab weights
     (logits,) = out.logits
     assert logits.shape == (2, 3, len(t.tokenizer))
     assert (logits[..., t.n_known :] == NEVER).all()

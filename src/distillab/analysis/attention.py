@@ -14,7 +14,6 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from distillab.models import ConversationBag
 from distillab.teachers import Teacher
 
 EPS = 1e-12
@@ -23,8 +22,8 @@ EPS = 1e-12
 @torch.no_grad()
 def attention_maps(model: torch.nn.Module, batch: dict) -> Tensor:
     """`[B, T_tgt, T_src]` attention of a distillab seq2seq model, teacher-forced on the batch."""
-    args = (batch["src"], batch["src_mask"], batch["tgt_in"])
-    return model(*args, conv=ConversationBag.of(batch)).attn.float()
+    args = (batch.src, batch.src_mask, batch.tgt_in)
+    return model(*args, conv=batch.conversation).attn.float()
 
 
 @torch.no_grad()
@@ -114,14 +113,14 @@ def plot_batch(
     it), and the mean JS divergence over the whole batch (None without a teacher map)."""
     student = attention_maps(model, batch)
     t_attn = teacher_attention(teacher, batch) if teacher is not None else None
-    query_mask, key_mask = batch["tgt_mask"], batch["src_mask"]
+    query_mask, key_mask = batch.tgt_mask, batch.src_mask
     js = None if t_attn is None else attention_js(student, t_attn, query_mask, key_mask)
     rows = None if t_attn is None else attention_js_rows(student, t_attn, key_mask)
     paths = []
     for i in range(min(limit or student.size(0), student.size(0))):
         s_len, t_len = int(key_mask[i].sum()), int(query_mask[i].sum())
-        src = token_labels(tokenizer, batch["src"][i, :s_len].tolist())
-        tgt = token_labels(tokenizer, batch["tgt_out"][i, :t_len].tolist())
+        src = token_labels(tokenizer, batch.src[i, :s_len].tolist())
+        tgt = token_labels(tokenizer, batch.tgt_out[i, :t_len].tolist())
         maps, titles = [student[i, :t_len, :s_len]], ["student"]
         caption = ""
         if t_attn is not None:
@@ -129,7 +128,7 @@ def plot_batch(
             titles.append("teacher")
             row_js = float((rows[i, :t_len]).mean())
             caption = f"JS divergence student vs teacher: {row_js:.3f} bits"
-        name = f"{prefix}_{int(batch['index'][i]):05d}.png"
+        name = f"{prefix}_{int(batch.index[i]):05d}.png"
         paths.append(plot_attention(maps, titles, src, tgt, out_dir / name, caption))
     return paths, js
 
@@ -143,8 +142,8 @@ def mean_attention_js(model: torch.nn.Module, teacher: Teacher, loader) -> float
         t_attn = teacher_attention(teacher, batch)
         if t_attn is None:
             return None
-        js = attention_js_rows(attention_maps(model, batch), t_attn, batch["src_mask"])
-        q = batch["tgt_mask"].to(js.dtype)
+        js = attention_js_rows(attention_maps(model, batch), t_attn, batch.src_mask)
+        q = batch.tgt_mask.to(js.dtype)
         total += float((js * q).sum())
         count += float(q.sum())
     return total / max(count, 1.0)

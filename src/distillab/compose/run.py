@@ -53,7 +53,10 @@ class Run:
     # ---- data and teachers ------------------------------------------------------------------
     @cached_property
     def data(self) -> DialogueDataModule:
-        dm = instantiate(self.cfg.data)
+        # batches carry the whole conversation only when the task heads read it
+        dm = instantiate(
+            self.cfg.data, conversation_bag=bool(self.cfg.task.get("conversation_bag"))
+        )
         dm.load()  # data errors surface here, before any training
         return dm
 

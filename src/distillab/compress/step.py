@@ -51,7 +51,7 @@ def fixed_inputs(dm, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     for i, b in enumerate(loader):
         if i == n:
             break
-        out.append((b["src"], b["src_mask"]))
+        out.append((b.src, b.src_mask))
     return out
 
 

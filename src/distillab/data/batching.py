@@ -1,13 +1,16 @@
-"""Length-bucketed batches with padding masks: padding is cheap, packed sequences are slow on CPU."""
+"""Length-bucketed batches with padding masks (padding is cheap, packed sequences are slow on
+CPU): the sampler, the collate function that pads examples into a `Batch`, and the loader."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from distillab.data.batch import Batch, ConversationBag
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -101,17 +104,59 @@ class BucketBatchSampler(Sampler[list[int]]):
         return part if len(part) else batch[self.rank % len(batch) :][:1]
 
 
-def collate(items: list[dict], pad_id: int, bos_id: int, eos_id: int) -> dict:
-    """Pad a list of examples into tensors; `n_tokens` stays a Python int (no host sync later).
+def bucket_loader(
+    ds: Dataset,
+    collate_fn: Callable[[list], Batch],
+    batch_size: int,
+    train: bool,
+    seed: int,
+    bucket_multiplier: int,
+    weights: Sequence[float] | None,
+    num_replicas: int,
+    rank: int,
+    num_workers: int,
+    resume_at: tuple[int, int] | None = None,
+) -> DataLoader:
+    """A loader of `ds` (which has `lengths`) in length-bucketed batches (`BucketBatchSampler`:
+    shuffled for training, one sorted order for evaluation). `resume_at` (epoch, batches):
+    continue an interrupted training pass; a pass that had finished goes on with the next."""
+    sampler = BucketBatchSampler(
+        ds.lengths,
+        batch_size,
+        shuffle=train,
+        seed=seed,
+        bucket_multiplier=bucket_multiplier,
+        weights=weights,
+        num_replicas=num_replicas,
+        rank=rank,
+    )
+    if resume_at is not None:
+        epoch, batches = resume_at
+        sampler.resume_at(*((epoch, batches) if batches < len(sampler) else (epoch + 1, 0)))
+    return DataLoader(
+        ds,
+        batch_sampler=sampler,
+        collate_fn=collate_fn,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+    )
+
+
+def collate(
+    items: list[dict], pad_id: int, bos_id: int, eos_id: int, conversation_bag: bool = False
+) -> Batch:
+    """Pad a list of examples into a :class:`Batch`; `n_tokens` stays a Python int (no host
+    sync later). `conversation_bag`: also concatenate the items' whole conversations (only
+    heads with `task.conversation_bag` read them).
 
     Padding only: whatever else a batch needs (cached teacher outputs) is looked up by its
     `index` (the split's example rows) by whoever needs it."""
     b = len(items)
     src = _pad([it["src"] for it in items], pad_id)
-    # heads that read the generation source (data.head_turns=0) share its tensor, so the
-    # model encodes it once
+    # heads that read the generation source (data.head_turns=0) get no tensor of their own,
+    # so the model encodes the source once
     same = all(it["head_src"] is it["src"] for it in items)
-    head_src = src if same else _pad([it["head_src"] for it in items], pad_id)
+    head_src = None if same else _pad([it["head_src"] for it in items], pad_id)
     tgt_len = max(len(it["tgt"]) for it in items) + 1
     tgt_in = torch.full((b, tgt_len), pad_id, dtype=torch.long)
     tgt_out = torch.full((b, tgt_len), pad_id, dtype=torch.long)
@@ -122,26 +167,29 @@ def collate(items: list[dict], pad_id: int, bos_id: int, eos_id: int) -> dict:
         tgt_out[i, : len(t)] = t
         tgt_out[i, len(t)] = eos_id
     ratings = torch.tensor([it["rating"] for it in items], dtype=torch.float)
-    conv_lens = torch.tensor([len(it["conv"]) for it in items], dtype=torch.long)
-    batch = {
-        "index": torch.tensor([it["index"] for it in items], dtype=torch.long),
-        "src": src,
-        "src_mask": src != pad_id,
-        "head_src": head_src,  # what the task heads read (`DialogueDataset.opening`)
-        "head_src_mask": head_src != pad_id,
-        # the whole conversations, concatenated (an `embedding_bag` input; see
-        # `DialogueDataset.conversation`): row i is conv_tokens[conv_offsets[i]:...]
-        "conv_tokens": torch.from_numpy(np.concatenate([it["conv"] for it in items])).long(),
-        "conv_offsets": torch.cumsum(conv_lens, 0) - conv_lens,
-        "tgt_in": tgt_in,
-        "tgt_out": tgt_out,
-        "tgt_mask": tgt_out != pad_id,
-        "topic": torch.tensor([it["topic"] for it in items], dtype=torch.long),
-        "rating": torch.nan_to_num(ratings, nan=0.0),
-        "rating_mask": ~torch.isnan(ratings),
-        "n_tokens": sum(len(it["tgt"]) + 1 for it in items),
-    }
-    return batch
+    return Batch(
+        index=torch.tensor([it["index"] for it in items], dtype=torch.long),
+        src=src,
+        src_mask=src != pad_id,
+        head_src=head_src,  # what the task heads read (`DialogueDataset.opening`)
+        head_src_mask=None if head_src is None else head_src != pad_id,
+        conversation=_bag(items) if conversation_bag else None,
+        tgt_in=tgt_in,
+        tgt_out=tgt_out,
+        tgt_mask=tgt_out != pad_id,
+        topic=torch.tensor([it["topic"] for it in items], dtype=torch.long),
+        rating=torch.nan_to_num(ratings, nan=0.0),
+        rating_mask=~torch.isnan(ratings),
+        n_tokens=sum(len(it["tgt"]) + 1 for it in items),
+    )
+
+
+def _bag(items: list[dict]) -> ConversationBag:
+    """The items' whole conversations, concatenated (an `embedding_bag` input; see
+    `DialogueDataset.conversation`): row i is tokens[offsets[i]:offsets[i + 1]]."""
+    lens = torch.tensor([len(it["conv"]) for it in items], dtype=torch.long)
+    tokens = torch.from_numpy(np.concatenate([it["conv"] for it in items])).long()
+    return ConversationBag(tokens, torch.cumsum(lens, 0) - lens)
 
 
 def _pad(seqs: list, pad_id: int) -> torch.Tensor:

@@ -12,9 +12,10 @@ import numpy as np
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from distillab.data.batching import BucketBatchSampler, collate
-from distillab.data.encoded import DialogueDataset, EncodedSplit, encode_split
-from distillab.data.examples import SPLITS, build_examples, clean_conversation, split_conversations
+from distillab.data.batching import bucket_loader, collate
+from distillab.data.encoded import DialogueDataset, EncodedSplit, subset_rows
+from distillab.data.examples import SPLITS
+from distillab.data.prepare import build_encoded_corpus
 from distillab.data.sources import Corpus
 from distillab.data.tokenizer import (
     PRETRAINED,
@@ -22,12 +23,10 @@ from distillab.data.tokenizer import (
     pretrained_tokenizer,
     special_ids,
     tokenizer_identity,
-    train_tokenizer,
     vocab_hash,
 )
-from distillab.errors import DataError
 from distillab.utils.artefacts import build_once
-from distillab.utils.io import atomic_write_json, fingerprint
+from distillab.utils.io import fingerprint
 
 
 class DialogueDataModule(pl.LightningDataModule):
@@ -73,6 +72,7 @@ class DialogueDataModule(pl.LightningDataModule):
         eval_batch_size: int = 128,
         num_workers: int = 0,
         bucket_multiplier: int = 50,
+        conversation_bag: bool = False,
     ) -> None:
         super().__init__()
         self.source, self.path, self.cache_dir = source, path, Path(cache_dir)
@@ -100,6 +100,7 @@ class DialogueDataModule(pl.LightningDataModule):
         self.balanced_topics, self.seed = balanced_topics, seed
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_workers, self.bucket_multiplier = num_workers, bucket_multiplier
+        self.conversation_bag = conversation_bag  # batches carry whole conversations
         self.tokenizer = None
         self.datasets: dict[str, DialogueDataset] = {}
         self.resume_position: tuple[int, int] | None = None  # (epoch, batches) to continue at
@@ -155,7 +156,15 @@ class DialogueDataModule(pl.LightningDataModule):
         cache = build_once(
             self.cache_dir / "data" / self.corpus_key,
             corpus_spec,
-            partial(self._build_cache, corpus),
+            partial(
+                build_encoded_corpus,
+                corpus,
+                split_args=self.split_args,
+                example_args=self.example_args,
+                tok_args=self.tok_args,
+                tokenizer_path=self.tokenizer_path,
+                drop_empty_turns=self.drop_empty_turns,
+            ),
         )
         self.tokenizer = load_tokenizer(str(cache / "tokenizer"))
         self.info = json.loads((cache / "info.json").read_text())
@@ -168,7 +177,8 @@ class DialogueDataModule(pl.LightningDataModule):
         self.vocab_hash = vocab_hash(self.tokenizer)
         ids = special_ids(self.tokenizer)
         self.pad_id, self.unk_id, self.bos_id, self.eos_id, self.self_id, self.other_id = ids
-        self.train_rows = self._train_rows()
+        n_train = len(self.splits["train"].examples)
+        self.train_rows = subset_rows(n_train, self.max_train_examples, self.seed)
         for name in SPLITS:
             self.datasets[name] = self._dataset(name, augment=name == "train")
 
@@ -178,7 +188,8 @@ class DialogueDataModule(pl.LightningDataModule):
         registry teacher trains on its budget, a distilled student on its own copy."""
         other = copy.copy(self)
         other.max_train_examples = max_train_examples
-        other.train_rows = other._train_rows()
+        n_train = len(self.splits["train"].examples)
+        other.train_rows = subset_rows(n_train, max_train_examples, self.seed)
         other.datasets = {**self.datasets, "train": other._dataset("train", augment=True)}
         other.resume_position = None
         return other
@@ -199,71 +210,6 @@ class DialogueDataModule(pl.LightningDataModule):
             head_turns=self.head_turns,
             bag_len=self.head_bag_len,
         )
-
-    def _train_rows(self) -> np.ndarray | None:
-        """A seeded subset of training examples (`data.max_train_examples`): fewer labelled
-        pairs for the student while the tokenizer and the splits stay those of the full data."""
-        n = len(self.splits["train"].examples)
-        if self.max_train_examples is None or self.max_train_examples >= n:
-            return None
-        rng = np.random.default_rng(self.seed)
-        return np.sort(rng.choice(n, self.max_train_examples, replace=False))
-
-    def _build_cache(self, corpus: Corpus, out: Path) -> None:
-        """Split, filter, check, train the tokenizer and encode into `out` (a fresh temp dir
-        that `build_once` renames into place). Every data check comes before the tokenizer."""
-        convs = [clean_conversation(c, self.drop_empty_turns) for c in corpus.conversations]
-        convs = [c for c in convs if len(c.turns) >= 2]
-        if not convs:
-            raise DataError(
-                f"{corpus.path}: no usable conversations (none of its "
-                f"{len(corpus.conversations)} has 2 non-empty turns)"
-            )
-        splits = split_conversations(convs, **self.split_args)
-        examples = {n: build_examples(splits[n], **self.example_args) for n in SPLITS}
-        for name in SPLITS:
-            if not examples[name]:
-                raise self._empty_split_error(corpus.path, name, splits, len(convs))
-        if self.tokenizer_path is not None:
-            tok = pretrained_tokenizer(self.tokenizer_path)
-        else:
-            tok = train_tokenizer([t for c in splits["train"] for t in c.turns], **self.tok_args)
-        topics = ["none"] + sorted({c.topic for c in convs if c.topic})
-        index = {t: i for i, t in enumerate(topics)}
-        tok.save_pretrained(str(out / "tokenizer"))
-        arrays = {}
-        for name in SPLITS:
-            enc = encode_split(splits[name], examples[name], tok, index)
-            arrays.update({f"{name}.{k}": v for k, v in enc.arrays().items()})
-        np.savez(out / "encoded.npz", **arrays)
-        counts = {
-            n: {"conversations": len(splits[n]), "examples": len(examples[n])} for n in SPLITS
-        }
-        atomic_write_json(out / "info.json", {"topics": topics, "splits": counts})
-
-    def _empty_split_error(
-        self, path: str, name: str, splits: dict[str, list], n_convs: int
-    ) -> DataError:
-        """Which filter emptied a split, with its values and counts."""
-        lo, hi = self.example_args["min_target_words"], self.example_args["max_target_words"]
-        convs = splits[name]
-        n_targets = sum(len(c.turns) - 1 for c in convs)
-        outside = sum(not lo <= len(t.split()) <= hi for c in convs for t in c.turns[1:])
-        why = f"of {n_targets} target turns in {len(convs)} conversations, {outside} were outside the word range"
-        if n_targets - outside > 0:  # the rest were dropped as repeats
-            why += f", {n_targets - outside} repeated an earlier example (data.dedupe=true)"
-        msg = (
-            f"{path}: data.min_target_words={lo}, data.max_target_words={hi} left the {name} "
-            f"split with no examples ({why})"
-        )
-        max_examples = self.split_args["max_examples"]
-        if max_examples is not None:
-            n_taken = sum(len(v) for v in splits.values())
-            msg += (
-                f"; data.max_examples={max_examples} kept {n_taken} of {n_convs} usable "
-                "conversations"
-            )
-        return DataError(msg + ". Widen the word range or use more data.")
 
     def setup(self, stage: str | None = None) -> None:
         self.load()
@@ -291,26 +237,27 @@ class DialogueDataModule(pl.LightningDataModule):
         """`ranked`: under a distributed trainer, this rank's share (`BucketBatchSampler`)."""
         ds = ds or self.datasets[name]
         trainer = self.trainer if ranked else None
-        sampler = BucketBatchSampler(
-            ds.lengths,
+        resume_at = self.resume_position if train else None
+        if train:
+            self.resume_position = None  # one pass resumes; later ones start afresh
+        return bucket_loader(
+            ds,
+            partial(
+                collate,
+                pad_id=self.pad_id,
+                bos_id=self.bos_id,
+                eos_id=self.eos_id,
+                conversation_bag=self.conversation_bag,
+            ),
             self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
+            train=train,
             seed=self.seed,
             bucket_multiplier=self.bucket_multiplier,
             weights=ds.topic_weights() if (train and self.balanced_topics) else None,
             num_replicas=trainer.world_size if trainer is not None else 1,
             rank=trainer.global_rank if trainer is not None else 0,
-        )
-        if train and self.resume_position is not None:
-            epoch, batches = self.resume_position
-            self.resume_position = None
-            sampler.resume_at(*((epoch, batches) if batches < len(sampler) else (epoch + 1, 0)))
-        return DataLoader(
-            ds,
-            batch_sampler=sampler,
-            collate_fn=partial(collate, pad_id=self.pad_id, bos_id=self.bos_id, eos_id=self.eos_id),
             num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            resume_at=resume_at,
         )
 
     # ---- resuming mid-epoch: the position in the training pass travels in checkpoints -------

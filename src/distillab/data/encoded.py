@@ -178,3 +178,13 @@ class DialogueDataset(Dataset):
         topics = self.split.topic[self.split.examples[self.rows, 0]]
         counts = np.bincount(topics)
         return torch.as_tensor(1.0 / counts[topics], dtype=torch.double)
+
+
+def subset_rows(n: int, size: int | None, seed: int) -> np.ndarray | None:
+    """A seeded subset of `size` of `n` example rows, sorted (`data.max_train_examples`: fewer
+    labelled pairs for the student while the tokenizer and the splits stay those of the full
+    data); None: all of them."""
+    if size is None or size >= n:
+        return None
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size, replace=False))

@@ -16,6 +16,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from distillab.data.batch import Batch
 from distillab.errors import ConfigError
 from distillab.losses.divergences import get_divergence
 from distillab.losses.kd import kd_loss
@@ -27,7 +28,7 @@ class LossContext:
     """Everything a term may read for one training batch."""
 
     student: Any  # distillab.models.Seq2SeqOutput
-    batch: dict
+    batch: Batch
     pad_id: int
     teacher: Any = None  # distillab.teachers.TeacherOutput (distillation only)
     temperature: float = 1.0
@@ -63,19 +64,19 @@ class GoldCE(nn.Module):
         self.label_smoothing = label_smoothing
 
     def forward(self, ctx: LossContext) -> Tensor:
-        return smoothed_nll(ctx.log_probs, ctx.batch["tgt_out"], ctx.pad_id, self.label_smoothing)
+        return smoothed_nll(ctx.log_probs, ctx.batch.tgt_out, ctx.pad_id, self.label_smoothing)
 
 
 class TopicCE(nn.Module):
     """Topic classification from the shared encoder (task=multi)."""
 
     def forward(self, ctx: LossContext) -> Tensor:
-        return F.cross_entropy(ctx.student.topic_logits.float(), ctx.batch["topic"])
+        return F.cross_entropy(ctx.student.topic_logits.float(), ctx.batch.topic)
 
 
 def rated_mean(error: Tensor, ctx: LossContext) -> Tensor:
     """Mean of a per-conversation ``error [B]`` over the rated rows (unrated are masked)."""
-    m = ctx.batch["rating_mask"].to(error.dtype)
+    m = ctx.batch.rating_mask.to(error.dtype)
     return (error * m).sum() / m.sum().clamp(min=1.0)
 
 
@@ -83,7 +84,7 @@ class RatingMSE(nn.Module):
     """Rating regression in [0, 1], squared error: trains the head for the conditional mean."""
 
     def forward(self, ctx: LossContext) -> Tensor:
-        return rated_mean((ctx.student.rating.float() - ctx.batch["rating"]) ** 2, ctx)
+        return rated_mean((ctx.student.rating.float() - ctx.batch.rating) ** 2, ctx)
 
 
 class RatingL1(nn.Module):
@@ -92,7 +93,7 @@ class RatingL1(nn.Module):
     median baseline measure; on skewed ratings the mean loses to the median on MAE)."""
 
     def forward(self, ctx: LossContext) -> Tensor:
-        return rated_mean((ctx.student.rating.float() - ctx.batch["rating"]).abs(), ctx)
+        return rated_mean((ctx.student.rating.float() - ctx.batch.rating).abs(), ctx)
 
 
 class LogitKD(nn.Module):
@@ -108,7 +109,7 @@ class LogitKD(nn.Module):
         return ctx.teacher.kd_loss(
             ctx.student.logits,
             ctx.temperature,
-            ctx.batch["tgt_mask"],
+            ctx.batch.tgt_mask,
             ctx.log_probs,
             self.divergence,
             self.beta,
@@ -159,7 +160,7 @@ class HiddenStateMSE(nn.Module):
         return hidden_state_loss(
             ctx.student.enc_states,
             ctx.teacher.enc_states,
-            ctx.batch["src_mask"],
+            ctx.batch.src_mask,
             self.projection,
         )
 
@@ -169,7 +170,7 @@ class AttentionKL(nn.Module):
 
     def forward(self, ctx: LossContext) -> Tensor:
         return attention_transfer_loss(
-            ctx.student.attn, ctx.teacher.attn, ctx.batch["tgt_mask"], ctx.batch["src_mask"]
+            ctx.student.attn, ctx.teacher.attn, ctx.batch.tgt_mask, ctx.batch.src_mask
         )
 
 

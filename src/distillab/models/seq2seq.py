@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from distillab.data.batch import Batch, ConversationBag
 from distillab.models.attention import AttentionMemory
 from distillab.models.decoder import GRUDecoder
 from distillab.models.encoder import GRUEncoder
@@ -34,19 +35,6 @@ def masked_mean(states: Tensor, mask: Tensor) -> Tensor:
     """Mean of ``states [B, T, H]`` over real positions of ``mask [B, T]`` -> ``[B, H]``."""
     m = mask.unsqueeze(-1).to(states.dtype)
     return (states * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
-
-
-class ConversationBag(NamedTuple):
-    """Whole conversations as one `embedding_bag` input: row i's tokens start at
-    ``offsets[i]`` of ``tokens`` (the batch's `conv_tokens` / `conv_offsets`)."""
-
-    tokens: Tensor  # [N] token ids
-    offsets: Tensor  # [B]
-
-    @classmethod
-    def of(cls, batch: dict) -> ConversationBag:
-        """A data batch's whole conversations (`distillab.data.batching.collate`)."""
-        return cls(batch["conv_tokens"], batch["conv_offsets"])
 
 
 class DecoderState(NamedTuple):
@@ -160,6 +148,17 @@ class Seq2Seq(nn.Module):
             topic_logits, rating = self.heads(head_src, head_src_mask, conv)
         return Seq2SeqOutput(logits, enc_states, attn, attn_hidden, topic_logits, rating)
 
+    def forward_batch(self, batch: Batch) -> Seq2SeqOutput:
+        """The teacher-forced pass on a collated batch (what modules and teachers score)."""
+        return self(
+            batch.src,
+            batch.src_mask,
+            batch.tgt_in,
+            batch.head_src,
+            batch.head_src_mask,
+            batch.conversation,
+        )
+
     @property
     def has_heads(self) -> bool:
         return self.topic_head is not None or self.rating_head is not None
@@ -175,8 +174,9 @@ class Seq2Seq(nn.Module):
             return pooled
         if conv is None:
             raise ValueError(
-                "this model's heads read the whole conversation (conversation_bag=True): "
-                "pass conv=ConversationBag(batch['conv_tokens'], batch['conv_offsets'])"
+                "this model's heads read the whole conversation (conversation_bag=True) but got "
+                "none: pass conv=batch.conversation, from data built with conversation_bag=True "
+                "(task.conversation_bag=true)"
             )
         bag = F.embedding_bag(conv.tokens, self.embedding.weight, conv.offsets, mode="mean")
         ends = torch.cat([conv.offsets[1:], conv.offsets.new_tensor([conv.tokens.numel()])])

@@ -33,7 +33,7 @@ class TrainClock(pl.Callback):
         self._start()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.tokens += batch["n_tokens"]
+        self.tokens += batch.n_tokens
 
     def on_validation_start(self, trainer, pl_module) -> None:
         if trainer.training:

@@ -12,11 +12,12 @@ from typing import Any
 
 import torch
 
+from distillab.data.batch import Batch, TrainingBatch
 from distillab.errors import ConfigError
 from distillab.losses.objective import distill_objective
 from distillab.losses.terms import LossContext
 from distillab.models import Seq2SeqOutput
-from distillab.modules.onpolicy import OnPolicy, is_gold
+from distillab.modules.onpolicy import OnPolicy
 from distillab.modules.seq2seq import Seq2SeqModule
 from distillab.teachers import Teacher, check_vocab, combine_outputs
 
@@ -55,7 +56,7 @@ class DistillationModule(Seq2SeqModule):
         self.onpolicy = OnPolicy(**onpolicy) if onpolicy and onpolicy.get("enabled") else None
         self.copied: list[str] = []
         if init_from_teacher:
-            first = getattr(teachers[0], "model", None)
+            first = teachers[0].model
             if first is None:
                 raise ConfigError("student.init_from_teacher=true needs a teacher with weights")
             self.copied = init_student_from_teacher(self.model, first)
@@ -77,14 +78,16 @@ class DistillationModule(Seq2SeqModule):
         if self.onpolicy is not None and "onpolicy_coin" in checkpoint:
             self.onpolicy.generator.set_state(checkpoint["onpolicy_coin"])
 
-    def training_batch(self, batch: dict) -> dict:
+    def training_batch(self, batch: Batch) -> TrainingBatch:
         if self.onpolicy is None:
-            return batch
-        batch = self.onpolicy(self, batch)
-        self.log("train/on_policy", float(not is_gold(batch)), batch_size=batch["src"].shape[0])
-        return batch
+            return TrainingBatch(batch)
+        step = self.onpolicy(self, batch)
+        self.log("train/on_policy", float(not step.gold), batch_size=batch.size)
+        return step
 
-    def loss_context(self, out: Seq2SeqOutput, batch: dict, progress: float) -> LossContext:
+    def loss_context(
+        self, out: Seq2SeqOutput, batch: Batch, progress: float, gold: bool = True
+    ) -> LossContext:
         outputs = [t.outputs(batch) for t in self.teachers]
         return LossContext(
             student=out,
@@ -92,7 +95,7 @@ class DistillationModule(Seq2SeqModule):
             pad_id=self.hparams.pad_id,
             teacher=combine_outputs(outputs, self.teacher_weights),
             temperature=self.objective.temperature(progress),
-            gold=is_gold(batch),
+            gold=gold,
         )
 
 

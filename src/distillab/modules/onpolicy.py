@@ -10,28 +10,29 @@ from typing import Any
 
 import torch
 
+from distillab.data.batch import Batch, TrainingBatch
 from distillab.decoding import Strategy, build_strategy
 from distillab.errors import check_range
 
 
 def sampled_batch(
     model: torch.nn.Module,
-    batch: dict,
+    batch: Batch,
     strategy: Strategy,
     bos_id: int,
     eos_id: int,
     pad_id: int,
     max_len: int,
-) -> dict:
-    """`batch` with its targets replaced by `model`'s samples for its sources: `tgt_out` the
-    sampled tokens (EOS included, pad after), `tgt_in` BOS + them shifted right, `tgt_mask`
-    the non-pad positions, `n_tokens` their count. Sampled in eval mode (no dropout) and
-    without gradient; everything else (sources, labels, index) is kept."""
+) -> Batch:
+    """A new batch with `batch`'s targets replaced by `model`'s samples for its sources:
+    `tgt_out` the sampled tokens (EOS included, pad after), `tgt_in` BOS + them shifted right,
+    `tgt_mask` the non-pad positions, `n_tokens` their count. Sampled in eval mode (no
+    dropout) and without gradient; everything else (sources, labels, index) is kept."""
     was_training = model.training
     model.eval()
     try:
         tokens = strategy(
-            model, batch["src"], batch["src_mask"], bos_id=bos_id, eos_id=eos_id, max_len=max_len
+            model, batch.src, batch.src_mask, bos_id=bos_id, eos_id=eos_id, max_len=max_len
         )
     finally:
         model.train(was_training)
@@ -40,14 +41,7 @@ def sampled_batch(
     tgt_in = torch.cat([bos, tgt_out[:, :-1]], dim=1)
     tgt_mask = tgt_out != pad_id
     tgt_in = tgt_in.masked_fill(~tgt_mask, pad_id)
-    return {
-        **batch,
-        "tgt_in": tgt_in,
-        "tgt_out": tgt_out,
-        "tgt_mask": tgt_mask,
-        "n_tokens": int(tgt_mask.sum()),
-        "on_policy": True,
-    }
+    return batch.with_targets(tgt_in, tgt_out, tgt_mask)
 
 
 class OnPolicy:
@@ -66,17 +60,15 @@ class OnPolicy:
         """Whether this training batch goes on-policy (draws every step, enabled or not)."""
         return self.enabled and bool(torch.rand((), generator=self.generator) < self.lmbda)
 
-    def __call__(self, module: Any, batch: dict) -> dict:
+    def __call__(self, module: Any, batch: Batch) -> TrainingBatch:
+        """`batch` as it is (gold), or with `module.model`'s samples as targets (not gold)."""
         if not self.coin():
-            return batch
+            return TrainingBatch(batch)
         hp = module.hparams
-        return sampled_batch(
+        sampled = sampled_batch(
             module.model, batch, self.strategy, hp.bos_id, hp.eos_id, hp.pad_id, hp.max_decode_len
         )
+        return TrainingBatch(sampled, gold=False)
 
 
-def is_gold(batch: dict) -> bool:
-    return not batch.get("on_policy", False)
-
-
-__all__ = ["OnPolicy", "is_gold", "sampled_batch"]
+__all__ = ["OnPolicy", "sampled_batch"]

@@ -16,10 +16,11 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from distillab.checkpoint import load_model, read_checkpoint
+from distillab.data.batch import Batch, TrainingBatch
 from distillab.decoding import Strategy, build_strategy
 from distillab.losses.objective import gold_objective
 from distillab.losses.terms import LossContext, gold_terms
-from distillab.models import ConversationBag, Seq2SeqOutput
+from distillab.models import Seq2SeqOutput
 from distillab.models.build import build_model
 from distillab.modules.metrics import EvalMetrics
 from distillab.modules.optim import param_groups
@@ -94,14 +95,14 @@ class Seq2SeqModule(pl.LightningModule):
         builds it with its term names, as its submodule (learned weights are trained)."""
         return instantiate(self.hparams.weighting)
 
-    def forward(self, batch: dict) -> Seq2SeqOutput:
+    def forward(self, batch: Batch) -> Seq2SeqOutput:
         return self.model(
-            batch["src"],
-            batch["src_mask"],
-            batch["tgt_in"],
-            batch["head_src"],
-            batch["head_src_mask"],
-            ConversationBag.of(batch),
+            batch.src,
+            batch.src_mask,
+            batch.tgt_in,
+            batch.head_src,
+            batch.head_src_mask,
+            batch.conversation,
         )
 
     def progress(self) -> float:
@@ -109,21 +110,25 @@ class Seq2SeqModule(pl.LightningModule):
         total = self.trainer.estimated_stepping_batches if self._trainer is not None else 0
         return self.global_step / total if total and total != float("inf") else 0.0
 
-    def loss_context(self, out: Seq2SeqOutput, batch: dict, progress: float) -> LossContext:
-        """What the loss terms read; the distillation module adds the teacher's outputs."""
-        return LossContext(student=out, batch=batch, pad_id=self.hparams.pad_id)
+    def loss_context(
+        self, out: Seq2SeqOutput, batch: Batch, progress: float, gold: bool = True
+    ) -> LossContext:
+        """What the loss terms read (`gold`: whether the batch's targets are gold); the
+        distillation module adds the teacher's outputs."""
+        return LossContext(student=out, batch=batch, pad_id=self.hparams.pad_id, gold=gold)
 
-    def training_batch(self, batch: dict) -> dict:
-        """The batch the step trains on (on-policy distillation replaces its targets)."""
-        return batch
+    def training_batch(self, batch: Batch) -> TrainingBatch:
+        """The batch the step trains on and whether its targets are gold (on-policy
+        distillation replaces them with the student's samples)."""
+        return TrainingBatch(batch)
 
-    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
-        batch = self.training_batch(batch)
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        step = self.training_batch(batch)
         progress = self.progress()
-        ctx = self.loss_context(self(batch), batch, progress)
+        ctx = self.loss_context(self(step.batch), step.batch, progress, step.gold)
         loss, values, weights = self.objective(ctx, progress)
         check_finite(loss, values, self.global_step)
-        size = batch["src"].shape[0]
+        size = step.batch.size
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         if len(values) > 1:
             self.log_dict({f"train/{k}": v for k, v in values.items()}, batch_size=size)
@@ -131,24 +136,24 @@ class Seq2SeqModule(pl.LightningModule):
         return loss
 
     # ---- evaluation -----------------------------------------------------------------------
-    def _eval_step(self, batch: dict, metrics: EvalMetrics, stage: str) -> None:
+    def _eval_step(self, batch: Batch, metrics: EvalMetrics, stage: str) -> None:
         out = self(batch)
         gold = LossContext(student=out, batch=batch, pad_id=self.hparams.pad_id)  # no teacher
         loss = self.objective.terms["ce"](gold)
-        self.log(f"{stage}/loss", loss, batch_size=batch["src"].shape[0], sync_dist=True)
-        metrics.update_tokens(out.logits, batch["tgt_out"])
+        self.log(f"{stage}/loss", loss, batch_size=batch.size, sync_dist=True)
+        metrics.update_tokens(out.logits, batch.tgt_out)
         metrics.update_heads(
-            out.topic_logits, batch["topic"], out.rating, batch["rating"], batch["rating_mask"]
+            out.topic_logits, batch.topic, out.rating, batch.rating, batch.rating_mask
         )
-        rows = batch["index"] < self.hparams.decode_examples
+        rows = batch.index < self.hparams.decode_examples
         if rows.any():
-            hyps = self.generate(batch["src"][rows], batch["src_mask"][rows])
-            metrics.update_text(self.to_text(hyps), self.to_text(batch["tgt_out"][rows]))
+            hyps = self.generate(batch.src[rows], batch.src_mask[rows])
+            metrics.update_text(self.to_text(hyps), self.to_text(batch.tgt_out[rows]))
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._eval_step(batch, self.val_metrics, "val")
 
-    def test_step(self, batch: dict, batch_idx: int) -> None:
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
         self._eval_step(batch, self.test_metrics, "test")
 
     def on_validation_epoch_end(self) -> None:

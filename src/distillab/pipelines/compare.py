@@ -9,7 +9,6 @@ import torch
 
 from distillab.analysis.attention import mean_attention_js
 from distillab.checkpoint import load_model
-from distillab.models import ConversationBag
 from distillab.pipelines.baselines import head_baselines
 from distillab.pipelines.fit import JobResult
 from distillab.teachers import Teacher
@@ -41,12 +40,11 @@ def teacher_agreement(students: list[torch.nn.Module], teacher: Teacher, loader)
     teacher's (all teacher-forced on the same gold prefix); one teacher pass for all."""
     agree, total = [0] * len(students), 0
     for b in loader:
-        args = (b["src"], b["src_mask"], b["tgt_in"])
         t = teacher.outputs(b).logits[0].argmax(-1)
         for i, student in enumerate(students):
-            out = student(*args, conv=ConversationBag.of(b))
-            agree[i] += int(((out.logits.argmax(-1) == t) & b["tgt_mask"]).sum())
-        total += int(b["tgt_mask"].sum())
+            out = student.forward_batch(b)
+            agree[i] += int(((out.logits.argmax(-1) == t) & b.tgt_mask).sum())
+        total += int(b.tgt_mask.sum())
     return [a / max(total, 1) for a in agree]
 
 

@@ -29,8 +29,8 @@ def decode_training_set(teacher: Teacher, dm: DialogueDataModule, strategy: Stra
     n_rows = len(dm.splits["train"].examples)
     decodes: dict[int, list[int]] = {}
     for batch in dm.plain_loader("train"):
-        hyps = teacher.generate(batch["src"], batch["src_mask"], strategy)
-        for row, hyp in zip(batch["index"].tolist(), hyps.tolist(), strict=True):
+        hyps = teacher.generate(batch.src, batch.src_mask, strategy)
+        for row, hyp in zip(batch.index.tolist(), hyps.tolist(), strict=True):
             hyp = hyp[: hyp.index(dm.eos_id)] if dm.eos_id in hyp else hyp
             decodes[row] = [t for t in hyp if t != dm.pad_id]
     lens = np.array([len(decodes.get(r, ())) for r in range(n_rows)], dtype=np.int64)

@@ -7,8 +7,10 @@ from abc import ABC, abstractmethod
 import torch
 from torch import Tensor
 
+from distillab.data.batch import Batch
 from distillab.decoding import Strategy
 from distillab.errors import ConfigError
+from distillab.models import Seq2Seq
 from distillab.teachers.outputs import TeacherOutput
 
 
@@ -16,7 +18,9 @@ class Teacher(ABC):
     """A frozen model (never trained, never in the student's optimiser or checkpoint).
 
     Implementations say who they are (`identity`: a content hash that keys every cache built
-    from them), which tokenizer they read (`vocab_hash`), and score a collated batch.
+    from them; `source`: where they come from, for logs and reports), which tokenizer they
+    read (`vocab_hash`), and score a collated batch. Callers ask the interface, never the
+    class: `model` is None for a teacher without distillab weights.
     """
 
     weight: float = 1.0
@@ -33,7 +37,8 @@ class Teacher(ABC):
 
     @property
     def source(self) -> str:
-        """Where the teacher comes from, for logs and reports (a path, a name)."""
+        """Where the teacher comes from, for logs and reports (a checkpoint file, a model
+        directory); by default its class name."""
         return type(self).__name__
 
     @property
@@ -42,12 +47,18 @@ class Teacher(ABC):
         return None
 
     @property
+    def model(self) -> Seq2Seq | None:
+        """The teacher's distillab network, where it has one (`student.init_from_teacher`
+        copies from it; a cached teacher runs its task heads): None otherwise."""
+        return None
+
+    @property
     def hidden_size(self) -> int | None:
         """Width of `enc_states` in its outputs (hidden-state transfer sizes its projection)."""
         return None
 
     @abstractmethod
-    def outputs(self, batch: dict) -> TeacherOutput:
+    def outputs(self, batch: Batch) -> TeacherOutput:
         """The teacher's outputs on a collated batch (teacher-forced on `tgt_in`), no grad."""
 
     def generate(self, src: Tensor, src_mask: Tensor, strategy: Strategy | None = None) -> Tensor:

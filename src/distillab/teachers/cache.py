@@ -224,7 +224,7 @@ class TeacherCache:
             if tail_samples:
                 top_v, top_i = _add_tail_draws(log_probs, top_v, top_i, tail_samples, gen)
             top_v, top_i = top_v.half().numpy(), top_i.int().numpy()
-            for i, row in enumerate(batch["index"].tolist()):
+            for i, row in enumerate(batch.index.tolist()):
                 a, b = offsets[row], offsets[row + 1]
                 values[a:b], ids[a:b] = top_v[i, : b - a], top_i[i, : b - a]
         values.flush(), ids.flush()

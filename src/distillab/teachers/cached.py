@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from distillab.models import ConversationBag
+from distillab.data.batch import Batch
+from distillab.models import Seq2Seq
 from distillab.teachers.base import Teacher
 from distillab.teachers.cache import TeacherCache
 from distillab.teachers.outputs import CachedOutput
@@ -24,33 +25,31 @@ class CachedTeacher(Teacher):
         return self.base.identity
 
     @property
-    def source(self) -> str:
-        return self.base.source
-
-    @property
     def checkpoint(self) -> str | None:
         return self.base.checkpoint
 
     @property
-    def model(self):
+    def model(self) -> Seq2Seq | None:
         """The wrapped teacher's network, where it has one (student.init_from_teacher)."""
-        return getattr(self.base, "model", None)
+        return self.base.model
+
+    @property
+    def source(self) -> str:
+        return self.base.source
 
     @property
     def vocab_hash(self) -> str:
         return self.base.vocab_hash
 
-    def outputs(self, batch: dict) -> CachedOutput:
-        mask = batch["tgt_mask"]
-        values, ids = self.cache.batch(batch["index"], mask.shape[1], mask)
+    def outputs(self, batch: Batch) -> CachedOutput:
+        mask = batch.tgt_mask
+        values, ids = self.cache.batch(batch.index, mask.shape[1], mask)
         topic_logits = rating = None
         model = self.model
-        if model is not None and getattr(model, "has_heads", False):
+        if model is not None and model.has_heads:
             # the task heads are not cached: an encoder pass (no decoder) serves them
             with torch.no_grad():
-                topic_logits, rating = model.heads(
-                    batch["head_src"], batch["head_src_mask"], ConversationBag.of(batch)
-                )
+                topic_logits, rating = model.heads(*batch.head_input, batch.conversation)
         return CachedOutput(
             topic_logits=topic_logits,
             rating=rating,

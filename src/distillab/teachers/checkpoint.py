@@ -11,9 +11,10 @@ import torch
 from torch import Tensor
 
 from distillab.checkpoint import hyperparameters, model_from, read_checkpoint
+from distillab.data.batch import Batch
 from distillab.decoding import Strategy, build_strategy
 from distillab.errors import ConfigError
-from distillab.models import ConversationBag
+from distillab.models import Seq2Seq
 from distillab.teachers.base import Teacher
 from distillab.teachers.outputs import LogitsOutput
 from distillab.utils.io import file_sha256
@@ -31,10 +32,14 @@ class CheckpointTeacher(Teacher):
         self.ckpt, self.weight = str(ckpt), float(weight)
         state = read_checkpoint(self.ckpt)
         self.hparams = hyperparameters(state)
-        self.model = model_from(state, self.ckpt)
-        self.model.requires_grad_(False)
+        self.network = model_from(state, self.ckpt)
+        self.network.requires_grad_(False)
         self.decoding = build_strategy(self.hparams.get("decoding") or GREEDY)
         self._identity: str | None = None
+
+    @property
+    def model(self) -> Seq2Seq:
+        return self.network
 
     @property
     def identity(self) -> str:
@@ -59,15 +64,8 @@ class CheckpointTeacher(Teacher):
         return int(self.model.hidden_size)
 
     @torch.no_grad()
-    def outputs(self, batch: dict) -> LogitsOutput:
-        out = self.model(
-            batch["src"],
-            batch["src_mask"],
-            batch["tgt_in"],
-            batch["head_src"],
-            batch["head_src_mask"],
-            ConversationBag.of(batch),
-        )
+    def outputs(self, batch: Batch) -> LogitsOutput:
+        out = self.network.forward_batch(batch)
         return LogitsOutput(
             out.enc_states, out.attn, out.topic_logits, out.rating, [out.logits], [1.0]
         )

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from distillab.data.batch import Batch
 from distillab.data.tokenizer import pretrained_tokenizer, special_ids, vocab_hash
 from distillab.decoding import Greedy, Strategy
 from distillab.errors import ConfigError
@@ -124,9 +125,9 @@ class HFTeacher(Teacher):
         return self._hidden
 
     @torch.no_grad()
-    def outputs(self, batch: dict) -> LogitsOutput:
+    def outputs(self, batch: Batch) -> LogitsOutput:
         run = self._seq2seq if self.kind == "seq2seq" else self._causal
-        logits, enc_states, attn = run(batch["src"], batch["src_mask"], batch["tgt_in"])
+        logits, enc_states, attn = run(batch.src, batch.src_mask, batch.tgt_in)
         return LogitsOutput(enc_states, attn, None, None, [logits], [1.0])
 
     def generate(self, src: Tensor, src_mask: Tensor, strategy: Strategy | None = None) -> Tensor:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from torch import Tensor
 
 from distillab.losses.divergences import CACHED_DIVERGENCES
-from distillab.losses.kd import average_teacher_probs, kd_loss_from_probs, topk_kd_loss
+from distillab.losses.kd import average_teacher_probs, kd_loss_from_probs
+from distillab.losses.topk import topk_kd_loss
 
 
 @dataclass

@@ -96,14 +96,7 @@ class Seq2SeqModule(pl.LightningModule):
         return instantiate(self.hparams.weighting)
 
     def forward(self, batch: Batch) -> Seq2SeqOutput:
-        return self.model(
-            batch.src,
-            batch.src_mask,
-            batch.tgt_in,
-            batch.head_src,
-            batch.head_src_mask,
-            batch.conversation,
-        )
+        return self.model.forward_batch(batch)
 
     def progress(self) -> float:
         """Share of training done, in [0, 1] (drives weight and temperature schedules)."""

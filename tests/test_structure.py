@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 ONE_TORCH_LOAD = "distillab.checkpoint"  # the one module that calls torch.load
 MAX_LINES = 300
 LOAD_CALLS = {"torch.load", "torch.serialization.load"}
-# "what" of a private-name access on a plain object: getattr/setattr/hasattr/delattr
+# builtins that reach an attribute by its name: getattr(x, "_name") is x._name
 NAME_BUILTINS = {"getattr", "setattr", "hasattr", "delattr"}
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -39,13 +39,14 @@ PACKAGE = SRC / "distillab"
 
 
 def private(name: str) -> bool:
-    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+    """`_name`; not a dunder, nor a Hydra key such as `cfg._target_`."""
+    return name.startswith("_") and not name.endswith("_")
 
 
 @dataclass
 class Module:
-    """One parsed module: its imports of distillab modules (with line numbers), its calls and
-    the private names it reaches on other libraries' objects."""
+    """One parsed module: the distillab modules it imports (anywhere in it) and the dotted
+    origin of each name it imports."""
 
     name: str
     path: Path
@@ -215,16 +216,27 @@ def test_every_module_has_a_layer():
     assert not modules()["distillab"].imports, "the package root imports nothing"
 
 
+def upward(mod: Module) -> list[str]:
+    """This module's imports of a higher layer than its own."""
+    out = []
+    for target, line in mod.imports.items():
+        low, high = layer_of(mod.name), layer_of(target)
+        if low is not None and high is not None and high > low:
+            out.append(f"{mod.name}:{line} ({LAYERS[low][0]}) imports {target} ({LAYERS[high][0]})")
+    return out
+
+
 def test_no_import_from_a_lower_layer_to_a_higher_one():
-    upward = []
-    for mod in modules().values():
-        for target, line in mod.imports.items():
-            low, high = layer_of(mod.name), layer_of(target)
-            if low is not None and high is not None and high > low:
-                upward.append(
-                    f"{mod.name}:{line} ({LAYERS[low][0]}) imports {target} ({LAYERS[high][0]})"
-                )
-    assert not upward, "\n".join(upward)
+    found = [line for mod in modules().values() for line in upward(mod)]
+    assert not found, "\n".join(found)
+
+
+def test_the_layer_check_finds_an_upward_import_and_only_that():
+    mod = Module("distillab.teachers.example", PACKAGE / "teachers" / "example.py", 3, ast.Module())
+    mod.imports = {"distillab.checkpoint": 1, "distillab.teachers.base": 2, "distillab.modules": 3}
+    assert upward(mod) == [
+        "distillab.teachers.example:3 (teachers) imports distillab.modules (LightningModules)"
+    ]
 
 
 def test_no_import_cycle():

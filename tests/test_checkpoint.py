@@ -24,7 +24,7 @@ from distillab.modules.reliability import SafeCheckpointIO
 from distillab.teachers.checkpoint import CheckpointTeacher
 from distillab.train import run_job
 from tests.conftest import TINY, compose_cfg
-from tests.jobs.test_resume import ROOT
+from tests.runs.test_resume import ROOT
 
 SRC = ROOT / "src"
 

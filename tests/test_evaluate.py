@@ -10,7 +10,7 @@ import pytest
 
 from distillab.train import run_job
 from tests.conftest import TINY, compose_cfg
-from tests.jobs.test_resume import env
+from tests.runs.test_resume import env
 
 
 @pytest.mark.slow

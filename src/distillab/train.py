@@ -91,7 +91,8 @@ def main(cfg: DictConfig) -> float | list[float] | None:
     console.setup()  # Hydra has set up logging: console + <run_dir>/train.log
     start = time.time()
     try:
-        from distillab.jobs.resume import prepare_resume, run_tracked
+        from distillab.runs.resume import prepare_resume
+        from distillab.runs.tracked import run_tracked
         from distillab.validate import validate  # imports torch: kept out of composition
 
         validate(cfg)  # every config error, before any data is read or teacher trained
@@ -142,7 +143,7 @@ def record_failure(cfg: DictConfig, e: BaseException) -> None:
     """`<run_dir>/status.json`: failed, with the error (the sweep report shows it); also for
     errors before the job started (its config), which run_tracked does not see."""
     try:
-        from distillab.jobs.resume import write_status
+        from distillab.runs.tracked import write_status
 
         write_status(Path(cfg.paths.output_dir), "failed", error=error_line(e))
     except Exception:  # noqa: BLE001 - an unresolvable output_dir or a full disk: nothing to add

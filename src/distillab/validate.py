@@ -10,7 +10,7 @@ from distillab.config import EvalConfig, RunConfig, check_teacher_outputs
 from distillab.config import validate as validate_config
 from distillab.config import validate_eval as validate_eval_config
 from distillab.config.evaluation import check_ckpt, job_config
-from distillab.jobs.resume import check_resumable, check_run_dir_reuse
+from distillab.runs.state import check_resumable, check_run_dir_reuse
 
 __all__ = ["check_teacher_outputs", "validate", "validate_eval"]
 

@@ -10,8 +10,8 @@ import torch
 from omegaconf import DictConfig
 
 from distillab.data import DialogueDataModule
-from distillab.jobs.resume import is_rank_zero
 from distillab.utils.console import log, quiet_known_noise
+from distillab.utils.ranks import is_rank_zero
 from distillab.utils.run_info import save_run_info
 from distillab.utils.runtime import keep_freed_memory
 

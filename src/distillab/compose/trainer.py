@@ -13,11 +13,11 @@ from lightning_fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import CSVLogger
 
-from distillab.jobs.resume import is_rank_zero
 from distillab.modules.callbacks import PlainProgress, TrainClock
 from distillab.modules.reliability import GracefulStop, RngState, SafeCheckpointIO
 from distillab.pipelines.compress import Compression
 from distillab.pipelines.fit import LAST, Stage
+from distillab.utils.ranks import is_rank_zero
 
 
 def build_trainer(cfg: DictConfig, run_dir: Path, callbacks: list[pl.Callback]) -> pl.Trainer:

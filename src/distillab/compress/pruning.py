@@ -14,6 +14,8 @@ from typing import Literal
 from torch import Tensor, nn
 from torch.nn.utils import prune
 
+from distillab.models.rnn import gru_weight_names
+
 
 def prunable(model: nn.Module, embeddings: bool = False) -> list[tuple[nn.Module, str, str]]:
     """``(module, tensor name, qualified name)`` of every weight matrix pruning may zero: the
@@ -23,7 +25,7 @@ def prunable(model: nn.Module, embeddings: bool = False) -> list[tuple[nn.Module
     for qual, module in model.named_modules():
         prefix = f"{qual}." if qual else ""
         if isinstance(module, nn.GRU):
-            names = [n for n in module._flat_weights_names if n.startswith("weight_")]
+            names = gru_weight_names(module)
         elif isinstance(module, nn.Linear) or (embeddings and isinstance(module, nn.Embedding)):
             names = ["weight"]
         else:
@@ -36,11 +38,10 @@ def fold(model: nn.Module) -> nn.Module:
     """Fold every pruning mask into its weight (``prune.remove``): plain parameters with zeros,
     the same Parameter objects (an optimiser holding them stays valid)."""
     for module in model.modules():
-        hooks = [
-            h for h in module._forward_pre_hooks.values() if isinstance(h, prune.BasePruningMethod)
-        ]
-        for hook in hooks:
-            prune.remove(module, hook._tensor_name)
+        masked = [n.removesuffix("_mask") for n, _ in module.named_buffers(recurse=False)]
+        params = dict(module.named_parameters(recurse=False))
+        for name in [n for n in masked if f"{n}_orig" in params]:  # prune's <name>_orig/_mask
+            prune.remove(module, name)
     return model
 
 

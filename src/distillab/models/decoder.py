@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from distillab.models.attention import Attention, AttentionMemory
+from distillab.models.rnn import gru_weights
 
 
 class GRUDecoder(nn.Module):
@@ -93,8 +94,8 @@ class GRUDecoder(nn.Module):
         ``Gemm``)."""
         gru = self.gru
         # nn.GRU.forward's own call, time-major: the export's one GRU node
-        _, hidden = torch._VF.gru(  # type: ignore[attr-defined]
-            y_emb.unsqueeze(0), hidden, gru._flat_weights, gru.bias, gru.num_layers,
+        _, hidden = torch.gru(
+            y_emb.unsqueeze(0), hidden, gru_weights(gru), gru.bias, gru.num_layers,
             0.0, False, False, False,
         )  # fmt: skip
         query = (hidden[-1:] if self.num_layers > 1 else hidden).transpose(0, 1)  # [B, 1, H]

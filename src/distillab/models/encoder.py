@@ -16,6 +16,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from distillab.models.rnn import gru_weights
+
 
 def reverse_index(lengths: Tensor, max_len: int) -> Tensor:
     """Index ``[B, T]`` mapping t -> len-1-t for t < len and t -> t for pads (an involution)."""
@@ -116,9 +118,9 @@ class GRUEncoder(nn.Module):
             grus = [self.fwd[layer], *([self.bwd[layer]] if self.bidirectional else [])]
             packed = pack_padded_sequence(x.transpose(0, 1), lengths, enforce_sorted=True)
             h0 = x.new_zeros(len(grus), x.size(0), grus[0].hidden_size)
-            weights = [w for gru in grus for w in gru._flat_weights]
+            weights = [w for gru in grus for w in gru_weights(gru)]
             # nn.GRU.forward's own call on packed data, both directions' weights in one node
-            data, final = torch._VF.gru(  # type: ignore[attr-defined]
+            data, final = torch.gru(
                 packed.data, packed.batch_sizes, h0, weights, True, 1, 0.0, False, len(grus) == 2
             )
             out, _ = pad_packed_sequence(

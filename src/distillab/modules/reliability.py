@@ -17,7 +17,7 @@ before the time limit, or on preemption. submitit's own handler requeues the job
 once, wherever the job is; `preemption_notice` (around the whole job) and `GracefulStop` (during
 `fit`) take the signal first, and the job hands it on to submitit's handler (`hand_over`) once
 the checkpoint and the status are written. The requeued job finds its run directory interrupted
-and resumes (distillab.jobs.resume). Lightning's own SLURM requeue (SIGUSR1) stays off
+and resumes (distillab.runs). Lightning's own SLURM requeue (SIGUSR1) stays off
 (`SLURMEnvironment(auto_requeue=False)`).
 """
 

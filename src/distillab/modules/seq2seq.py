@@ -100,7 +100,11 @@ class Seq2SeqModule(pl.LightningModule):
 
     def progress(self) -> float:
         """Share of training done, in [0, 1] (drives weight and temperature schedules)."""
-        total = self.trainer.estimated_stepping_batches if self._trainer is not None else 0
+        try:
+            trainer = self.trainer
+        except RuntimeError:  # Lightning's answer for a module not attached to a Trainer
+            return 0.0
+        total = trainer.estimated_stepping_batches
         return self.global_step / total if total and total != float("inf") else 0.0
 
     def loss_context(

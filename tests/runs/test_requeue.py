@@ -16,11 +16,12 @@ import pytest
 import torch
 
 from distillab.errors import ConfigError
-from distillab.jobs.resume import config_changes, continue_in_place, recorded_state
 from distillab.modules import reliability
+from distillab.runs.resume import continue_in_place
+from distillab.runs.state import config_changes, recorded_state
 from distillab.validate import validate
 from tests.conftest import TINY, compose_cfg
-from tests.jobs.test_resume import cli, env
+from tests.runs.test_resume import cli, env
 
 STEPS = [t for t in TINY if not t.startswith("trainer.max_steps")] + ["trainer.max_steps=150"]
 

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from tests.conftest import TINY, TINY_TEACHER
-from tests.jobs.test_resume import cli, env
+from tests.runs.test_resume import cli, env
 
 BASE = [t for t in TINY if not t.startswith(("data.batch_size", "trainer.max_steps"))]
 ARGS = ["experiment=distill", *BASE, *TINY_TEACHER, "trainer.max_steps=30"]

@@ -120,11 +120,11 @@ def test_a_registry_teacher_interrupted_mid_training_resumes_from_its_staging_di
 
 @pytest.mark.slow
 def test_a_truncated_last_checkpoint_is_one_line_and_the_run_resumes_once_it_is_whole(tmp_path):
-    from distillab.jobs.resume import run_tracked
+    from distillab.runs.tracked import run_tracked
     from distillab.train import run_job
     from tests.conftest import compose_cfg
 
-    at = "+callbacks.stop={_target_: tests.jobs.test_run_status.SignalAt, step: 3}"
+    at = "+callbacks.stop={_target_: tests.runs.test_run_status.SignalAt, step: 3}"
     with pytest.raises(SystemExit):
         run_tracked(compose_cfg([*TINY, "trainer.val_check_interval=2", at], tmp_path), run_job)
     run_dir, ckpts = tmp_path / "run", tmp_path / "run" / "checkpoints"

@@ -14,9 +14,10 @@ import pytorch_lightning as pl
 import torch
 
 from distillab.errors import ConfigError
-from distillab.jobs.resume import OutputError, prepare_resume, run_tracked
 from distillab.losses.objective import Objective
 from distillab.modules.reliability import NonFiniteLossError
+from distillab.runs.resume import prepare_resume
+from distillab.runs.tracked import OutputError, run_tracked
 from distillab.train import run_job
 from distillab.validate import validate
 from tests.conftest import TINY, TINY_TEACHER, compose_cfg
@@ -107,7 +108,7 @@ class SignalAt(pl.Callback):
 def test_signal_before_any_validation_then_resume_in_process(tmp_path, name):
     """Stopped at the batch boundary by any of the signals, before ModelCheckpoint saved anything:
     the resumed run still ends with one up-to-date last.ckpt (no stale one beside last-v1)."""
-    at = f"+callbacks.stop={{_target_: tests.jobs.test_run_status.SignalAt, step: 3, name: {name}}}"
+    at = f"+callbacks.stop={{_target_: tests.runs.test_run_status.SignalAt, step: 3, name: {name}}}"
     cfg = compose_cfg([*TINY, at], tmp_path)
     with pytest.raises(SystemExit) as e:
         run_tracked(cfg, run_job)
@@ -158,7 +159,7 @@ def tiny_checkpoint(path, step: int) -> None:
 
 def test_a_damaged_last_checkpoint_is_refused_before_any_work_with_how_to_recover(tmp_path):
     from distillab.checkpoint import CheckpointError
-    from distillab.jobs.resume import recorded_state
+    from distillab.runs.state import recorded_state
 
     run = tmp_path / "old"
     fake_run(run, compose_cfg(TINY, tmp_path))

@@ -152,12 +152,12 @@ def test_cached_teacher_outputs_are_the_teachers_top_k(registry, tmp_path):
     module, batch = seen["module"], seen["batch"]
     (cached,) = module.teachers
     assert isinstance(cached, CachedTeacher)
-    # written under the cache dir, keyed by a hash of its spec (teacher, k, draws, temperature)
+    # written under the cache dir, keyed by a hash of its spec (teacher, k, draws, softening temperature)
     path = cached.cache.path
     assert path.parent == Path(root / "outputs" / "cache" / "teacher_outputs")
     spec = json.loads((path / "artefact.json").read_text())["spec"]
     assert path.name == fingerprint(spec) and spec["teacher"] == file_sha256(ckpt)
-    assert (spec["k"], spec["tail_samples"], spec["temperature"]) == (16, 4, 1.0)
+    assert (spec["k"], spec["tail_samples"], spec["softening_temperature"]) == (16, 4, 1.0)
     assert (path / "values.npy").is_file() and (path / "ids.npy").is_file()
     # its top-k is the online teacher's, at the same log-probabilities (fp16)
     online = CheckpointTeacher(ckpt).outputs(batch)

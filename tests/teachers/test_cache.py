@@ -80,7 +80,7 @@ def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
     lp1 = {}
     for b in dm.plain_loader("train"):
         (logits,) = teacher.outputs(b).logits
-        lp1.update(zip(b["index"].tolist(), logits.float().log_softmax(-1), strict=True))
+        lp1.update(zip(b.index.tolist(), logits.float().log_softmax(-1), strict=True))
     rows = np.searchsorted(plain.offsets, differ, side="right") - 1
     for token, row in zip(differ, rows, strict=True):
         lp = lp1[int(row)][token - plain.offsets[row]]

@@ -64,7 +64,7 @@ def test_the_module_trains_the_objective_compose_built(run, monkeypatch, tmp_pat
     assert module.objective is objective
     # the config stays recorded as plain data, for the record
     recorded = OmegaConf.to_container(r.cfg.distill.objective, resolve=True)
-    assert {k: module.hparams.objective[k] for k in recorded} == recorded
+    assert {k: module.hparams.objective_config[k] for k in recorded} == recorded
     # wired to the student's and the teacher's widths
     projection = objective.terms["hidden"].projection
     assert (projection.in_features, projection.out_features) == (module.model.hidden_size, 48)
@@ -81,6 +81,14 @@ def test_the_module_trains_the_objective_compose_built(run, monkeypatch, tmp_pat
     net = load_model(path)
     for name, w in module.model.state_dict().items():
         torch.testing.assert_close(net.state_dict()[name], w)
+    # evaluation rebuilds a plain module with the gold objective from what it recorded (an
+    # older checkpoint recorded the objective's config as `objective`: not rebuilt either)
+    older = {**dict(module.hparams), "objective": module.hparams.objective_config}
+    for hp in (dict(module.hparams), older):
+        torch.save({"state_dict": state, "hyper_parameters": hp}, path)
+        plain = Seq2SeqModule.from_checkpoint(str(path))
+        assert set(plain.objective.terms) == {"ce"}
+        torch.testing.assert_close(plain.model.embedding.weight, module.model.embedding.weight)
 
 
 @pytest.mark.parametrize(("progress", "temperature"), [(0.0, 3.0), (0.5, 2.25), (1.0, 1.5)])

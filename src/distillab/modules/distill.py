@@ -26,10 +26,11 @@ class DistillationModule(Seq2SeqModule):
     """`objective` is the distillation objective, built by the composition root from
     `distill.objective` (`losses.objective.distill_objective`): its learned parts (projections,
     uncertainty/DWA weights) are this module's submodules, trained and checkpointed
-    (`objective.*`); the hyperparameters record what it was built from (`objective.config`).
+    (`objective.*`); the hyperparameters record what it was built from (`objective_config`).
     `onpolicy` is `distill.onpolicy`."""
 
-    # live objects; `teacher_ids` records who the teachers were, `objective` the objective's
+    # live objects: `teacher_ids` records who the teachers were, `objective_config` what the
+    # objective was built from
     not_hyperparameters = ("teachers", "network", "objective")
 
     def __init__(
@@ -44,7 +45,7 @@ class DistillationModule(Seq2SeqModule):
             raise ConfigError("distillation needs at least one teacher (teacher.ckpt)")
         super().__init__(objective=objective, **kwargs)
         hp = self.hparams
-        hp.objective = objective.config
+        hp.objective_config = objective.config  # for the record; never rebuilt from it
         hp.teacher_ids = [t.identity for t in teachers]
         for i, t in enumerate(teachers):
             check_vocab(t, hp.vocab_hash, hp.data_fingerprint, f"teacher {i} ({t.identity[:12]})")

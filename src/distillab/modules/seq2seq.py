@@ -206,9 +206,10 @@ class Seq2SeqModule(pl.LightningModule):
     def from_checkpoint(cls, path: str, tokenizer: Any = None) -> Seq2SeqModule:
         """A module with the gold objective (no teacher needed) holding the network of any
         distillab checkpoint (teacher, student, distilled, compressed): for evaluation."""
-        accepted = inspect.signature(Seq2SeqModule).parameters
-        hp = read_checkpoint(path)["hyper_parameters"]
-        module = Seq2SeqModule(**{k: v for k, v in dict(hp).items() if k in accepted})
+        recorded = set(inspect.signature(Seq2SeqModule).parameters)
+        recorded -= set(Seq2SeqModule.not_hyperparameters)
+        hp = read_checkpoint(path)["hyper_parameters"]  # (older distilled ones: `objective` too)
+        module = Seq2SeqModule(**{k: v for k, v in dict(hp).items() if k in recorded})
         module.model = load_model(path)
         module.tokenizer = tokenizer
         return module

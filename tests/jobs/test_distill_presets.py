@@ -68,7 +68,7 @@ def kd_value(module, batch, teacher_output=None):
         out = module(batch)
         ctx = module.loss_context(out, batch, 0.0)
         teacher = teacher_output or ctx.teacher
-        return teacher.kd_loss(out.logits, ctx.temperature, batch["tgt_mask"]), out, ctx
+        return teacher.kd_loss(out.logits, ctx.temperature, batch.tgt_mask), out, ctx
 
 
 @pytest.mark.slow
@@ -90,9 +90,9 @@ def test_seqkd_trains_on_the_teachers_decodes(registry, tmp_path):
     batch, teacher = seen["batch"], CheckpointTeacher(ckpt)
     assert seen["module"].objective.weights(0.0)["kd"] == 0.0  # alpha 0: the decodes teach
     eos, pad = seen["module"].hparams.eos_id, seen["module"].hparams.pad_id
-    hyps = teacher.generate(batch["src"], batch["src_mask"]).tolist()  # greedy, as configured
+    hyps = teacher.generate(batch.src, batch.src_mask).tolist()  # greedy, as configured
     targets = []
-    for hyp, tgt, mask in zip(hyps, batch["tgt_out"], batch["tgt_mask"], strict=True):
+    for hyp, tgt, mask in zip(hyps, batch.tgt_out, batch.tgt_mask, strict=True):
         hyp = [t for t in (hyp[: hyp.index(eos)] if eos in hyp else hyp) if t != pad]
         target = tgt[mask].tolist()[:-1]  # without the EOS the collate appends
         assert target and target == hyp[: len(target)], (target, hyp)
@@ -118,7 +118,7 @@ def test_extra_teachers_mix_two_teachers_with_normalised_weights(registry, tmp_p
     t = ctx.temperature
     probs = [torch.softmax(tc.outputs(batch).logits[0] / t, -1) for tc in module.teachers]
     target = (1.0 * probs[0] + 0.5 * probs[1]) / 1.5  # weights normalised to sum to 1
-    torch.testing.assert_close(mixed, kd_loss_from_probs(out.logits, target, t, batch["tgt_mask"]))
+    torch.testing.assert_close(mixed, kd_loss_from_probs(out.logits, target, t, batch.tgt_mask))
     single, _, _ = kd_value(module, batch, module.teachers[0].outputs(batch))
     assert abs(float(mixed) - float(single)) > 1e-3  # the second teacher moved the target
 
@@ -152,18 +152,18 @@ def test_cached_teacher_outputs_are_the_teachers_top_k(registry, tmp_path):
     module, batch = seen["module"], seen["batch"]
     (cached,) = module.teachers
     assert isinstance(cached, CachedTeacher)
-    # written under the cache dir, keyed by a hash of its spec (teacher, k, draws, temperature)
+    # written under the cache dir, keyed by a hash of its spec (teacher, k, draws, softening temperature)
     path = cached.cache.path
     assert path.parent == Path(root / "outputs" / "cache" / "teacher_outputs")
     spec = json.loads((path / "artefact.json").read_text())["spec"]
     assert path.name == fingerprint(spec) and spec["teacher"] == file_sha256(ckpt)
-    assert (spec["k"], spec["tail_samples"], spec["temperature"]) == (16, 4, 1.0)
+    assert (spec["k"], spec["tail_samples"], spec["softening_temperature"]) == (16, 4, 1.0)
     assert (path / "values.npy").is_file() and (path / "ids.npy").is_file()
     # its top-k is the online teacher's, at the same log-probabilities (fp16)
     online = CheckpointTeacher(ckpt).outputs(batch)
     log_probs = torch.log_softmax(online.logits[0], -1)
     out = cached.outputs(batch)
-    m = batch["tgt_mask"]
+    m = batch.tgt_mask
     top = log_probs.topk(16, -1)
     torch.testing.assert_close(out.values[..., :16][m].float(), top.values[m], atol=2e-3, rtol=0)
     # its KD gradient is the online one's on those tokens (an unbiased estimate elsewhere)

@@ -67,14 +67,14 @@ def test_topk_partial_matches_documented_formula(t, tc):
             z = sum(w.values())
             q = np.exp(F.log_softmax(s[i].double() / t, -1).numpy())
             ref += sum(wj / z * (np.log(wj / z) - np.log(q[j])) for j, wj in w.items())
-        got = topk_kd_loss(s, vals, ids, t, tail_samples=draws, cache_temperature=tc).item()
+        got = topk_kd_loss(s, vals, ids, t, tail_samples=draws, softening_temperature=tc).item()
         assert got == pytest.approx(ref / 4 * t * t, rel=1e-9)
         assert got > 0
     assert len(set(ids[..., k:].flatten().tolist())) < ids[..., k:].numel()  # repeats covered
 
 
 @pytest.mark.parametrize("t", [1.0, 2.0])
-def test_tail_draws_at_the_cache_temperature_make_the_gradient_unbiased(t):
+def test_tail_draws_at_the_softening_temperature_make_the_gradient_unbiased(t):
     """Cached at the job's temperature, the mean gradient over independent caches approaches
     the full-teacher gradient on every token, the tail included; a top-k alone stays biased
     on the tail."""
@@ -82,20 +82,20 @@ def test_tail_draws_at_the_cache_temperature_make_the_gradient_unbiased(t):
     te = _logits((6, 30), 1)
     kd_loss(s, te, t).backward()
     full, s.grad = s.grad.clone(), None
-    topk_kd_loss(s, *_topk(te, 4, t), t, cache_temperature=t).backward()
+    topk_kd_loss(s, *_topk(te, 4, t), t, softening_temperature=t).backward()
     topk_only, s.grad = s.grad.clone(), None
     # 400 independent caches in one batch (each row draws its own tail): the loss averages
     # over rows, so the gradient reaching `s` is the mean over the caches
     n = 400
     cache = _with_tail_draws(te.repeat(n, 1), 4, 8, tc=t)
-    topk_kd_loss(s.repeat(n, 1), *cache, t, tail_samples=8, cache_temperature=t).backward()
+    topk_kd_loss(s.repeat(n, 1), *cache, t, tail_samples=8, softening_temperature=t).backward()
     mean = s.grad
     err_draws = (mean - full).abs().max().item()
     err_topk = (topk_only - full).abs().max().item()
     assert err_draws < 0.1 * err_topk, (err_draws, err_topk)
 
 
-def test_tail_draws_away_from_the_cache_temperature_approach_kd_loss():
+def test_tail_draws_away_from_the_softening_temperature_approach_kd_loss():
     """At T != T_c (a temperature schedule) the draws' importance weights estimate the
     re-softened tail: with many draws the loss approaches the full KD loss."""
     s, te = _logits((5, 40), 0), _logits((5, 40), 1)

@@ -13,13 +13,13 @@ from omegaconf import OmegaConf
 
 from distillab.decoding import build_strategy
 from distillab.errors import ConfigError
-from distillab.losses import distill_objective
+from distillab.losses import distill_objective, kd_loss
 from distillab.losses.terms import gold_terms, smoothed_nll
 from distillab.modules.distill import DistillationModule, init_student_from_teacher
 from distillab.pipelines.seqkd import use_teacher_decodes
 from distillab.teachers import CheckpointTeacher
 from distillab.train import run_job
-from tests.conftest import TINY, TINY_TEACHER, compose_cfg, started, student_of
+from tests.conftest import TINY, TINY_TEACHER, compose_cfg, make_batch, started, student_of
 from tests.teachers.test_base import Plain
 
 
@@ -267,15 +267,49 @@ def test_smoothed_nll_equals_cross_entropy(smoothing):
     torch.testing.assert_close(smoothed_nll(log_probs, targets, 0, smoothing), ref)
 
 
+TINY_MODULE = dict(
+    model={"_target_": "distillab.models.Seq2Seq", "emb_dim": 8, "hidden_size": 8},
+    vocab_size=20,
+    pad_id=0,
+    bos_id=1,
+    eos_id=2,
+)
+
+
 def test_init_from_teacher_needs_a_teacher_with_weights():
+    objective = distill_objective(*gold_terms(0.0, None, None), alpha=0.5, temperature=1.0)
     with pytest.raises(ConfigError, match="needs a teacher with weights"):
         DistillationModule(
-            objective={"alpha": 0.5, "temperature": 1.0},
+            objective=objective,
             teachers=[Plain()],  # no distillab weights
             init_from_teacher=True,
-            model={"_target_": "distillab.models.Seq2Seq", "emb_dim": 8, "hidden_size": 8},
-            vocab_size=20,
-            pad_id=0,
-            bos_id=1,
-            eos_id=2,
+            **TINY_MODULE,
         )
+
+
+def test_the_module_trains_the_objective_it_is_given_and_records_its_config():
+    objective = distill_objective(
+        *gold_terms(0.0, None, None), alpha=0.3, temperature=4.0, temperature_end=1.0
+    )
+    module = DistillationModule(objective=objective, teachers=[Plain()], **TINY_MODULE)
+    assert module.objective is objective  # not rebuilt from a config
+    assert module.hparams.objective_config == objective.config
+    assert module.hparams.objective_config["temperature_end"] == 1.0
+    # live objects stay out of checkpoints, and no recorded name is a constructor argument
+    # of the plain module (evaluation passes the recorded ones back to it)
+    assert not {"network", "objective", "teachers"} & set(module.hparams)
+
+
+@pytest.mark.parametrize(("progress", "temperature"), [(0.0, 4.0), (0.5, 2.5), (1.0, 1.0)])
+def test_the_temperature_schedule_reaches_the_loss_context_and_the_kd_term(progress, temperature):
+    objective = distill_objective(
+        *gold_terms(0.0, None, None), alpha=0.5, temperature=4.0, temperature_end=1.0
+    )
+    module = DistillationModule(objective=objective, teachers=[Plain()], **TINY_MODULE).eval()
+    batch = make_batch(2, tgt_len=3)
+    out = module(batch)
+    ctx = module.loss_context(out, batch, progress)
+    assert ctx.temperature == pytest.approx(temperature)
+    teacher_logits = Plain().outputs(batch).logits[0]
+    want = kd_loss(out.logits, teacher_logits, temperature, batch.tgt_mask)
+    torch.testing.assert_close(module.objective.terms["kd"](ctx), want)

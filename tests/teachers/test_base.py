@@ -41,7 +41,7 @@ def test_defaults_name_the_class_and_have_no_network():
 
 
 def test_a_cached_teacher_answers_for_the_teacher_it_serves():
-    cache = SimpleNamespace(tail_samples=0, temperature=1.0)
+    cache = SimpleNamespace(tail_samples=0, softening_temperature=1.0)
     assert CachedTeacher(Plain(), cache).model is None
     base = Weighted()
     served = CachedTeacher(base, cache)
@@ -54,7 +54,9 @@ def test_a_cached_teacher_runs_the_heads_on_what_the_heads_read():
     base = Weighted().net.eval()
     values = torch.zeros(2, 3, 4)
     cache = SimpleNamespace(
-        tail_samples=0, temperature=1.0, batch=lambda index, n, mask: (values, values.long())
+        tail_samples=0,
+        softening_temperature=1.0,
+        batch=lambda index, n, mask: (values, values.long()),
     )
     served = CachedTeacher(SimpleNamespace(model=base, weight=1.0), cache)
     head_src = torch.tensor([[3, 4, 5, 0], [6, 7, 0, 0]])

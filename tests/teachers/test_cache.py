@@ -1,5 +1,6 @@
 """Teacher-output cache: equal to the teacher, equal in quality, computed once per sweep."""
 
+import json
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ from distillab.data.batching import collate
 from distillab.errors import ConfigError, DataError
 from distillab.losses import topk_kd_loss
 from distillab.teachers import CachedTeacher
-from distillab.teachers.cache import TeacherCache
+from distillab.teachers.cache import FORMAT, TeacherCache
 from distillab.train import run_job
 from tests.conftest import TINY, compose_cfg, started, student_of
 from tests.conftest import TINY_TEACHER as TEACHER
@@ -32,7 +33,7 @@ def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
     batch = next(iter(dm.train_dataloader()))
     out = served.outputs(batch)
     values, ids = out.values, out.ids
-    assert out.tail_samples == 8 and out.temperature == 1.0
+    assert out.tail_samples == 8 and out.softening_temperature == 1.0
     (logits,) = teacher.outputs(batch).logits
     log_probs = logits.log_softmax(-1)
     top_v, top_i = log_probs.topk(16, dim=-1)
@@ -71,7 +72,7 @@ def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
     # another temperature is another cache, softened at that temperature (same top tokens)
     cfg.distill.objective.temperature = 2.0
     soft = CachedTeacher(teacher, teacher_cache(cfg, dm, teacher))
-    assert soft.cache.path != plain.path and soft.cache.temperature == 2.0
+    assert soft.cache.path != plain.path and soft.cache.softening_temperature == 2.0
     # softening keeps the order: the same top tokens, up to near-ties at the k-th place (a
     # barely trained teacher's log-probs tie within float rounding: then either is a top-k)
     differ = np.nonzero((np.sort(soft.cache.ids[:], 1) != np.sort(plain.ids[:], 1)).any(1))[0]
@@ -79,7 +80,7 @@ def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
     lp1 = {}
     for b in dm.plain_loader("train"):
         (logits,) = teacher.outputs(b).logits
-        lp1.update(zip(b["index"].tolist(), logits.float().log_softmax(-1), strict=True))
+        lp1.update(zip(b.index.tolist(), logits.float().log_softmax(-1), strict=True))
     rows = np.searchsorted(plain.offsets, differ, side="right") - 1
     for token, row in zip(differ, rows, strict=True):
         lp = lp1[int(row)][token - plain.offsets[row]]
@@ -87,7 +88,7 @@ def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
         assert (lp[torch.as_tensor(soft.cache.ids[token]).long()] >= kth - 1e-5).all()
     batch = next(iter(dm.train_dataloader()))
     out = soft.outputs(batch)
-    assert out.temperature == 2.0
+    assert out.softening_temperature == 2.0
     (logits,) = teacher.outputs(batch).logits
     soft_v, soft_i = (logits / 2).log_softmax(-1).topk(16, dim=-1)
     m = batch.tgt_mask
@@ -158,6 +159,24 @@ def test_edited_offsets_are_refused(tmp_path):
         cache.batch(batch.index, batch.tgt_mask.shape[1], batch.tgt_mask)
     np.save(cache.path / "offsets.npy", offsets)  # on disk: refused on opening
     with pytest.raises(DataError, match="offsets.npy is not the one it was built with"):
+        TeacherCache(cache.path)
+
+
+def test_the_cache_records_its_softening_temperature_and_refuses_another_format(tmp_path):
+    cfg = compose_cfg(["experiment=distill", *TINY, *TEACHER, *CACHED], tmp_path)
+    cfg.distill.objective.temperature = 2.0
+    r = started(cfg)
+    cache = teacher_cache(cfg, r.data, r.teacher)
+    assert cache.softening_temperature == 2.0
+    info = json.loads((cache.path / "info.json").read_text())
+    spec = json.loads((cache.path / "artefact.json").read_text())["spec"]
+    assert info["format"] == spec["format"] == FORMAT
+    assert info["softening_temperature"] == spec["softening_temperature"] == 2.0
+    assert "temperature" not in info and "temperature" not in spec
+    # an entry of the previous format (its temperature under another key) is refused, not read
+    old = {k: v for k, v in info.items() if k not in ("format", "softening_temperature")}
+    (cache.path / "info.json").write_text(json.dumps({**old, "temperature": 2.0}))
+    with pytest.raises(DataError, match=f"format '\\?', not '{FORMAT}'"):
         TeacherCache(cache.path)
 
 

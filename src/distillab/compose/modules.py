@@ -1,4 +1,9 @@
-"""The LightningModules a job trains, from the model's own config nodes and the loaded data."""
+"""The LightningModules a job trains, from the model's own config nodes and the loaded data.
+
+Each module's network and objective are built here, once, and passed built: the network first
+(the student's initialisation is the same whatever its objective), then the objective, whose
+wiring reads the network's width (`student_hidden`) and the main teacher's (`teacher_hidden`).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from distillab.data import DialogueDataModule
+from distillab.losses.objective import distill_objective, gold_objective
+from distillab.models.build import build_model
 from distillab.modules.distill import DistillationModule
-from distillab.modules.seq2seq import Seq2SeqModule
+from distillab.modules.seq2seq import Seq2SeqModule, gold_parts
 from distillab.teachers import Teacher
 
 
@@ -46,7 +53,9 @@ def module_kwargs(cfg: DictConfig, dm: DialogueDataModule, heads: tuple[int, boo
 
 def gold_module(cfg: DictConfig, dm: DialogueDataModule, heads: tuple[int, bool]) -> Seq2SeqModule:
     """A model trained on gold responses (a teacher, a student from scratch)."""
-    module = Seq2SeqModule(**module_kwargs(cfg, dm, heads))
+    kwargs = module_kwargs(cfg, dm, heads)
+    network = build_model(kwargs)
+    module = Seq2SeqModule(**kwargs, network=network, objective=gold_objective(*gold_parts(kwargs)))
     module.tokenizer = dm.tokenizer
     return module
 
@@ -55,9 +64,24 @@ def distillation_module(
     cfg: DictConfig, dm: DialogueDataModule, heads: tuple[int, bool], teachers: list[Teacher]
 ) -> DistillationModule:
     """A student of `teachers` under `distill.objective` and `distill.onpolicy`."""
+    kwargs = module_kwargs(cfg, dm, heads)
+    network = build_model(kwargs)
+    terms, weights, weighting = gold_parts(kwargs)
+    wiring = {
+        "student_hidden": network.hidden_size,
+        "teacher_hidden": teachers[0].hidden_size if teachers else None,
+    }
+    objective = distill_objective(
+        terms,
+        weights,
+        **OmegaConf.to_container(cfg.distill.objective, resolve=True),
+        wiring=wiring,
+        weighting=weighting,
+    )
     module = DistillationModule(
-        **module_kwargs(cfg, dm, heads),
-        objective=OmegaConf.to_container(cfg.distill.objective, resolve=True),
+        **kwargs,
+        network=network,
+        objective=objective,
         teachers=teachers,
         init_from_teacher=bool(cfg.student.init_from_teacher),
         onpolicy=OmegaConf.to_container(cfg.distill.onpolicy, resolve=True),

@@ -106,15 +106,14 @@ def kd_loss(
     Args:
         student_logits: ``[..., vocab]``; receives gradients.
         teacher_logits: ``[..., vocab]``, same shape; detached (no gradient to the teacher).
-        temperature: softening temperature ``T > 0``.
+        temperature: softening temperature ``T > 0`` (range-checked once, by the config).
         mask: optional bool ``[...]``; ``True`` = position counts. All-``False`` gives ``0``.
         divergence: a name in :data:`distillab.losses.divergences.DIVERGENCES`.
         beta: the JSD's mixing weight of the teacher, in ``[0, 1]`` (other divergences ignore
             it).
 
     Raises:
-        ValueError: if ``temperature <= 0``, shapes mismatch, an unknown divergence or
-            ``beta`` outside ``[0, 1]``.
+        ValueError: if shapes mismatch, an unknown divergence or ``beta`` outside ``[0, 1]``.
     """
     t = float(temperature)
     if student_logits.shape != teacher_logits.shape:
@@ -140,8 +139,7 @@ def average_teacher_probs(
 
     Raises:
         ValueError: no teachers, shape mismatch between teachers, ``len(weights)`` not equal
-            to the number of teachers, negative/non-finite weights or all-zero weights, or a
-            bad ``temperature``.
+            to the number of teachers, negative/non-finite weights or all-zero weights.
     """
     t = float(temperature)
     logits = list(teacher_logits)

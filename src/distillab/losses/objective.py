@@ -13,6 +13,22 @@ head-distillation terms `topic_kd` and `rating_kd` where the task has those head
     (1 - alpha) * ce + alpha * kd + sum_other weight * term + task-head terms
 
 with `alpha` and the temperature optionally scheduled linearly over training.
+
+The distillation temperature's path, `distill.objective.temperature` to the loss (range-checked
+once, by `distillab.config`; nothing on the way checks it again):
+
+1. the composition root (`compose.modules.distillation_module`) calls `distill_objective`,
+   which turns it (and `temperature_end`) into the `Objective`'s schedule;
+2. `DistillationModule.loss_context` puts `objective.temperature(progress)` into
+   `LossContext.temperature`;
+3. the `LogitKD` term hands `ctx.temperature` to the teacher's output (`TeacherOutput.kd_loss`);
+4. which calls its KD function with it: `kd_loss_from_probs` (online teachers) or
+   `topk_kd_loss` (the teacher-output cache).
+
+The cached path's second temperature is the cache's own, `softening_temperature` (what its
+log-probabilities were softened at): the composition root builds the `TeacherCache` at the
+starting distillation temperature; it records it, its `CachedOutput` carries it, and
+`topk_kd_loss(softening_temperature=...)` reweighs the cached target when the two differ.
 """
 
 from __future__ import annotations
@@ -51,6 +67,7 @@ class Objective(nn.Module):
         weights: Mapping[str, Weight],
         temperature: Weight | None = None,
         weighting: WeightingFactory | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if set(terms) != set(weights):
@@ -59,12 +76,17 @@ class Objective(nn.Module):
         self._weights = dict(weights)
         self._temperature = temperature or linear(1.0)
         self.weighting = (weighting or Fixed)(names=list(terms))
+        # what it was built from, as plain data: a module records it in its checkpoint's
+        # hyperparameters (for the record: it is never rebuilt from there)
+        self.config = dict(config or {})
 
     def weights(self, progress: float) -> dict[str, float]:
         """The configured (scheduled) weights; the weighting may change them (`forward`)."""
         return {name: float(w(progress)) for name, w in self._weights.items()}
 
     def temperature(self, progress: float) -> float:
+        """The distillation temperature at `progress` (`distill.objective.temperature`,
+        scheduled to `temperature_end`)."""
         return float(self._temperature(progress))
 
     def forward(self, ctx: LossContext, progress: float) -> tuple[Tensor, dict, dict]:
@@ -115,7 +137,20 @@ def distill_objective(
 ) -> Objective:
     """The distillation objective from `distill.objective` and the gold terms. The heads'
     distillation terms (`topic_kd`, `rating_kd`: their weights) exist where the student has
-    that head (a gold `topic` / `rating` term)."""
+    that head (a gold `topic` / `rating` term). `wiring`: the student's and the main teacher's
+    widths (`student_hidden`, `teacher_hidden`) for the terms that declare them."""
+    config = {
+        "alpha": alpha,
+        "temperature": temperature,
+        "alpha_end": alpha_end,
+        "temperature_end": temperature_end,
+        "terms": {n: dict(spec) for n, spec in (terms or {}).items()},
+        "divergence": divergence,
+        "jsd_beta": jsd_beta,
+        "topic_kd": topic_kd,
+        "rating_kd": rating_kd,
+        "head_temperature": head_temperature,
+    }
     a = linear(alpha, alpha_end)
     all_terms: dict[str, nn.Module] = {**gold, "kd": LogitKD(divergence, jsd_beta)}
     weights: dict[str, Weight] = {n: linear(w) for n, w in gold_weights.items()}
@@ -133,4 +168,4 @@ def distill_objective(
         w = float(spec.pop("weight"))
         all_terms[name] = build_term(spec, wiring or {})
         weights[name] = linear(w)
-    return Objective(all_terms, weights, linear(temperature, temperature_end), weighting)
+    return Objective(all_terms, weights, linear(temperature, temperature_end), weighting, config)

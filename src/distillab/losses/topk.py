@@ -31,10 +31,11 @@ def topk_kd_loss(
     mask: Tensor | None = None,
     student_log_probs: Tensor | None = None,
     tail_samples: int = 0,
-    cache_temperature: float = 1.0,
+    softening_temperature: float = 1.0,
 ) -> Tensor:
     r"""KD against a teacher stored as its top-k log-probabilities plus samples of its tail
-    (the teacher-output cache), softened at the cache temperature ``T_c``.
+    (the teacher-output cache), softened at the cache's own temperature ``T_c``
+    (``softening_temperature``), which need not be the distillation temperature ``T``.
 
     The stored distribution is ``\tilde p = softmax(z / T_c)``. The last ``tail_samples``
     columns are not top tokens but ``S`` draws, with replacement, from ``\tilde p`` restricted to
@@ -65,16 +66,17 @@ def topk_kd_loss(
             typical); detached. Top columns first, then the tail draws.
         topk_ids: ``[..., k + S]`` int32/int64 token ids in ``[0, vocab)``; top ids distinct,
             draws sorted.
-        temperature: ``T > 0``.
+        temperature: ``T > 0``, the distillation temperature (checked by the config).
         mask: optional bool ``[...]``; ``True`` = position counts.
         student_log_probs: optional ``log_softmax(student_logits)`` already gathered at
             ``topk_ids`` (``[..., k + S]``; e.g. in one gather with the gold tokens of the
             cross-entropy); used instead of recomputing it when ``temperature == 1``.
         tail_samples: ``S``, how many of the last columns are tail draws.
-        cache_temperature: ``T_c > 0``, the temperature ``topk_log_probs`` were softened at.
+        softening_temperature: ``T_c > 0``, the temperature ``topk_log_probs`` were softened
+            at (the cache's, `TeacherCache.softening_temperature`).
     """
     t = float(temperature)
-    r = float(cache_temperature) / t
+    r = float(softening_temperature) / t
     if topk_log_probs.shape != topk_ids.shape:
         raise ValueError(
             f"topk_log_probs shape {tuple(topk_log_probs.shape)} != topk_ids shape "

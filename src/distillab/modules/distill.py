@@ -14,7 +14,7 @@ import torch
 
 from distillab.data.batch import Batch, TrainingBatch
 from distillab.errors import ConfigError
-from distillab.losses.objective import distill_objective
+from distillab.losses.objective import Objective
 from distillab.losses.terms import LossContext
 from distillab.models import Seq2SeqOutput
 from distillab.modules.onpolicy import OnPolicy
@@ -23,14 +23,19 @@ from distillab.teachers import Teacher, check_vocab, combine_outputs
 
 
 class DistillationModule(Seq2SeqModule):
-    """`objective` is `distill.objective` (alpha, temperature, their schedules, divergence,
-    head terms, extra terms); `onpolicy` is `distill.onpolicy`."""
+    """`objective` is the distillation objective, built by the composition root from
+    `distill.objective` (`losses.objective.distill_objective`): its learned parts (projections,
+    uncertainty/DWA weights) are this module's submodules, trained and checkpointed
+    (`objective.*`); the hyperparameters record what it was built from (`objective_config`).
+    `onpolicy` is `distill.onpolicy`."""
 
-    not_hyperparameters = ("teachers",)  # live objects; `teacher_ids` records who they were
+    # live objects: `teacher_ids` records who the teachers were, `objective_config` what the
+    # objective was built from
+    not_hyperparameters = ("teachers", "network", "objective")
 
     def __init__(
         self,
-        objective: Mapping[str, Any],
+        objective: Objective,
         teachers: Sequence[Teacher],
         init_from_teacher: bool = False,
         onpolicy: Mapping[str, Any] | None = None,
@@ -38,20 +43,14 @@ class DistillationModule(Seq2SeqModule):
     ) -> None:
         if not teachers:
             raise ConfigError("distillation needs at least one teacher (teacher.ckpt)")
-        super().__init__(**kwargs)
+        super().__init__(objective=objective, **kwargs)
         hp = self.hparams
+        hp.objective_config = objective.config  # for the record; never rebuilt from it
         hp.teacher_ids = [t.identity for t in teachers]
         for i, t in enumerate(teachers):
             check_vocab(t, hp.vocab_hash, hp.data_fingerprint, f"teacher {i} ({t.identity[:12]})")
         self.teachers = list(teachers)
         self.teacher_weights = [t.weight for t in teachers]
-        wiring = {
-            "student_hidden": self.model.hidden_size,
-            "teacher_hidden": teachers[0].hidden_size,
-        }
-        self.objective = distill_objective(
-            *self.gold_terms(), **objective, wiring=wiring, weighting=self.weighting()
-        )
         # `distill.onpolicy` (enabled, lmbda, sampling, seed); None or disabled: gold batches
         self.onpolicy = OnPolicy(**onpolicy) if onpolicy and onpolicy.get("enabled") else None
         self.copied: list[str] = []

@@ -1,24 +1,32 @@
 """The LightningModule that trains one seq2seq model (a teacher or a student) on gold responses.
 
-The model is built inside the module from its Hydra config (`distillab.models.build`), so a
-checkpoint is self-contained: `distillab.checkpoint.load_model(path)` rebuilds the network from
-it without this module.
+The module records the model's Hydra config (and everything else its network and gold objective
+are built from) in its hyperparameters, so a checkpoint is self-contained:
+`distillab.checkpoint.load_model(path)` rebuilds the network from it without this module.
+
+The composition root (`distillab.compose.modules`) builds the network and the objective and
+passes them built (`network`, `objective`). A module constructed without them builds both here
+from its own hyperparameters (`build_model`, `gold_parts`): that is how evaluation rebuilds a
+module from a checkpoint (`from_checkpoint`, `load_from_checkpoint`), where no run config
+exists, only what the checkpoint recorded; the gold objective is a function of those
+hyperparameters, so both routes build the same one.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from torch import Tensor
+from torch import Tensor, nn
 
 from distillab.checkpoint import load_model, read_checkpoint
 from distillab.data.batch import Batch, TrainingBatch
 from distillab.decoding import Strategy, build_strategy
-from distillab.losses.objective import gold_objective
+from distillab.losses.objective import Objective, WeightingFactory, gold_objective
 from distillab.losses.terms import LossContext, gold_terms
 from distillab.models import Seq2SeqOutput
 from distillab.models.build import build_model
@@ -32,8 +40,31 @@ DEFAULT_DECODING = {"_target_": "distillab.decoding.Greedy"}
 DEFAULT_WEIGHTING = {"_target_": "distillab.losses.weighting.Fixed", "_partial_": True}
 
 
+def gold_parts(hp: Mapping[str, Any]) -> tuple[dict, dict[str, float], WeightingFactory]:
+    """The gold-data terms (response CE, the task heads the model has), their weights and the
+    task weighting's factory (`weighting` group, `_partial_`: the objective builds it with its
+    term names, as its submodule, so learned weights are trained and checkpointed) of a
+    module constructed with `hp` (an argument it lacks takes the constructor's default). The
+    rating's term is `rating_loss` (a `_target_` config; None: `RatingMSE`)."""
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(Seq2SeqModule).parameters.items()
+        if p.default is not p.empty
+    }
+    hp = {**defaults, **hp}
+    rating_loss = hp["rating_loss"]
+    terms, weights = gold_terms(
+        hp["label_smoothing"],
+        hp["topic_weight"] if hp["num_topics"] else None,
+        hp["rating_weight"] if hp["rating_head"] else None,
+        instantiate(rating_loss) if rating_loss else None,
+    )
+    return terms, weights, instantiate(hp["weighting"] or DEFAULT_WEIGHTING)
+
+
 class Seq2SeqModule(pl.LightningModule):
-    not_hyperparameters: tuple[str, ...] = ()  # constructor arguments kept out of checkpoints
+    # constructor arguments kept out of checkpoints (live objects the hyperparameters describe)
+    not_hyperparameters: tuple[str, ...] = ("network", "objective")
 
     def __init__(
         self,
@@ -57,7 +88,12 @@ class Seq2SeqModule(pl.LightningModule):
         data_fingerprint: str = "",
         vocab_hash: str = "",
         weighting: dict | DictConfig | None = None,
+        network: nn.Module | None = None,
+        objective: Objective | None = None,
     ) -> None:
+        """`network`: the network `model` describes, built by the caller (None: built here);
+        `objective`: the training objective, built (None: the gold objective of `gold_parts`,
+        from these arguments)."""
         super().__init__()
         model, optimizer, scheduler, decoding, weighting = (
             OmegaConf.to_container(c, resolve=True) if isinstance(c, DictConfig) else c
@@ -70,31 +106,15 @@ class Seq2SeqModule(pl.LightningModule):
             )
         )
         self.save_hyperparameters(ignore=list(self.not_hyperparameters))
-        self.model = build_model(self.hparams)
-        self.objective = gold_objective(*self.gold_terms(), self.weighting())
+        hp = self.hparams
+        self.model = network if network is not None else build_model(hp)
+        self.objective = objective if objective is not None else gold_objective(*gold_parts(hp))
         self.decoding = build_strategy(decoding)  # validation decodes (BLEU/ROUGE), generate()
         self.tokenizer = None  # set by the caller; used to turn decodes into text for BLEU/ROUGE
         self.val_metrics = EvalMetrics(vocab_size, pad_id, num_topics, rating_head)
         self.test_metrics = EvalMetrics(vocab_size, pad_id, num_topics, rating_head)
 
     # ---- forward and losses ---------------------------------------------------------------
-    def gold_terms(self) -> tuple[dict, dict[str, float]]:
-        """The gold-data terms (response CE, the task heads this model has) and weights;
-        the rating's term is `rating_loss` (a `_target_` config; None: `RatingMSE`)."""
-        hp = self.hparams
-        rating_loss = hp.get("rating_loss")
-        return gold_terms(
-            hp.label_smoothing,
-            hp.topic_weight if hp.num_topics else None,
-            hp.rating_weight if hp.rating_head else None,
-            instantiate(rating_loss) if rating_loss else None,
-        )
-
-    def weighting(self):
-        """The task weighting's factory (`weighting` group, `_partial_`): the objective
-        builds it with its term names, as its submodule (learned weights are trained)."""
-        return instantiate(self.hparams.weighting)
-
     def forward(self, batch: Batch) -> Seq2SeqOutput:
         return self.model.forward_batch(batch)
 
@@ -183,9 +203,10 @@ class Seq2SeqModule(pl.LightningModule):
     def from_checkpoint(cls, path: str, tokenizer: Any = None) -> Seq2SeqModule:
         """A module with the gold objective (no teacher needed) holding the network of any
         distillab checkpoint (teacher, student, distilled, compressed): for evaluation."""
-        accepted = inspect.signature(Seq2SeqModule).parameters
-        hp = read_checkpoint(path)["hyper_parameters"]
-        module = Seq2SeqModule(**{k: v for k, v in dict(hp).items() if k in accepted})
+        recorded = set(inspect.signature(Seq2SeqModule).parameters)
+        recorded -= set(Seq2SeqModule.not_hyperparameters)
+        hp = read_checkpoint(path)["hyper_parameters"]  # (older distilled ones: `objective` too)
+        module = Seq2SeqModule(**{k: v for k, v in dict(hp).items() if k in recorded})
         module.model = load_model(path)
         module.tokenizer = tokenizer
         return module

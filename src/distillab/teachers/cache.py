@@ -1,22 +1,23 @@
 """Teacher-output cache: the teacher's top-k log-probabilities for every training target token,
-computed once per (teacher, data, training rows, k, draws, temperature) and memory-mapped by
-every student that needs them.
+computed once per (teacher, data, training rows, k, draws, softening temperature) and
+memory-mapped by every student that needs them.
 
 Layout of `<cache_dir>/teacher_outputs/<key>/` (an artefact of `utils.artefacts.build_once`):
-`values.npy` (fp16 [tokens, k + S], the teacher's log-probabilities softened at the cache
-temperature, `log_softmax(z / T_c)`), `ids.npy` (int32 [tokens, k + S]), `offsets.npy` (int64
-[rows + 1]: row r's target tokens, EOS included, are `offsets[r]:offsets[r+1]`; rows outside
-the training subset are empty), `info.json` (the shape facts it was built with: data
-fingerprint, max_target_len, rows, tokens, a hash of the offsets) and `artefact.json` (the spec
-it is keyed by). The first k columns are the teacher's top-k tokens; the last S
-(`tail_samples`) are draws from its softened distribution outside them, seeded by the cache
-key, so that KD against the cache (`topk_kd_loss`) also teaches the tail, unbiasedly at the
-cache temperature. A job caches at its own `distill.objective.temperature` (one teacher pass
-per temperature of a sweep); a temperature schedule moves away from it by importance weights.
+`values.npy` (fp16 [tokens, k + S], the teacher's log-probabilities softened at the cache's own
+temperature, `softening_temperature` T_c: `log_softmax(z / T_c)`), `ids.npy` (int32
+[tokens, k + S]), `offsets.npy` (int64 [rows + 1]: row r's target tokens, EOS included, are
+`offsets[r]:offsets[r+1]`; rows outside the training subset are empty), `info.json` (its
+format and the shape facts it was built with: data fingerprint, max_target_len, rows, tokens,
+a hash of the offsets) and `artefact.json` (the spec it is keyed by). The first k columns are
+the teacher's top-k tokens; the last S (`tail_samples`) are draws from its softened
+distribution outside them, seeded by the cache key, so that KD against the cache
+(`topk_kd_loss`) also teaches the tail, unbiasedly at the softening temperature. A job caches
+at its own (starting) `distill.objective.temperature` (one teacher pass per temperature of a
+sweep); a temperature schedule moves away from it by importance weights.
 
 A cache is only ever read through `TeacherCache.batch`, which refuses a batch whose target
 lengths are not the row lengths the cache was built with (a stale cache is an error, never a
-silent all-zero KD target).
+silent all-zero KD target), and an `info.json` of another format is refused on opening.
 """
 
 from __future__ import annotations
@@ -38,13 +39,21 @@ from distillab.utils.io import atomic_write_json, fingerprint
 if TYPE_CHECKING:
     from distillab.teachers.base import Teacher
 
-FORMAT = "teacher-outputs-v2"  # softened log-probs, sorted tail draws, shape facts recorded
+# v3: the softening temperature is keyed and recorded as `softening_temperature` (v2:
+# `temperature`), and info.json records its format; an entry of another format is refused
+FORMAT = "teacher-outputs-v3"
 
 
 class TeacherCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.info = json.loads((self.path / "info.json").read_text())
+        if self.info.get("format") != FORMAT:
+            raise DataError(
+                f"{self.path}: teacher-output cache of format {self.info.get('format', '?')!r}, "
+                f"not {FORMAT!r} (built by another version of distillab). Refusing to read it; "
+                "delete the directory to rebuild it."
+            )
         self.values = np.load(self.path / "values.npy", mmap_mode="r")
         self.ids = np.load(self.path / "ids.npy", mmap_mode="r")
         self.offsets = np.load(self.path / "offsets.npy")
@@ -55,8 +64,10 @@ class TeacherCache:
         return int(self.info["tail_samples"])
 
     @property
-    def temperature(self) -> float:
-        return float(self.info["temperature"])
+    def softening_temperature(self) -> float:
+        """What its log-probabilities were softened at (`log_softmax(z / T_c)`): the
+        distillation temperature it was built for, not necessarily the one of every step."""
+        return float(self.info["softening_temperature"])
 
     @property
     def k(self) -> int:
@@ -148,7 +159,12 @@ class TeacherCache:
 
     @classmethod
     def spec(
-        cls, teacher: Teacher, dm: DialogueDataModule, k: int, tail_samples: int, temperature: float
+        cls,
+        teacher: Teacher,
+        dm: DialogueDataModule,
+        k: int,
+        tail_samples: int,
+        softening_temperature: float,
     ) -> dict:
         """What the cache is keyed by (its path is a hash of this)."""
         return {
@@ -159,7 +175,7 @@ class TeacherCache:
             "train_rows": fingerprint(dm.datasets["train"].rows.tolist()),
             "k": k,
             "tail_samples": tail_samples,
-            "temperature": float(temperature),
+            "softening_temperature": float(softening_temperature),
         }
 
     @classmethod
@@ -184,7 +200,7 @@ class TeacherCache:
         build_spec = {
             "k": k,
             "tail_samples": tail_samples,
-            "temperature": float(softening_temperature),
+            "softening_temperature": float(softening_temperature),
             "seed": int(key[:8], 16),
         }
         build_once(path, spec, lambda tmp: cls._build(teacher, dm, build_spec, tmp))
@@ -200,9 +216,11 @@ class TeacherCache:
         spec: dict,
         out: Path,
     ) -> None:
-        """Write the cache described by `spec` (k, tail_samples, temperature, seed; it goes to
-        info.json with the shape facts) into `out`, a fresh directory."""
-        k, tail_samples, temperature = spec["k"], spec["tail_samples"], spec["temperature"]
+        """Write the cache described by `spec` (k, tail_samples, softening_temperature, seed;
+        it goes to info.json with its format and the shape facts) into `out`, a fresh
+        directory."""
+        k, tail_samples = spec["k"], spec["tail_samples"]
+        softening = spec["softening_temperature"]
         train = dm.datasets["train"]
         n_rows = len(train.split.examples)
         lengths = np.zeros(n_rows, dtype=np.int64)
@@ -219,7 +237,7 @@ class TeacherCache:
         for batch in dm.plain_loader("train"):
             (logits,) = teacher.outputs(batch).logits  # one online teacher's full logits
             logits = logits.float()
-            log_probs = torch.log_softmax(logits / temperature, dim=-1)
+            log_probs = torch.log_softmax(logits / softening, dim=-1)
             top_v, top_i = log_probs.topk(k, dim=-1)
             if tail_samples:
                 top_v, top_i = _add_tail_draws(log_probs, top_v, top_i, tail_samples, gen)
@@ -233,6 +251,7 @@ class TeacherCache:
         atomic_write_json(
             out / "info.json",
             {
+                "format": FORMAT,
                 "teacher": teacher.identity,
                 "data": dm.fingerprint,
                 "max_target_len": dm.max_target_len,

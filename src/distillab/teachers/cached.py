@@ -1,8 +1,9 @@
 """A teacher served from its cached outputs (`teachers.cache`): no teacher pass per step.
 
 The cache holds, for every training target token, the teacher's top-k plus tail draws, built
-once per (teacher, data, training rows, k, draws, temperature) and shared by a sweep. Rows are
-looked up by the batch's `index`; a cache whose row lengths disagree with the batch is refused.
+once per (teacher, data, training rows, k, draws, softening temperature) and shared by a sweep.
+Rows are looked up by the batch's `index`; a cache whose row lengths disagree with the batch is
+refused.
 """
 
 from __future__ import annotations
@@ -56,5 +57,5 @@ class CachedTeacher(Teacher):
             values=values,
             ids=ids,
             tail_samples=self.cache.tail_samples,
-            temperature=self.cache.temperature,
+            softening_temperature=self.cache.softening_temperature,
         )

@@ -64,12 +64,13 @@ class LogitsOutput(TeacherOutput):
 @dataclass
 class CachedOutput(TeacherOutput):
     """A batch's cached teacher outputs (`teachers.cache`): per target token the top-k
-    and tail-draw log-probabilities and ids, softened at the cache's `temperature`."""
+    and tail-draw log-probabilities and ids, softened at the cache's own
+    `softening_temperature` (the distillation temperature is the loss's argument)."""
 
     values: Tensor | None = None  # [B, T_tgt, k + S] fp16
     ids: Tensor | None = None  # [B, T_tgt, k + S] int64
     tail_samples: int = 0
-    temperature: float = 1.0
+    softening_temperature: float = 1.0
 
     def kd_loss(
         self,
@@ -98,7 +99,7 @@ class CachedOutput(TeacherOutput):
             mask,
             picked,
             self.tail_samples,
-            self.temperature,
+            self.softening_temperature,
         )
 
 

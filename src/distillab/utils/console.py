@@ -24,6 +24,10 @@ Python warnings (`NOISY_WARNINGS`, matched on the start of their message):
   validation runs less often than checkpointing (e.g. `max_steps` shorter than an epoch). It
   is not a typo check: once validation has run, a missing monitored key makes Lightning raise
   (MisconfigurationException), so a wrong `monitor` still stops the run.
+- "The `srun` command is available on your system but is not used": Lightning says so on every
+  run on a machine with Slurm installed. distillab runs on Slurm through its launcher
+  (`hydra/launcher=slurm`: submitit starts the tasks with srun); a run started without it is
+  meant to run where it was started.
 
 Lightning info lines (`NOISY_INFO`, dropped by a filter on the loggers that emit them):
 
@@ -52,6 +56,7 @@ NOISY_WARNINGS = (
     r"The '\w+' does not have many workers",
     r"The number of training batches \(\d+\) is smaller than the logging interval",
     r"`ModelCheckpoint\(monitor=.*\)` could not find the monitored key",
+    r"The `srun` command is available on your system but is not used",
 )
 NOISY_INFO = (
     "GPU available:",

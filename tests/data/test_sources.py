@@ -1,3 +1,6 @@
+import codecs
+import gzip
+
 import pytest
 
 from distillab.data import chitchat_source, jsonl_source
@@ -49,6 +52,35 @@ def test_jsonl_error_names_file_and_line(tmp_path, bad, message):
         _ = corpus.conversations
     assert f"{path}:3:" in str(err.value)
     assert message in str(err.value)
+
+
+def test_jsonl_with_a_byte_order_mark_or_gzipped_reads_the_same(tmp_path):
+    rows = synthetic_conversations(5)
+    plain = write_jsonl(tmp_path / "plain.jsonl", rows)
+    bom = tmp_path / "bom.jsonl"  # as Windows editors save UTF-8
+    bom.write_bytes(codecs.BOM_UTF8 + plain.read_bytes())
+    gz = tmp_path / "rows.jsonl.gz"
+    gz.write_bytes(gzip.compress(bom.read_bytes()))
+    want = jsonl_source(str(plain)).conversations
+    for path in (bom, gz):
+        got = jsonl_source(str(path)).conversations
+        assert [(c.id, c.turns, c.topic, c.rating) for c in got] == [
+            (c.id, c.turns, c.topic, c.rating) for c in want
+        ]
+    # a mark anywhere but the file's start is still refused, with its line
+    late = tmp_path / "late.jsonl"
+    late.write_bytes(plain.read_bytes() + codecs.BOM_UTF8 + b'{"turns": ["a", "b"]}\n')
+    with pytest.raises(DataError, match=rf"{late}:6: invalid JSON"):
+        _ = jsonl_source(str(late)).conversations
+
+
+def test_jsonl_gzip_cut_short_is_a_data_error(tmp_path):
+    rows = synthetic_conversations(40)
+    data = gzip.compress(write_jsonl(tmp_path / "rows.jsonl", rows).read_bytes())
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=rf"{cut}: cannot read the gzip data"):
+        _ = jsonl_source(str(cut)).conversations
 
 
 def test_jsonl_undecodable_bytes(tmp_path):

@@ -9,15 +9,20 @@ by the sha256, so built from these very bytes) never parses the file again.
 
 from __future__ import annotations
 
+import codecs
+import gzip
 import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
+from typing import BinaryIO
 
 from distillab.errors import DataError
 from distillab.utils.io import file_sha256
+
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(frozen=True)
@@ -144,8 +149,9 @@ def jsonl_source(path: str | None = None) -> Corpus:
     """Users' own data: one JSON object per line.
 
     `{"id": str (optional), "turns": [str, ...] (>= 2), "topic": str (optional),
-    "rating": number in [0, 1] (optional)}`. The first bad line stops the run with the file,
-    the line number and what is wrong.
+    "rating": number in [0, 1] (optional)}`. UTF-8, with or without a byte-order mark; gzip
+    compressed (`.jsonl.gz`) or not. The first bad line stops the run with the file, the line
+    number and what is wrong.
     """
     if not path:
         raise DataError(
@@ -155,24 +161,36 @@ def jsonl_source(path: str | None = None) -> Corpus:
     return Corpus(str(path), file_sha256(path), partial(_read_jsonl, str(path)))
 
 
+def _open_bytes(path: str) -> BinaryIO:
+    """The file's bytes, gunzipped when it is gzip data (`.jsonl.gz`: told by its magic bytes,
+    not its name)."""
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == GZIP_MAGIC
+    return gzip.open(path, "rb") if gzipped else open(path, "rb")
+
+
 def _read_jsonl(path: str) -> list[Conversation]:
-    p = Path(path)
     convs = []
     lineno = 0
-    with open(p, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            where = f"{path}:{lineno}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(f"{where}: undecodable bytes (not UTF-8): {e.reason}") from e
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{where}: invalid JSON: {e.msg} (column {e.colno})") from e
-            convs.append(_conversation_from_json(obj, where, default_id=f"line{lineno}"))
+    try:
+        with _open_bytes(path) as f:
+            for lineno, raw in enumerate(f, start=1):
+                where = f"{path}:{lineno}"
+                if lineno == 1:
+                    raw = raw.removeprefix(codecs.BOM_UTF8)  # as Windows editors write UTF-8
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise DataError(f"{where}: undecodable bytes (not UTF-8): {e.reason}") from e
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{where}: invalid JSON: {e.msg} (column {e.colno})") from e
+                convs.append(_conversation_from_json(obj, where, default_id=f"line{lineno}"))
+    except (OSError, EOFError) as e:  # a truncated or corrupt .gz
+        raise DataError(f"{path}: cannot read the gzip data after line {lineno}: {e}") from e
     if not convs:
         what = "0 bytes" if lineno == 0 else f"its {lineno} lines are all blank"
         raise DataError(

@@ -192,3 +192,22 @@ def test_multirun_is_read_from_the_command_line_like_hydra(argv, multirun):
     from distillab.train import multirun_requested
 
     assert multirun_requested(argv) is multirun
+
+
+@pytest.mark.slow
+def test_a_sweep_run_again_into_its_own_directory_reuses_its_finished_jobs(tmp_path):
+    """The same grid, grown by one point at its end, run into the same sweep directory: the
+    finished jobs keep their records (not re-run, not rewritten), the new point runs."""
+    sweep = tmp_path / "sweep"
+    base = ["experiment=student", *TINY, f"hydra.sweep.dir={sweep}"]
+    first = run_cli([*base, "seed=1,2"], tmp_path, multirun=True)
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = {d: (sweep / d / "status.json").read_text() for d in ("0", "1")}
+    grown = run_cli([*base, "seed=1,2,3"], tmp_path, multirun=True)
+    assert grown.returncode == 0, grown.stderr[-3000:]
+    assert {d: (sweep / d / "status.json").read_text() for d in ("0", "1")} == before
+    assert "finished this job already: reusing its result" in grown.stdout + grown.stderr
+    states = [json.loads((sweep / d / "status.json").read_text())["state"] for d in "012"]
+    assert states == ["finished"] * 3
+    summary = (sweep / "summary.csv").read_text().splitlines()
+    assert len(summary) == 1 + 3, summary

@@ -97,6 +97,15 @@ def config_changes(run_dir: Path, cfg: dict, limit: int = 3) -> list[str]:
     return changes[:limit]
 
 
+class HoldsRun(ConfigError):
+    """The run directory holds a run that is not this job's to continue (finished, failed,
+    running): its record is never rewritten."""
+
+    def __init__(self, message: str, run_dir: Path, state: str) -> None:
+        super().__init__(message)
+        self.run_dir, self.state = run_dir, state
+
+
 def check_run_dir_reuse(cfg: dict) -> None:
     """A run directory that holds a run already is reused only to continue it: an interrupted
     run of the same config (a requeued job). Rank 0 decides; other ranks follow it."""
@@ -105,9 +114,11 @@ def check_run_dir_reuse(cfg: dict) -> None:
     if state is None or not is_rank_zero():
         return
     if state != "interrupted":
-        raise ConfigError(
+        raise HoldsRun(
             f"paths.output_dir={out} holds a run already; continue it with resume={out} "
-            "or choose a new directory"
+            "or choose a new directory",
+            out,
+            state,
         )
     changes = config_changes(out, cfg)
     if changes:

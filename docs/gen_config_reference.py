@@ -253,9 +253,7 @@ def root_rows(name: str) -> list[str]:
     schema = {"train": RunConfig, "eval": EvalConfig}.get(name)
     out = []
     for key, value in flatten(raw).items():
-        kind, rng = (
-            lookup(schema, key.split("."), raw) if schema else (kind_of(value), "-")
-        )
+        kind, rng = lookup(schema, key.split("."), raw) if schema else (kind_of(value), "-")
         out.append(f"| `{key}` | {kind} | {shown(value)} | {rng or '-'} |")
     return out
 

@@ -7,6 +7,13 @@ from distillab.validate import validate
 from tests.conftest import TINY, compose_cfg
 
 
+class OneShot:
+    """A pruning method that declares neither `gradual` nor `shrinks`: one step only."""
+
+    def prune(self, model, sparsity):
+        return model
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
@@ -26,7 +33,14 @@ from tests.conftest import TINY, compose_cfg
             ["compress=prune", "compress.schedule.start_step=5", "compress.schedule.end_step=2"],
             "compress.schedule.end_step=2 is out of range",
         ),
-        (["compress=prune", "compress.mode=structured"], "prunes in one step after training"),
+        (
+            [
+                "compress=prune",
+                "+compress.pruners.oneshot._target_=tests.compress.test_config.OneShot",
+                "compress.mode=oneshot",
+            ],
+            "compress.mode=oneshot prunes in one step after training",
+        ),
         (["compress=quantize", "compress.eval_inputs=0"], "compress.eval_inputs=0 is out of range"),
         (
             ["compress=prune", "compress.pruners.unstructured._target_=nowhere.Pruner"],
@@ -45,6 +59,14 @@ def test_presets_validate(tmp_path, preset):
     validate(compose_cfg([*TINY, f"compress={preset}"], tmp_path))
 
 
-def test_structured_one_shot_validates(tmp_path):
-    overrides = ["compress=prune", "compress.mode=structured", "compress.schedule=null"]
-    validate(compose_cfg([*TINY, *overrides], tmp_path))
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["compress.schedule=null"],
+        [],  # the preset's schedule, replayed after training
+        ["compress.schedule=null", "compress.finetune_steps=3"],
+    ],
+)
+def test_structured_validates_one_shot_with_finetuning_and_on_the_schedule(tmp_path, overrides):
+    base = ["compress=prune", "compress.mode=structured", "compress.sparsity=0.5"]
+    validate(compose_cfg([*TINY, *base, *overrides], tmp_path))

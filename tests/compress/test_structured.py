@@ -86,3 +86,29 @@ def test_half_the_hidden_units_leaves_at_most_half_the_non_embedding_params():
     before, after = param_counts(model), param_counts(small)
     assert after["non_embedding"] <= 0.5 * before["non_embedding"]
     assert after["total"] < before["total"]
+
+
+@pytest.mark.parametrize("teacher_width", [32, 48])
+def test_hidden_state_projection_narrows_to_the_kept_units(teacher_width):
+    from distillab.compress.structured import narrow_projections
+    from distillab.losses.terms import HiddenStateMSE
+
+    torch.manual_seed(2)
+    term = HiddenStateMSE(32, teacher_width)  # 32 == 32: no projection (an identity)
+    before = term.projection if term.projection is not None else torch.nn.Identity()
+    units = torch.randperm(32)[:16].sort().values
+    states = torch.randn(2, 5, 32)
+    dropped = torch.ones(32, dtype=torch.bool)
+    dropped[units] = False
+    states[..., dropped] = 0.0  # what the smaller encoder cannot say
+    narrow_projections(torch.nn.ModuleDict({"hidden": term}), units, 32)
+    assert term.projection.in_features == 16 and term.projection.out_features == teacher_width
+    with torch.no_grad():
+        torch.testing.assert_close(term.projection(states[..., units]), before(states))
+
+
+def test_shrink_reports_the_encoder_units_it_keeps():
+    model = tiny()
+    small, units = HiddenUnitPruning().shrink(model, 0.5)
+    assert small.hidden_size == 16 and len(units) == 16 and units.max() < 32
+    assert HiddenUnitPruning.shrinks and not HiddenUnitPruning.gradual

@@ -1,4 +1,5 @@
-"""Post-training dynamic int8 quantization of the GRU and Linear layers, for CPU inference."""
+"""Post-training int8 for CPU inference: dynamic int8 of the GRU and Linear layers, and
+weight-only int8 of the embedding table (with a tied output layer, one copy serves both)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,42 @@ import copy
 import warnings
 
 import torch
-from torch import nn
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+
+class Int8Embedding(nn.Module):
+    """An embedding table stored as int8 rows with one float scale per row (symmetric,
+    weight-only): a quarter of the float bytes. A lookup dequantizes only the rows it reads;
+    ``weight`` (the tied output layer, the conversation bag) is the whole table dequantized."""
+
+    def __init__(self, table: nn.Embedding) -> None:
+        super().__init__()
+        w = table.weight.detach().float()
+        scale = w.abs().amax(dim=1, keepdim=True).clamp_min(1e-12) / 127.0
+        self.register_buffer("qweight", torch.round(w / scale).clamp(-127, 127).to(torch.int8))
+        self.register_buffer("scale", scale)
+        self.padding_idx, self.embedding_dim = table.padding_idx, table.embedding_dim
+
+    @property
+    def weight(self) -> Tensor:
+        return self.qweight.float() * self.scale
+
+    def forward(self, ids: Tensor) -> Tensor:
+        return F.embedding(ids, self.qweight).float() * F.embedding(ids, self.scale)
 
 
 def quantize_int8(model: nn.Module) -> nn.Module:
     """A copy of ``model`` whose GRU and Linear layers run int8 weights with activations
-    quantized on the fly (``torch.ao.quantization.quantize_dynamic``); CPU only. Embeddings
-    stay float (the tied output matrix is read as a float weight)."""
+    quantized on the fly (``torch.ao.quantization.quantize_dynamic``) and whose embedding
+    tables are weight-only int8 (:class:`Int8Embedding`); CPU only."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao's deprecation notice
-        return torch.ao.quantization.quantize_dynamic(
+        out = torch.ao.quantization.quantize_dynamic(
             copy.deepcopy(model).cpu().eval(), {nn.GRU, nn.Linear}, dtype=torch.qint8
         )
+    for parent in list(out.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Embedding):
+                setattr(parent, name, Int8Embedding(child))
+    return out

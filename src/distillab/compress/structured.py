@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import prune
 
+from distillab.losses.terms import HiddenStateMSE
 from distillab.models import Seq2Seq
 
 
@@ -82,12 +83,22 @@ def model_args(model: Seq2Seq) -> dict:
 
 class HiddenUnitPruning:
     """Removes ``sparsity`` of the hidden units (rounded, kept even for a bidirectional
-    encoder): ``prune(model, 0.5)`` returns a new model of half the ``hidden_size``."""
+    encoder): ``prune(model, 0.5)`` returns a new model of half the ``hidden_size``.
 
-    gradual = False  # a new, smaller model: one step after training
+    It cannot mask a model that is training (``gradual = False``); it ``shrinks``: the
+    compression step runs it after training, in one step or in stages, each followed by
+    fine-tuning of the new model (`distillab.compress.schedule.structured_stages`)."""
+
+    gradual = False  # no masks in place: never during training
+    shrinks = True  # returns a new, smaller model (and, from `shrink`, the encoder units kept)
+
+    def prune(self, model: Seq2Seq, sparsity: float) -> Seq2Seq:
+        return self.shrink(model, sparsity)[0]
 
     @torch.no_grad()
-    def prune(self, model: Seq2Seq, sparsity: float) -> Seq2Seq:
+    def shrink(self, model: Seq2Seq, sparsity: float) -> tuple[Seq2Seq, Tensor]:
+        """(the smaller model, indices of the encoder output units it keeps): what reads the
+        encoder states outside the model (a hidden-state projection) narrows to them."""
         args = model_args(model)
         old_h, step = args["hidden_size"], 2 if args["bidirectional"] else 1
         new_h = max(step, round(old_h * (1.0 - sparsity) / step) * step)
@@ -143,4 +154,23 @@ class HiddenUnitPruning:
                 mid = keep_units([head[0].weight], new_head[0].out_features)
                 copy_linear(head[0], new_head[0], mid, head_idx)
                 copy_linear(head[2], new_head[2], None, mid)
-        return new.train(model.training)
+        return new.train(model.training), enc_idx
+
+
+@torch.no_grad()
+def narrow_projections(objective: nn.Module, units: Tensor, old_width: int) -> None:
+    """Hidden-state transfer terms (`distill=hidden`) of ``objective`` read the student's
+    encoder states through ``nn.Linear(student, teacher)`` (none when the widths were equal:
+    an identity): each becomes a projection from the ``units`` kept, the same map on them."""
+    for term in objective.modules():
+        if not isinstance(term, HiddenStateMSE):
+            continue
+        old = term.projection
+        weight = old.weight if old is not None else torch.eye(old_width, device=units.device)
+        new = nn.Linear(len(units), weight.size(0)).to(weight.device)
+        new.weight.copy_(weight[:, units.to(weight.device)])
+        if old is not None and old.bias is not None:
+            new.bias.copy_(old.bias)
+        else:
+            new.bias.zero_()
+        term.projection = new

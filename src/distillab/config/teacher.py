@@ -87,12 +87,15 @@ class Compress(Node, title="compression (compress=none|prune|quantize|hybrid)"):
             raise ValueError(
                 f"@.mode={self.mode!r} is not allowed; choose one of {list(self.pruners)}"
             )
-        pruner = self.pruners[self.mode]  # its keys: its signature's (`scope`: a Literal)
-        gradual = self.schedule is not None or self.finetune_steps > 0
-        if self.prune and gradual and not getattr(resolve(pruner.target), "gradual", False):
+        # its keys: its signature's (`scope`: a Literal); what it supports: its attributes,
+        # `gradual` (masks in place, on a schedule) or `shrinks` (a smaller model, in stages
+        # after training, each fine-tuned)
+        method = resolve(self.pruners[self.mode].target)
+        staged = getattr(method, "gradual", False) or getattr(method, "shrinks", False)
+        if self.prune and (self.schedule is not None or self.finetune_steps > 0) and not staged:
             raise ValueError(
-                f"@.mode={self.mode} prunes in one step after training: "
-                "set @.schedule=null and @.finetune_steps=0"
+                f"@.mode={self.mode} prunes in one step after training (its method is neither "
+                "gradual nor shrinks): set @.schedule=null and @.finetune_steps=0"
             )
         return self
 

@@ -1,9 +1,14 @@
 """The compression step after training (or in `distillab-eval`): prune, fine-tune, quantize,
 export, measure; writes `compression.json` beside `metrics.json`.
 
-The step starts from the job's checkpoint (best by the monitored metric, else the last); a
-schedule that ran during training has already pruned it, and one magnitude step brings it to
-`sparsity` if that checkpoint predates the schedule's end.
+The step starts from the job's checkpoint (best by the monitored metric, else the last). What
+pruning does there is declared by the method: one that masks in place (`gradual`, magnitude
+pruning) runs on the schedule during training, or in the fine-tuning phase; one step brings the
+checkpoint to `sparsity` if it predates the schedule's end. One that `shrinks` (structured)
+prunes here, after training, in the stages of `compress.schedule.structured_stages`: one step
+and `finetune_steps` of recovery, or on the schedule (remove units, fine-tune, repeat). Each
+stage's fine-tuning is a fresh trainer and optimiser for the new, smaller model, trained through
+the job's module (its objective and teachers); a hidden-state projection narrows with it.
 """
 
 from __future__ import annotations
@@ -23,12 +28,14 @@ from distillab.compress.measure import median_ms, param_counts, serialized_bytes
 from distillab.compress.measure import sparsity as measure_sparsity
 from distillab.compress.pruning import fold
 from distillab.compress.quantize import quantize_int8
+from distillab.compress.schedule import structured_stages
 from distillab.compress.step import (
     fixed_inputs,
     load_checkpoint_model,
     save_checkpoint,
     token_agreement,
 )
+from distillab.compress.structured import narrow_projections
 from distillab.decoding import Greedy
 from distillab.export.onnx import export_model, export_settings
 from distillab.export.runtime import OnnxSeq2Seq
@@ -66,11 +73,15 @@ class Compression:
     schedule: Schedule | None
     eval_inputs: int
     finetune_trainer: TrainerFactory
+    steps_trained: int = 0  # fine-tuning steps the last `run` trained (all stages)
 
     def training_callbacks(self) -> list[pl.Callback]:
-        """Gradual pruning during training, when the schedule runs there (no fine-tuning)."""
+        """Gradual pruning during training, when the schedule runs there (no fine-tuning) and
+        the method masks in place."""
         if self.pruner is None or self.schedule is None or self.finetune_steps > 0:
             return []
+        if not getattr(self.pruner, "gradual", False):
+            return []  # a method that shrinks the model runs the schedule after training
         return [self.schedule.callback(self.pruner, self.sparsity)]
 
     def finetune(self, dm, module: pl.LightningModule, model: nn.Module) -> nn.Module:
@@ -78,13 +89,38 @@ class Compression:
         job's objective, teachers included): on the schedule, or one step to the target and
         fixed masks. No checkpoints or validation."""
         s = self.schedule or Schedule(0, 0, 1)
-        module.model = model.train()
-        trainer = self.finetune_trainer(
-            [s.callback(self.pruner, self.sparsity)], self.finetune_steps
-        )
         log.info(f"distillab: compress: fine-tuning {self.finetune_steps} steps while pruning")
+        callback = s.callback(self.pruner, self.sparsity)
+        return fold(self.train(dm, module, model, [callback], self.finetune_steps)).cpu().eval()
+
+    def shrink(self, dm, module: pl.LightningModule, model: nn.Module) -> nn.Module:
+        """Structured pruning in stages, each to its target share of the original width
+        followed by its fine-tuning steps; the module's model is the new one from then on."""
+        s = self.schedule
+        span = (s.start_step, s.end_step, s.frequency) if s is not None else None
+        original = model.hidden_size
+        for target, steps in structured_stages(self.sparsity, self.finetune_steps, span):
+            share = 1.0 - original * (1.0 - target) / model.hidden_size  # of the current width
+            if share > 0:
+                width = model.hidden_size
+                model, units = self.pruner.shrink(model.cpu(), share)
+                narrow_projections(module, units, width)
+                log.info(
+                    f"distillab: compress: hidden size {width} -> {model.hidden_size}, "
+                    f"then fine-tuning {steps} steps"
+                )
+            if steps > 0:
+                model = self.train(dm, module, model, [], steps)
+        module.model = model
+        return model.cpu().eval()
+
+    def train(self, dm, module, model: nn.Module, callbacks: list, steps: int) -> nn.Module:
+        """`model` trained `steps` steps inside `module` by a fresh trainer (and optimiser)."""
+        module.model = model.train()
+        trainer = self.finetune_trainer(callbacks, steps)
         trainer.fit(module, datamodule=dm)
-        return fold(module.model).eval()
+        self.steps_trained += trainer.global_step
+        return module.model
 
     def run(self, dm, module: pl.LightningModule, ckpt: str, metrics_before: dict) -> dict:
         """Compress the model of `ckpt`, export it, measure it, write `compression.json` (and
@@ -92,14 +128,18 @@ class Compression:
         before, state = load_checkpoint_model(ckpt)
         hp = state["hyper_parameters"]
         compressed = copy.deepcopy(before)
-        embeddings = False
+        embeddings, rest = False, None
+        self.steps_trained = 0
         if self.pruner is not None:
             embeddings = bool(getattr(self.pruner, "embeddings", False))
-            if self.finetune_steps > 0:
+            if getattr(self.pruner, "shrinks", False):
+                compressed = self.shrink(dm, module, compressed)
+                rest = {k: v for k, v in module.state_dict().items() if not k.startswith("model.")}
+            elif self.finetune_steps > 0:
                 compressed = self.finetune(dm, module, compressed)
             else:
                 compressed = fold(self.pruner.prune(compressed, self.sparsity)).eval()
-        save_checkpoint(state, compressed, self.run_dir / "compressed" / "model.ckpt")
+        save_checkpoint(state, compressed, self.run_dir / "compressed" / "model.ckpt", rest)
         int8 = quantize_int8(compressed) if self.quantize else None
         deployed_eager = int8 if int8 is not None else compressed
 
@@ -176,6 +216,7 @@ class Compression:
             f"size {report['size_bytes_compressed'] / report['size_bytes_fp32']:.2f}x, "
             f"latency {deployed:.2f} ms vs {latency['latency_ms_fp32']:.2f} ms fp32 eager"
             + exported
+            + f", {self.steps_trained} fine-tuning steps"
         )
         return report
 

@@ -17,7 +17,7 @@ from tests.conftest import TINY, TINY_TEACHER, compose_cfg
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = {
     "params_before", "params_total", "params_nonzero", "params_non_embedding_before",
-    "params_non_embedding", "sparsity", "sparsity_by_layer", "size_bytes_fp32",
+    "params_non_embedding", "sparsity", "sparsity_by_layer", "size_bytes_fp32", "size_bytes_fp32_gzip",
     "size_bytes_compressed", "latency_ms_fp32", "latency_ms_compressed",
     "latency_ms_eager_int8", "latency_ms_onnx_fp32", "latency_ms_onnx_int8", "metrics_before",
     "metrics_after", "retained", "export_agreement_fp32", "export_agreement_int8",
@@ -38,6 +38,8 @@ def test_hybrid_distillation_writes_compression_json(tmp_path):
     assert set(r) == KEYS
     assert abs(r["sparsity"] - 0.8) <= 0.01
     assert r["size_bytes_compressed"] <= 0.4 * r["size_bytes_fp32"]
+    # like for like (both gzip-ed): the pruned, int8 model is still smaller
+    assert r["size_bytes_compressed"] < r["size_bytes_fp32_gzip"] < r["size_bytes_fp32"]
     assert r["export_agreement_fp32"] == 1.0  # the trained student's export, held-out contexts
     assert 0.0 <= r["export_agreement_int8"] <= 1.0
     assert r["params_nonzero"] < 0.5 * r["params_total"]

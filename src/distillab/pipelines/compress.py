@@ -196,7 +196,10 @@ class Compression:
             "params_non_embedding": counts["non_embedding"],
             "sparsity": sparsity,
             "sparsity_by_layer": by_layer,
+            # sizes: the state dict as torch.save writes it; `_gzip`: that file gzip-ed -9,
+            # so zeros cost (almost) nothing. Like for like: compressed / fp32_gzip
             "size_bytes_fp32": serialized_bytes(before),
+            "size_bytes_fp32_gzip": serialized_bytes(before, compressed=True),
             "size_bytes_compressed": serialized_bytes(deployed_eager, compressed=True),
             **latency,
             "metrics_before": before_q,

@@ -64,6 +64,7 @@ COMPRESSION_FIGURES = {
     },
     "sparsity": Metric(False, "sparsity, fraction of pruned weights that are zero"),
     "size_bytes_fp32": Metric(True, "size on disk, bytes"),
+    "size_bytes_fp32_gzip": Metric(True, "the fp32 model's size gzip-ed, bytes"),
     "size_bytes_compressed": Metric(True, "compressed size on disk, bytes"),
     **{
         f"latency_ms_{k}": Metric(True, "latency, ms")

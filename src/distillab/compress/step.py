@@ -16,10 +16,7 @@ from torch.utils.data import DataLoader
 from distillab.checkpoint import hyperparameters, model_weights, read_checkpoint
 from distillab.compress.pruning import fold_state_dict
 from distillab.data.batching import collate
-from distillab.decoding import Greedy
 from distillab.models.build import build_model
-
-GREEDY = Greedy()
 
 
 def load_checkpoint_model(ckpt: str) -> tuple[nn.Module, dict]:

@@ -55,9 +55,8 @@ def gold_module(cfg: DictConfig, dm: DialogueDataModule, heads: tuple[int, bool]
     """A model trained on gold responses (a teacher, a student from scratch)."""
     kwargs = module_kwargs(cfg, dm, heads)
     network = build_model(kwargs)
-    module = Seq2SeqModule(**kwargs, network=network, objective=gold_objective(*gold_parts(kwargs)))
-    module.tokenizer = dm.tokenizer
-    return module
+    objective = gold_objective(*gold_parts(kwargs))
+    return Seq2SeqModule(**kwargs, network=network, objective=objective, tokenizer=dm.tokenizer)
 
 
 def distillation_module(
@@ -78,13 +77,12 @@ def distillation_module(
         wiring=wiring,
         weighting=weighting,
     )
-    module = DistillationModule(
+    return DistillationModule(
         **kwargs,
         network=network,
         objective=objective,
         teachers=teachers,
         init_from_teacher=bool(cfg.student.init_from_teacher),
         onpolicy=OmegaConf.to_container(cfg.distill.onpolicy, resolve=True),
+        tokenizer=dm.tokenizer,
     )
-    module.tokenizer = dm.tokenizer
-    return module

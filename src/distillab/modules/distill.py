@@ -31,7 +31,7 @@ class DistillationModule(Seq2SeqModule):
 
     # live objects: `teacher_ids` records who the teachers were, `objective_config` what the
     # objective was built from
-    not_hyperparameters = ("teachers", "network", "objective")
+    not_hyperparameters = (*Seq2SeqModule.not_hyperparameters, "teachers")
 
     def __init__(
         self,

@@ -23,7 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
-from distillab.checkpoint import load_model, read_checkpoint
+from distillab.checkpoint import model_from, read_checkpoint
 from distillab.data.batch import Batch, TrainingBatch
 from distillab.decoding import Strategy, build_strategy
 from distillab.losses.objective import Objective, WeightingFactory, gold_objective
@@ -64,7 +64,7 @@ def gold_parts(hp: Mapping[str, Any]) -> tuple[dict, dict[str, float], Weighting
 
 class Seq2SeqModule(pl.LightningModule):
     # constructor arguments kept out of checkpoints (live objects the hyperparameters describe)
-    not_hyperparameters: tuple[str, ...] = ("network", "objective")
+    not_hyperparameters: tuple[str, ...] = ("network", "objective", "tokenizer")
 
     def __init__(
         self,
@@ -90,10 +90,12 @@ class Seq2SeqModule(pl.LightningModule):
         weighting: dict | DictConfig | None = None,
         network: nn.Module | None = None,
         objective: Objective | None = None,
+        tokenizer: Any = None,
     ) -> None:
         """`network`: the network `model` describes, built by the caller (None: built here);
         `objective`: the training objective, built (None: the gold objective of `gold_parts`,
-        from these arguments)."""
+        from these arguments); `tokenizer`: turns decodes into text for BLEU/ROUGE (None:
+        space-joined ids)."""
         super().__init__()
         model, optimizer, scheduler, decoding, weighting = (
             OmegaConf.to_container(c, resolve=True) if isinstance(c, DictConfig) else c
@@ -110,7 +112,7 @@ class Seq2SeqModule(pl.LightningModule):
         self.model = network if network is not None else build_model(hp)
         self.objective = objective if objective is not None else gold_objective(*gold_parts(hp))
         self.decoding = build_strategy(decoding)  # validation decodes (BLEU/ROUGE), generate()
-        self.tokenizer = None  # set by the caller; used to turn decodes into text for BLEU/ROUGE
+        self.tokenizer = tokenizer
         self.val_metrics = EvalMetrics(vocab_size, pad_id, num_topics, rating_head)
         self.test_metrics = EvalMetrics(vocab_size, pad_id, num_topics, rating_head)
 
@@ -205,11 +207,10 @@ class Seq2SeqModule(pl.LightningModule):
         distillab checkpoint (teacher, student, distilled, compressed): for evaluation."""
         recorded = set(inspect.signature(Seq2SeqModule).parameters)
         recorded -= set(Seq2SeqModule.not_hyperparameters)
-        hp = read_checkpoint(path)["hyper_parameters"]  # (older distilled ones: `objective` too)
-        module = Seq2SeqModule(**{k: v for k, v in dict(hp).items() if k in recorded})
-        module.model = load_model(path)
-        module.tokenizer = tokenizer
-        return module
+        state = read_checkpoint(path)
+        hp = state["hyper_parameters"]  # (older distilled ones: `objective` too)
+        kept = {k: v for k, v in dict(hp).items() if k in recorded}
+        return Seq2SeqModule(**kept, network=model_from(state, path), tokenizer=tokenizer)
 
     # ---- optimisation ---------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:

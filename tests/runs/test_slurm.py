@@ -123,7 +123,9 @@ def test_a_preempted_job_is_requeued_and_continues_from_its_own_step(cluster, tm
         subprocess.run(cmd, capture_output=True)
         return state(run_dir) != "interrupted"
 
-    wait_for(started, "the requeued job to start")
+    # the other Slurm tests may hold the node's CPUs meanwhile (pytest-xdist runs them side by
+    # side): the requeued job then waits for resources, not for its begin time
+    wait_for(started, "the requeued job to start", timeout=360)
     out = finish(proc)
     assert proc.returncode == 0, out[-3000:]
     text = log.read_text()

@@ -83,6 +83,9 @@ def distillation_module(
         objective=objective,
         teachers=teachers,
         init_from_teacher=bool(cfg.student.init_from_teacher),
+        layer_map=OmegaConf.to_container(cfg.student.layer_map)
+        if cfg.student.get("layer_map") is not None
+        else None,
         onpolicy=OmegaConf.to_container(cfg.distill.onpolicy, resolve=True),
         tokenizer=dm.tokenizer,
     )

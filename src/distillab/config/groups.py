@@ -86,6 +86,12 @@ class Model(Target):
     dropout: Fraction = None
     attention: Literal[c.ATTENTION_KINDS] = None
     bidirectional: bool = None
+    # the transformer families' (models/hf_seq2seq.py, models/hf_causal.py)
+    layers: Count = None
+    attention_heads: Count = None
+    ffn_size: Count = None
+    max_positions: Count = None
+    path: str | None = None
 
     @model_validator(mode="after")
     def _even(self) -> Model:
@@ -197,6 +203,8 @@ class Module(Node, title="the module (module.*)"):
 
 class Student(Node, title="the student"):
     init_from_teacher: bool
+    # a transformer student's layer i copies the teacher's layer_map[i] (null: every other)
+    layer_map: list[Annotated[int, Field(ge=0)]] | None = None
 
 
 class Paths(Node, title="paths"):

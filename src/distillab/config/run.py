@@ -106,6 +106,7 @@ def check_files(run: RunConfig) -> int | None:
     teaching = run.job in c.DISTILL_JOBS
     if teaching or run.data.tokenizer_path == (run.teacher.model_extra or {}).get("path"):
         hook(run.teacher, "teacher")  # before the data: name the teacher's key
+    hook(run.model, "model")  # a model started from a directory (model.path)
     vocab, path = hook(run.data, "data"), run.data.path
     if not path and run.data.source and run.data.source.target in c.SOURCES_NEEDING_PATH:
         raise ConfigError("data.path is required with data=jsonl (a .jsonl file, one per line)")

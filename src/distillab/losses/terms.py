@@ -143,35 +143,81 @@ class RatingDistill(nn.Module):
         return F.mse_loss(ctx.student.rating.float(), ctx.teacher.rating.detach().float())
 
 
-class HiddenStateMSE(nn.Module):
-    """MSE between encoder states, through a learned projection when the widths differ."""
+class LayerMap:
+    """Pairs of (student layer, teacher layer) a transfer term matches; both None: each
+    side's output tensor (`enc_states` / `attn`: the last encoder layer, the chosen
+    attention layer). Indices may be negative (-1: the last layer)."""
 
-    def __init__(self, student_hidden: int, teacher_hidden: int | None) -> None:
+    def __init__(self, student_layers: list[int] | None, teacher_layers: list[int] | None):
+        if (student_layers is None) != (teacher_layers is None) or (
+            student_layers is not None and len(student_layers) != len(teacher_layers or [])
+        ):
+            raise ConfigError(
+                f"student_layers={student_layers} and teacher_layers={teacher_layers} pair "
+                "layers one to one: give both, of equal length (or neither)"
+            )
+        self.student, self.teacher = student_layers, teacher_layers
+
+    @staticmethod
+    def pick(layers: Any, last: Tensor, picks: list[int] | None, side: str) -> list[Tensor]:
+        if picks is None:
+            return [last]
+        available = list(layers) if layers is not None else [last]
+        if any(not -len(available) <= i < len(available) for i in picks):
+            raise ConfigError(
+                f"{side}_layers={picks}: the {side} offers {len(available)} layer(s) here"
+            )
+        return [available[i] for i in picks]
+
+    def pairs(self, student: Any, teacher: Any, field: str, layers: str):
+        s = self.pick(getattr(student, layers), getattr(student, field), self.student, "student")
+        t = self.pick(getattr(teacher, layers), getattr(teacher, field), self.teacher, "teacher")
+        return list(zip(s, t, strict=True))
+
+
+class HiddenStateMSE(nn.Module):
+    """MSE between encoder (context) states, through one learned projection when the widths
+    differ; with `student_layers`/`teacher_layers`, the mean over those pairs of layers (a
+    layer map between depths)."""
+
+    def __init__(
+        self,
+        student_hidden: int,
+        teacher_hidden: int | None,
+        student_layers: list[int] | None = None,
+        teacher_layers: list[int] | None = None,
+    ) -> None:
         super().__init__()
         if teacher_hidden is None:
             raise ConfigError(
                 "distill.objective.terms.hidden: this teacher exposes no encoder states"
             )
+        self.layers = LayerMap(student_layers, teacher_layers)
         self.projection = (
             nn.Linear(student_hidden, teacher_hidden) if student_hidden != teacher_hidden else None
         )
 
     def forward(self, ctx: LossContext) -> Tensor:
-        return hidden_state_loss(
-            ctx.student.enc_states,
-            ctx.teacher.enc_states,
-            ctx.batch.src_mask,
-            self.projection,
-        )
+        pairs = self.layers.pairs(ctx.student, ctx.teacher, "enc_states", "layer_states")
+        losses = [hidden_state_loss(s, t, ctx.batch.src_mask, self.projection) for s, t in pairs]
+        return sum(losses) / len(losses)
 
 
 class AttentionKL(nn.Module):
-    """KL(teacher attention || student attention), per response token's attention row."""
+    """KL(teacher attention || student attention), per response token's attention row (heads
+    averaged); with `student_layers`/`teacher_layers`, the mean over those pairs of layers."""
+
+    def __init__(
+        self, student_layers: list[int] | None = None, teacher_layers: list[int] | None = None
+    ) -> None:
+        super().__init__()
+        self.layers = LayerMap(student_layers, teacher_layers)
 
     def forward(self, ctx: LossContext) -> Tensor:
-        return attention_transfer_loss(
-            ctx.student.attn, ctx.teacher.attn, ctx.batch.tgt_mask, ctx.batch.src_mask
-        )
+        b = ctx.batch
+        pairs = self.layers.pairs(ctx.student, ctx.teacher, "attn", "layer_attn")
+        losses = [attention_transfer_loss(s, t, b.tgt_mask, b.src_mask) for s, t in pairs]
+        return sum(losses) / len(losses)
 
 
 def gold_terms(

@@ -14,9 +14,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from distillab.data.batch import Batch, ConversationBag
+from distillab.errors import ConfigError
 from distillab.models.attention import AttentionMemory
 from distillab.models.decoder import GRUDecoder
 from distillab.models.encoder import GRUEncoder
+from distillab.models.heads import masked_mean, with_conversation
+from distillab.models.init import copy_matching
 
 
 @dataclass
@@ -29,12 +32,10 @@ class Seq2SeqOutput:
     dec_states: Tensor  # [B, T_tgt, H] attentional hidden states
     topic_logits: Tensor | None  # [B, num_topics] when num_topics > 0
     rating: Tensor | None  # [B] in [0, 1] (sigmoid) when rating_head
-
-
-def masked_mean(states: Tensor, mask: Tensor) -> Tensor:
-    """Mean of ``states [B, T, H]`` over real positions of ``mask [B, T]`` -> ``[B, H]``."""
-    m = mask.unsqueeze(-1).to(states.dtype)
-    return (states * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+    # per-layer internals for transfer terms with a layer map (None: the model has one layer
+    # to offer, `enc_states` and `attn`)
+    layer_states: list[Tensor] | None = None  # each [B, T_src, H]: encoder (context) layers
+    layer_attn: list[Tensor] | None = None  # each [B, T_tgt, T_src]: heads averaged
 
 
 class DecoderState(NamedTuple):
@@ -172,16 +173,7 @@ class Seq2Seq(nn.Module):
         pooled = masked_mean(enc_states, src_mask)
         if not self.conversation_bag:
             return pooled
-        if conv is None:
-            raise ValueError(
-                "this model's heads read the whole conversation (conversation_bag=True) but got "
-                "none: pass conv=batch.conversation, from data built with conversation_bag=True "
-                "(task.conversation_bag=true)"
-            )
-        bag = F.embedding_bag(conv.tokens, self.embedding.weight, conv.offsets, mode="mean")
-        ends = torch.cat([conv.offsets[1:], conv.offsets.new_tensor([conv.tokens.numel()])])
-        log_len = torch.log1p((ends - conv.offsets).to(pooled.dtype)).unsqueeze(-1) / 10
-        return torch.cat([pooled, bag.to(pooled.dtype), log_len], dim=-1)
+        return with_conversation(pooled, self.embedding.weight, conv)
 
     def head_outputs(
         self, enc_states: Tensor, src_mask: Tensor, conv: ConversationBag | None = None
@@ -202,6 +194,13 @@ class Seq2Seq(nn.Module):
         """The task heads alone (an encoder pass, no decoder): e.g. a cached teacher's."""
         enc_states, _ = self.encode_source(src, src_mask)
         return self.head_outputs(enc_states, src_mask, conv)
+
+    def init_from(self, teacher: nn.Module, layer_map: list[int] | None = None) -> list[str]:
+        """Student from teacher: copy what names and shapes allow (its one-layer stacks take
+        no layer map). Returns what was set."""
+        if layer_map is not None:
+            raise ConfigError("student.layer_map applies to transformer students only")
+        return copy_matching(self, teacher)
 
     # ------------------------------------------------------------------ decoding protocol
     def encode(self, src: Tensor, src_mask: Tensor) -> DecoderState:

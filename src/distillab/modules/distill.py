@@ -38,6 +38,7 @@ class DistillationModule(Seq2SeqModule):
         objective: Objective,
         teachers: Sequence[Teacher],
         init_from_teacher: bool = False,
+        layer_map: list[int] | None = None,
         onpolicy: Mapping[str, Any] | None = None,
         **kwargs,
     ) -> None:
@@ -58,7 +59,7 @@ class DistillationModule(Seq2SeqModule):
             first = teachers[0].model
             if first is None:
                 raise ConfigError("student.init_from_teacher=true needs a teacher with weights")
-            self.copied = init_student_from_teacher(self.model, first)
+            self.copied = init_student_from_teacher(self.model, first, layer_map)
 
     def _move_teachers(self) -> None:
         for t in self.teachers:
@@ -98,24 +99,9 @@ class DistillationModule(Seq2SeqModule):
         )
 
 
-@torch.no_grad()
-def init_student_from_teacher(student: torch.nn.Module, teacher: torch.nn.Module) -> list[str]:
-    """Copy every tensor whose name and shape match; project the embedding when only its
-    width differs (truncated SVD of the teacher's embedding: the directions that explain
-    most of it). Everything else keeps its fresh initialisation. Returns what was set."""
-    t_params = dict(teacher.named_parameters())
-    copied = []
-    for name, p in student.named_parameters():
-        src = t_params.get(name)
-        if src is None:
-            continue
-        if src.shape == p.shape:
-            p.copy_(src)
-            copied.append(name)
-        elif name.endswith("embedding.weight") and src.shape[0] == p.shape[0]:
-            u, s, _ = torch.linalg.svd(src.float(), full_matrices=False)
-            k = min(p.shape[1], s.shape[0])
-            p.zero_()
-            p[:, :k] = (u[:, :k] * s[:k]).to(p.dtype)
-            copied.append(f"{name} (projected {src.shape[1]}->{p.shape[1]})")
-    return copied
+def init_student_from_teacher(
+    student: torch.nn.Module, teacher: torch.nn.Module, layer_map: list[int] | None = None
+) -> list[str]:
+    """The student family's own copy from the teacher (`init_from`: matching tensors for the
+    GRU, chosen layers for a transformer); returns what was set."""
+    return student.init_from(teacher, layer_map)

@@ -67,7 +67,14 @@ class CheckpointTeacher(Teacher):
     def outputs(self, batch: Batch) -> LogitsOutput:
         out = self.network.forward_batch(batch)
         return LogitsOutput(
-            out.enc_states, out.attn, out.topic_logits, out.rating, [out.logits], [1.0]
+            enc_states=out.enc_states,
+            attn=out.attn,
+            topic_logits=out.topic_logits,
+            rating=out.rating,
+            layer_states=out.layer_states,
+            layer_attn=out.layer_attn,
+            logits=[out.logits],
+            weights=[1.0],
         )
 
     def generate(self, src: Tensor, src_mask: Tensor, strategy: Strategy | None = None) -> Tensor:

@@ -15,7 +15,7 @@ Offline only: `path` must be a saved directory (`save_pretrained` of model and t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -24,46 +24,12 @@ from distillab.data.batch import Batch
 from distillab.data.tokenizer import pretrained_tokenizer, special_ids, vocab_hash
 from distillab.decoding import Greedy, Strategy
 from distillab.errors import ConfigError
+from distillab.models.transformer import cache_keyword, model_kind
 from distillab.teachers.base import Teacher
 from distillab.teachers.outputs import LogitsOutput
 from distillab.utils.io import file_sha256, fingerprint
 
 NEVER = -1.0e4  # the logit of an id the teacher does not have (softmax: exactly 0)
-WEIGHTS = ("*.safetensors", "*.bin")
-
-
-def model_kind(path: str, key: str = "teacher.path") -> str:
-    """`seq2seq` or `causal`; a clear `ConfigError` for anything that is not a local model
-    directory of one of those kinds (checked at start by `validate`)."""
-    from transformers import AutoConfig
-    from transformers.models.auto.modeling_auto import (
-        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
-        MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
-    )
-
-    p = Path(path)
-    if not p.is_dir():
-        raise ConfigError(
-            f"{key}={path}: no such directory (hub names are not downloaded; save the model "
-            "and its tokenizer with save_pretrained and give that directory)"
-        )
-    if not (p / "config.json").is_file():
-        raise ConfigError(f"{key}={path}: not a transformers model directory (no config.json)")
-    try:
-        config = AutoConfig.from_pretrained(path, local_files_only=True)
-    except Exception as e:  # noqa: BLE001 - transformers raises many kinds for a bad config
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ConfigError(f"{key}={path}: cannot read its config.json ({reason})") from None
-    if not any(any(p.glob(w)) for w in WEIGHTS):
-        raise ConfigError(f"{key}={path}: no weights there (*.safetensors or *.bin)")
-    if config.model_type in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:
-        return "seq2seq"
-    if config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        return "causal"
-    raise ConfigError(
-        f"{key}={path}: a {config.model_type!r} model is neither a seq2seq nor a causal "
-        "language model (AutoModelForSeq2SeqLM / AutoModelForCausalLM)"
-    )
 
 
 def left_align(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -73,6 +39,17 @@ def left_align(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     shift = (s - mask.sum(1)).unsqueeze(1)
     ar = torch.arange(s, device=x.device).unsqueeze(0)
     return (ar - shift) % s, (ar + shift) % s
+
+
+class HFState(NamedTuple):
+    """A decoding state: the key/value cache, the attention mask of what it holds (causal: the
+    context and the tokens so far; seq2seq: the source), each row's next position (causal),
+    and the encoder states (seq2seq)."""
+
+    cache: Any  # transformers' Cache
+    mask: Tensor  # [N, S] long
+    position: Tensor  # [N] long
+    enc: Tensor | None
 
 
 class HFTeacher(Teacher):
@@ -128,7 +105,7 @@ class HFTeacher(Teacher):
     def outputs(self, batch: Batch) -> LogitsOutput:
         run = self._seq2seq if self.kind == "seq2seq" else self._causal
         logits, enc_states, attn = run(batch.src, batch.src_mask, batch.tgt_in)
-        return LogitsOutput(enc_states, attn, None, None, [logits], [1.0])
+        return LogitsOutput(enc_states=enc_states, attn=attn, logits=[logits], weights=[1.0])
 
     def generate(self, src: Tensor, src_mask: Tensor, strategy: Strategy | None = None) -> Tensor:
         """Decode through a distillab strategy (greedy, beam, sample) like any teacher."""
@@ -197,36 +174,63 @@ class HFTeacher(Teacher):
         return self._out(out.logits[:, s : s + t]), enc * src_mask.unsqueeze(-1), attn
 
     # ---- the decoding protocol (distillab.decoding.Decodable) -------------------------------
-    # No key/value cache: each step reruns the decoder on the prefix (O(T^2) per response,
-    # which is fine at dialogue lengths and keeps `reorder` a plain row selection).
-    def encode(self, src: Tensor, src_mask: Tensor) -> dict[str, Any]:
-        prefix = src.new_empty(src.size(0), 0)
+    # With the model's key/value cache: one decoder step per token. The cache is updated in
+    # place by each step (the strategies use a state once); `reorder` selects its rows.
+    def encode(self, src: Tensor, src_mask: Tensor) -> HFState:
+        from transformers import DynamicCache, EncoderDecoderCache
+
         if self.kind == "seq2seq":
+            mask = src_mask.long()
             enc = self.network.get_encoder()(
-                input_ids=self._in(src), attention_mask=src_mask.long()
+                input_ids=self._in(src), attention_mask=mask
             ).last_hidden_state
-            return {"enc": enc, "mask": src_mask, "prefix": prefix}
-        ids, mask, _ = self._causal_inputs(src, src_mask, prefix, prefix.bool())
-        return {"ctx": ids, "mask": mask.bool(), "prefix": prefix}
+            cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+            return HFState(cache, mask, mask.new_zeros(src.size(0)), enc)
+        prefix = src.new_empty(src.size(0), 0)
+        ids, mask, positions = self._causal_inputs(src, src_mask, prefix, prefix.bool())
+        cache = DynamicCache()
+        self.network(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            **{cache_keyword(self.network): cache},
+        )
+        return HFState(cache, mask, mask.sum(1), None)
 
-    def step(self, prev_tokens: Tensor, state: dict[str, Any]) -> tuple[Tensor, dict[str, Any]]:
-        prefix = torch.cat([state["prefix"], prev_tokens.unsqueeze(1)], 1)
+    def step(self, prev_tokens: Tensor, state: HFState) -> tuple[Tensor, HFState]:
+        cache = {cache_keyword(self.network): state.cache}
         if self.kind == "seq2seq":
+            dec = self._in(prev_tokens).unsqueeze(1)
+            if state.cache.get_seq_length() == 0:
+                dec = dec.new_full(dec.shape, self.start_id)  # the teacher's own start
             out = self.network(
-                encoder_outputs=(state["enc"],),
-                attention_mask=state["mask"].long(),
-                decoder_input_ids=self._decoder_in(prefix),
+                encoder_outputs=(state.enc,),
+                attention_mask=state.mask,
+                decoder_input_ids=dec,
+                use_cache=True,
+                **cache,
             )
-        else:
-            ids = torch.cat([state["ctx"], self._in(prefix)], 1)
-            mask = torch.cat([state["mask"], torch.ones_like(prefix, dtype=torch.bool)], 1)
-            mask = mask.long()
-            positions = (mask.cumsum(1) - 1).clamp(min=0)
-            out = self.network(input_ids=ids, attention_mask=mask, position_ids=positions)
-        return self._out(out.logits[:, -1]), {**state, "prefix": prefix}
+            return self._out(out.logits[:, -1]), state
+        mask = torch.cat([state.mask, state.mask.new_ones(state.mask.size(0), 1)], 1)
+        out = self.network(
+            input_ids=self._in(prev_tokens).unsqueeze(1),
+            attention_mask=mask,
+            position_ids=state.position.unsqueeze(1),
+            use_cache=True,
+            **cache,
+        )
+        return self._out(out.logits[:, -1]), HFState(state.cache, mask, state.position + 1, None)
 
-    def reorder(self, state: dict[str, Any], index: Tensor) -> dict[str, Any]:
-        return {k: v.index_select(0, index) for k, v in state.items()}
+    def reorder(self, state: HFState, index: Tensor) -> HFState:
+        state.cache.reorder_cache(index)
+        enc = None if state.enc is None else state.enc.index_select(0, index)
+        return HFState(
+            state.cache,
+            state.mask.index_select(0, index),
+            state.position.index_select(0, index),
+            enc,
+        )
 
     # ---- validation hook (distillab.validate calls it at start, before any work) -----------
     @staticmethod

@@ -25,6 +25,9 @@ class TeacherOutput:
     attn: Tensor | None = None  # [B, T_tgt, T_src]
     topic_logits: Tensor | None = None  # [B, num_topics]
     rating: Tensor | None = None  # [B]
+    # per layer, for transfer terms with a layer map (None: `enc_states` / `attn` only)
+    layer_states: Sequence[Tensor] | None = None  # each [B, T_src, H_t]
+    layer_attn: Sequence[Tensor] | None = None  # each [B, T_tgt, T_src], heads averaged
 
     def kd_loss(
         self,
@@ -118,5 +121,12 @@ def combine_outputs(outputs: Sequence[TeacherOutput], weights: Sequence[float]) 
         mixed += [w * x / total for x in out.weights]
     first = outputs[0]
     return LogitsOutput(
-        first.enc_states, first.attn, first.topic_logits, first.rating, logits, mixed
+        enc_states=first.enc_states,
+        attn=first.attn,
+        topic_logits=first.topic_logits,
+        rating=first.rating,
+        layer_states=first.layer_states,
+        layer_attn=first.layer_attn,
+        logits=logits,
+        weights=mixed,
     )

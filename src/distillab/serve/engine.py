@@ -1,0 +1,52 @@
+"""What answers: an export directory decoded by onnxruntime (`export.runtime`, no torch), its
+tokenizer, and its model card. Turns a dialogue into a source exactly as `distillab-chat` does
+(`chat.context`: cleaned turns, the user's kept to their last `max_source_len - 1` tokens, the
+speaker markers, the last `context_turns` turns, cut on the left), and ids back into text as
+the chat prints them. Tokenizer calls stay on the event loop's thread (a fast tokenizer is not
+to be shared across threads); decoding runs in the batcher's thread."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from transformers import PreTrainedTokenizerFast
+
+from distillab.chat.context import assemble, user_turn
+from distillab.errors import ConfigError
+from distillab.export.card import CARD
+from distillab.export.runtime import OnnxSeq2Seq
+
+
+class Engine:
+    def __init__(self, path: str | Path, precision: str = "fp32", threads: int = 1) -> None:
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"ckpt={path}: a directory without config.json (not an export)")
+        self.path = path
+        self.model = OnnxSeq2Seq(path, precision, threads=threads)
+        c = self.model.config
+        self.context_turns, self.max_source_len = c["context_turns"], c["max_source_len"]
+        self.max_len = int(c["max_len"])
+        self.markers = {"user": c["other_id"], "assistant": c["self_id"]}
+        self.tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(path / c["files"]["tokenizer"]))
+        card = path / CARD
+        self.card: dict[str, Any] = json.loads(card.read_text()) if card.is_file() else {}
+
+    def ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def source(self, turns: list[tuple[str, str]]) -> list[int]:
+        """The model's source for the reply after `turns` (`(role, cleaned text)`, oldest
+        first, the last one the user's)."""
+        marked = []
+        for role, text in turns:
+            ids = self.ids(text)
+            marked.append(
+                (self.markers[role], user_turn(ids, self.max_source_len) if role == "user" else ids)
+            )
+        return assemble(marked, self.context_turns, self.max_source_len)
+
+    def text(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()

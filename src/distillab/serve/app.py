@@ -119,7 +119,7 @@ def create_app(engine: Engine, cfg: ServeConfig, keys: KeyRing) -> Any:
             return StreamingResponse(sse_chunks(job, engine, meta, cfg.log_text),
                                      media_type="text/event-stream")  # fmt: skip
         ids, stopped = await job.done
-        reply = engine.text(ids)
+        reply = engine.reply(ids)
         if cfg.log_text:
             text_log.info(json.dumps({"key_id": key, "id": meta["id"], "reply": reply}))
         return JSONResponse({

@@ -39,7 +39,7 @@ async def sse_chunks(job: Job, engine: Any, meta: dict, log_text: bool) -> Async
             yield event(meta, {"content": text[len(sent) :]})
             sent = text
     final_ids, stopped = await job.done
-    text = engine.text(final_ids)
+    text = engine.reply(final_ids)
     if text.startswith(sent) and len(text) > len(sent):
         yield event(meta, {"content": text[len(sent) :]})
     if log_text:

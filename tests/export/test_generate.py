@@ -25,7 +25,9 @@ SOURCES = [[5, 7, 8, 9], [5, 10], [4, 11, 12, 13, 14, 15, 5, 16], [5, 17, 18]]
 
 
 def test_greedy_rows_in_a_mixed_batch_decode_as_alone(rt):
-    rows = [Row(s, 10, Sampling(1.0, 0.9, seed=i) if i % 2 else None) for i, s in enumerate(SOURCES)]
+    rows = [
+        Row(s, 10, Sampling(1.0, 0.9, seed=i) if i % 2 else None) for i, s in enumerate(SOURCES)
+    ]
     got = generate(rt, rows)
     for i in (0, 2):
         alone = rt.greedy(np.array([SOURCES[i]]), np.ones((1, len(SOURCES[i])), bool), 10)[0]
@@ -55,6 +57,8 @@ def test_nucleus_and_draw():
     rng = np.random.default_rng(0)
     draws = {draw(logits, banned, Sampling(1.0, 1.0), rng) for _ in range(200)}
     assert draws == {0, 2, 3}
-    assert {draw(logits, np.zeros(4, np.float32), Sampling(1.0, 0.4), rng) for _ in range(50)} == {1}
+    assert {draw(logits, np.zeros(4, np.float32), Sampling(1.0, 0.4), rng) for _ in range(50)} == {
+        1
+    }
     with pytest.raises(ValueError):
         Sampling(0.0)

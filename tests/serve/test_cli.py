@@ -47,7 +47,9 @@ def test_bad_settings_are_one_line_and_exit_2(args, needle):
     proc = run_cli(args)
     assert proc.returncode == 2, proc.stderr
     lines = [x for x in proc.stderr.splitlines() if x.strip()]
-    assert len(lines) == 1 and lines[0].startswith("distillab-serve: error: ") and needle in lines[0]
+    assert (
+        len(lines) == 1 and lines[0].startswith("distillab-serve: error: ") and needle in lines[0]
+    )
 
 
 def test_keys_from_the_environment_allow_a_public_host(tmp_path):
@@ -98,7 +100,9 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(export_dir, tmp_path
     maps = Path(f"/proc/{proc.pid}/maps").read_text()
     assert "libtorch" not in maps  # the export path never imported torch
     got = {}
-    asker = threading.Thread(target=lambda: got.update(r=chat(url, [{"role": "user", "content": "hello"}])))
+    asker = threading.Thread(
+        target=lambda: got.update(r=chat(url, [{"role": "user", "content": "hello"}]))
+    )
     asker.start()
     time.sleep(0.7)
     proc.send_signal(signal.SIGTERM)

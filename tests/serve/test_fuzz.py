@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 from tests.serve.conftest import auth
 
-CONTROL = st.characters(codec="utf-8") | st.sampled_from(list("\x00\x07\x1b\u200b\u202e\ud800\ufeff"))
+CONTROL = st.characters(codec="utf-8") | st.sampled_from(
+    list("\x00\x07\x1b\u200b\u202e\ud800\ufeff")
+)
 TEXT = st.text(CONTROL, max_size=40) | st.just("é" * 5000) | st.just("\x00" * 300)
 SCALAR = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT
 JSONS = st.recursive(SCALAR, lambda inner: st.lists(inner, max_size=4)

@@ -26,7 +26,6 @@ from distillab.errors import ConfigError
 from distillab.export.card import CARD
 from distillab.export.runtime import OnnxSeq2Seq
 
-
 REMEMBERED = 4096  # replies whose ids are kept, by their text
 
 

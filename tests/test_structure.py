@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("jobs (take a composed run)", ("jobs",)),
     ("run lifecycle (status.json, resume, requeue)", ("runs",)),
     ("CLI-level checks", ("validate",)),
-    ("CLIs", ("train", "evaluate", "chat")),
+    ("CLIs", ("train", "evaluate", "chat", "serve")),
 ]
 ONE_TORCH_LOAD = "distillab.checkpoint"  # the one module that calls torch.load
 MAX_LINES = 300

@@ -5,18 +5,11 @@ way training did (`data.encoded.DialogueDataset.source`): `<other>` before the u
 
 from __future__ import annotations
 
-import unicodedata
-
+from distillab.chat.context import assemble, clean, user_turn
 from distillab.chat.replier import Replier
 from distillab.data.tokenizer import OTHER, SELF
 
-
-def clean(line: str) -> str:
-    """Control and format characters removed (tabs become spaces), whitespace collapsed."""
-    kept = (" " if ch == "\t" else ch for ch in line)
-    return " ".join(
-        "".join(ch for ch in kept if not unicodedata.category(ch).startswith("C")).split()
-    )
+__all__ = ["Session", "clean"]
 
 
 class Session:
@@ -29,11 +22,11 @@ class Session:
     def source(self) -> list[int]:
         """The source for the next response (the model speaks after the last turn)."""
         n = len(self.turns)
-        src: list[int] = []
-        for j in range(max(0, n - self.settings.context_turns), n):
-            marker = self.self_id if (n - j) % 2 == 0 else self.other_id
-            src += [marker, *self.turns[j]]
-        return src[-self.settings.max_source_len :]
+        marked = [
+            (self.self_id if (n - j) % 2 == 0 else self.other_id, ids)
+            for j, ids in enumerate(self.turns)
+        ]
+        return assemble(marked, self.settings.context_turns, self.settings.max_source_len)
 
     def respond(self, text: str) -> tuple[str, str | None]:
         """The model's answer to the user's `text` (already cleaned), and a notice when the
@@ -46,8 +39,7 @@ class Session:
                 f"(input truncated: {len(ids)} tokens, the model reads the last {limit}; "
                 "data.max_source_len of its run)"
             )
-            ids = ids[-limit:]
-        self.turns.append(ids)
+        self.turns.append(user_turn(ids, self.settings.max_source_len))
         reply = self.replier.reply(self.source())
         self.turns.append(reply)
         tok = self.replier.tokenizer

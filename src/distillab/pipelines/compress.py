@@ -37,6 +37,7 @@ from distillab.compress.step import (
 )
 from distillab.compress.structured import narrow_projections
 from distillab.decoding import Greedy
+from distillab.export.card import write_model_card
 from distillab.export.onnx import export_model, export_settings
 from distillab.export.runtime import OnnxSeq2Seq
 from distillab.pipelines.fit import eval_trainer, evaluate
@@ -208,6 +209,8 @@ class Compression:
             **agreement,
         }
         atomic_write_json(self.run_dir / "compression.json", report)
+        if self.export:  # the export's record: which model it is and how to rebuild it
+            write_model_card(self.run_dir / "export", self.run_dir, dict(hp))
         exported = (
             f", export agreement fp32 {agreement['export_agreement_fp32']:.3f} / "
             f"int8 {agreement['export_agreement_int8']:.3f}"

@@ -1,0 +1,2 @@
+"""`distillab-serve`: an exported (or checkpointed) model behind an authenticated,
+OpenAI-compatible HTTP API with request batching, and a chat page at `/`."""

@@ -1,0 +1,44 @@
+"""Serving a checkpoint: it is exported once at start (ONNX graphs, tokenizer, model card) to a
+directory, then served through the same torch-free runtime as an export, so a checkpoint and
+its export answer alike and batch alike. The only module of `distillab.serve` that imports
+torch (through the export), and only when `ckpt=` names a checkpoint file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from distillab.errors import ConfigError
+
+
+def export_checkpoint(ckpt: str | Path, out_dir: Path) -> Path:
+    """Export `ckpt` (inside `<run>/checkpoints/`, with the run's `config.yaml` and
+    `tokenizer/`) into `out_dir`, with the context settings of its run (as `distillab-chat`
+    reads them) and its model card."""
+    from distillab.checkpoint import hyperparameters, model_from, read_checkpoint
+    from distillab.data.tokenizer import OTHER, SELF, UNK, load_tokenizer
+    from distillab.export.card import write_model_card
+    from distillab.export.onnx import export_model
+
+    run_dir = Path(ckpt).resolve().parent.parent
+    for need in ("config.yaml", "tokenizer"):
+        if not (run_dir / need).exists():
+            raise ConfigError(
+                f"ckpt={ckpt}: no {need} in its run directory {run_dir} (a checkpoint "
+                "written by distillab-train, inside <run>/checkpoints/)"
+            )
+    data = OmegaConf.load(run_dir / "config.yaml").data
+    state = read_checkpoint(ckpt)
+    hp = hyperparameters(state)
+    tok = load_tokenizer(str(run_dir / "tokenizer"))
+    unk, self_id, other = tok.convert_tokens_to_ids([UNK, SELF, OTHER])
+    settings = {
+        "pad_id": hp["pad_id"], "bos_id": hp["bos_id"], "eos_id": hp["eos_id"],
+        "unk_id": unk, "self_id": self_id, "other_id": other,
+        "context_turns": data.context_turns, "max_source_len": data.max_source_len,
+        "max_len": data.max_target_len,
+    }  # fmt: skip
+    out = export_model(model_from(state, ckpt), out_dir, tok, settings)
+    write_model_card(out, run_dir, dict(hp))
+    return out

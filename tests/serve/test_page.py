@@ -1,0 +1,37 @@
+"""The chat page in a real headless browser (Debian's chromium driven by Playwright): type a
+key and a line, send, see the model's reply; a wrong key shows the 401."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
+def test_page_sends_the_dialogue_and_shows_the_reply(server, engine):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from tests.serve.conftest import KEYS, chat
+
+    expected = chat(server, [{"role": "user", "content": "hello how are you"}]).json()
+    expected = expected["choices"][0]["message"]["content"]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(server + "/")
+        page.fill("#key", "sk-wrong")
+        page.fill("#text", "hello how are you")
+        page.click("#send")
+        page.wait_for_selector(".turn.error")
+        assert "401" in page.inner_text(".turn.error")
+        page.fill("#key", KEYS[0])
+        page.dispatch_event("#key", "change")
+        page.fill("#text", "hello how are you")
+        page.press("#text", "Enter")
+        page.wait_for_selector(".turn.assistant")
+        assert page.inner_text(".turn.assistant") == f"bot: {expected}".strip()
+        assert page.locator(".turn.user").count() == 2
+        browser.close()

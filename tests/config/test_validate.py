@@ -113,8 +113,22 @@ BAD = {
     "model emb": (["model.emb_dim=0"], "model.emb_dim=0 is out of range"),
     "model attention": (
         ["model.attention=dot"],
-        "model.attention='dot' is not allowed; choose one of ['additive', 'multiplicative']",
+        "model.attention='dot' is not allowed; choose one of "
+        "['additive', 'graph', 'multihead', 'multiplicative']",
     ),
+    "model attention heads divide": (
+        ["model.attention=multihead", "+model.attention_heads=5"],
+        "model.attention_heads=5 must divide the hidden size",
+    ),
+    "model attention heads range": (
+        ["model.attention=multihead", "+model.attention_heads=0"],
+        "model.attention_heads=0 is out of range",
+    ),
+    "model attention option": (
+        ["model.attention=additive", "+model.attention_heads=4"],
+        "model.attention_heads is not an option of attention='additive' (its options: none)",
+    ),
+    "model speaker wired": (["+model.self_id=4"], "model.self_id cannot be set here"),
     "model wired": (["+model.vocab_size=100"], "model.vocab_size cannot be set here"),
     "model target": (
         ["model._target_=distillab.models.Nope"],

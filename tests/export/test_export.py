@@ -51,6 +51,9 @@ def inputs():
     mask = torch.ones(5, 9, dtype=torch.bool)
     for row, n in enumerate([9, 4, 7, 1, 6]):
         mask[row, n:] = False
+    # speaker markers open the turns (graph attention reads them); row 2's first turn was cut
+    src[:, 3], src[:, 6] = SETTINGS["self_id"], SETTINGS["other_id"]
+    src[[0, 1, 3, 4], 0] = SETTINGS["other_id"]
     return src.masked_fill(~mask, 0), mask
 
 
@@ -100,15 +103,17 @@ def test_encoder_graph_computes_the_models_encoding(tmp_path, layers, bidirectio
 
 
 @pytest.mark.parametrize(
-    "layers,attention", [(1, "multiplicative"), (1, "additive"), (2, "additive")]
+    "layers,attention",
+    [(1, "multiplicative"), (1, "additive"), (2, "additive"), (1, "multihead"), (1, "graph")],
 )
 def test_step_graph_computes_the_models_step(tmp_path, layers, attention):
     """The exported step is traced from its own lean code path (``GRUDecoder._export_step``):
     its logits and hidden state equal the eager step's, for each attention kind and depth."""
     torch.manual_seed(1)
     model = Seq2Seq(
-        300, 0, emb_dim=16, hidden_size=32, dec_layers=layers, attention=attention
-    ).eval()
+        300, 0, emb_dim=16, hidden_size=32, dec_layers=layers, attention=attention,
+        self_id=SETTINGS["self_id"], other_id=SETTINGS["other_id"],
+    ).eval()  # fmt: skip
     out = export_model(model, tmp_path, FakeTokenizer(), SETTINGS)
     src, mask = inputs()
     rt = OnnxSeq2Seq(out, "fp32")

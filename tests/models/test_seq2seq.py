@@ -7,7 +7,8 @@ import torch
 from torch import Tensor, nn
 
 from distillab.decoding import Decodable
-from distillab.models import Attention, ConversationBag, GRUEncoder, Seq2Seq, Seq2SeqOutput
+from distillab.models import ConversationBag, GRUEncoder, Seq2Seq, Seq2SeqOutput
+from distillab.models.attention import build_attention
 
 PAD, BOS, EOS = 0, 1, 2
 VOCAB = 23
@@ -130,7 +131,7 @@ def test_encoder_final_states_ignore_padding_multilayer() -> None:
 @pytest.mark.parametrize("kind", ["additive", "multiplicative"])
 def test_attention_masks_and_normalises(kind: str) -> None:
     torch.manual_seed(0)
-    att = Attention(10, 6, kind)
+    att = build_attention(kind, 10, 6)
     q, k = torch.randn(2, 4, 10), torch.randn(2, 7, 6)
     mask = lengths_mask([7, 3], 7)
     ctx, w = att(q, att.precompute(k, mask))
@@ -150,7 +151,7 @@ def test_attention_masks_and_normalises(kind: str) -> None:
 
 
 def test_attention_fully_masked_row_is_uniform_not_nan() -> None:
-    att = Attention(4, 4)
+    att = build_attention("multiplicative", 4, 4)
     mask = torch.zeros(1, 5, dtype=torch.bool)
     _, w = att(torch.randn(1, 2, 4), att.precompute(torch.randn(1, 5, 4), mask))
     torch.testing.assert_close(w, torch.full((1, 2, 5), 0.2))
@@ -158,7 +159,7 @@ def test_attention_fully_masked_row_is_uniform_not_nan() -> None:
 
 def test_invalid_attention_kind_raises() -> None:
     with pytest.raises(ValueError, match="additive"):
-        Attention(4, 4, "dot")
+        build_attention("dot", 4, 4)
     with pytest.raises(ValueError, match="multiplicative"):
         Seq2Seq(vocab_size=10, pad_id=0, emb_dim=4, hidden_size=8, attention="bogus")
 

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from distillab.data import DialogueDataModule
 from distillab.losses.objective import distill_objective, gold_objective
-from distillab.models.build import build_model
+from distillab.models.build import build_model, reads_turns
 from distillab.modules.distill import DistillationModule
 from distillab.modules.seq2seq import Seq2SeqModule, gold_parts
 from distillab.teachers import Teacher
@@ -46,6 +46,8 @@ def module_kwargs(cfg: DictConfig, dm: DialogueDataModule, heads: tuple[int, boo
         data_fingerprint=dm.fingerprint,
         vocab_hash=dm.vocab_hash,
     )
+    if reads_turns(kwargs["model"]):  # the attention finds the turns by the speaker markers
+        kwargs.update(self_id=dm.self_id, other_id=dm.other_id)
     if cfg.get("weighting") is not None:
         kwargs["weighting"] = plain(cfg.weighting)
     return kwargs

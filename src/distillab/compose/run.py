@@ -33,6 +33,7 @@ from distillab.compose.teachers import (
 )
 from distillab.compose.trainer import build_stage, build_trainer
 from distillab.data import DialogueDataModule
+from distillab.models.build import reads_turns
 from distillab.modules.distill import DistillationModule
 from distillab.modules.seq2seq import Seq2SeqModule
 from distillab.pipelines.fit import LAST, Stage, evaluate
@@ -53,9 +54,12 @@ class Run:
     # ---- data and teachers ------------------------------------------------------------------
     @cached_property
     def data(self) -> DialogueDataModule:
-        # batches carry the whole conversation only when the task heads read it
+        # batches carry the whole conversation only when the task heads read it, the sources'
+        # turns only when the student's attention does
         dm = instantiate(
-            self.cfg.data, conversation_bag=bool(self.cfg.task.get("conversation_bag"))
+            self.cfg.data,
+            conversation_bag=bool(self.cfg.task.get("conversation_bag")),
+            turns=reads_turns(OmegaConf.to_container(self.cfg.model, resolve=True)),
         )
         dm.load()  # data errors surface here, before any training
         return dm

@@ -14,8 +14,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import prune
 
+from distillab.errors import ConfigError
 from distillab.losses.terms import HiddenStateMSE
 from distillab.models import Seq2Seq
+
+SHRINKABLE = ("additive", "multiplicative")  # attention kinds whose units `shrink` narrows
 
 
 def unit_rows(weight: Tensor, units: int) -> Tensor:
@@ -74,6 +77,9 @@ def model_args(model: Seq2Seq) -> dict:
         dropout=model.emb_dropout.p,
         residual=enc.residual,
         attention=dec.attention.kind,
+        attention_heads=getattr(dec.attention, "heads", None),
+        self_id=model.self_id,
+        other_id=model.other_id,
         tie_embeddings=model.tie_embeddings,
         num_topics=model.topic_head[-1].out_features if model.topic_head is not None else 0,
         rating_head=model.rating_head is not None,
@@ -100,6 +106,11 @@ class HiddenUnitPruning:
         """(the smaller model, indices of the encoder output units it keeps): what reads the
         encoder states outside the model (a hidden-state projection) narrows to them."""
         args = model_args(model)
+        if args["attention"] not in SHRINKABLE:
+            raise ConfigError(
+                f"structured pruning of hidden units supports model.attention in {SHRINKABLE}, "
+                f"not {args['attention']!r}"
+            )
         old_h, step = args["hidden_size"], 2 if args["bidirectional"] else 1
         new_h = max(step, round(old_h * (1.0 - sparsity) / step) * step)
         new = Seq2Seq(**{**args, "hidden_size": new_h}).eval()

@@ -1,5 +1,5 @@
 """Names that the config checks and the layers above them share (tokenizer kinds, divergences,
-attention kinds, schedules, built-in loss terms): defined here, at the bottom, and imported
+schedules, built-in loss terms): defined here, at the bottom, and imported
 up by `data`, `losses`, `models` and `modules`."""
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ WORDPIECE_MIN_VOCAB = 100  # the special tokens plus the characters of any real 
 DIVERGENCES = ("forward_kl", "reverse_kl", "jsd", "tvd")  # losses.divergences implements them
 CACHED_DIVERGENCES = ("forward_kl",)  # the top-k + tail-draw cache has an estimator for these
 BUILT_IN_TERMS = ("ce", "kd", "topic", "rating", "topic_kd", "rating_kd")
-ATTENTION_KINDS = ("additive", "multiplicative")
 SCHEDULES = ("constant_with_warmup", "linear", "cosine")
 TEACHER_OUTPUTS = ("online", "cached")
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from distillab.config import constants as c
-from distillab.config.targets import Node, Target, self_check
+from distillab.config.targets import Node, Target, resolve, self_check
 
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]  # [0, 1)
 Share = Annotated[float, Field(ge=0.0, le=1.0)]  # [0, 1]
@@ -79,12 +79,14 @@ class Model(Target):
     WIRED = {k: "set from the data and the task" for k in ("vocab_size", "pad_id")}
     WIRED |= {k: "set from the task group" for k in ("num_topics", "rating_head")}
     WIRED |= {"conversation_bag": "set from the task group"}
+    WIRED |= {k: "the data's speaker markers" for k in ("self_id", "other_id")}
     emb_dim: Count = None
     hidden_size: Count = None
     enc_layers: Count = None
     dec_layers: Count = None
     dropout: Fraction = None
-    attention: Literal[c.ATTENTION_KINDS] = None
+    attention: str = None  # a kind of distillab.models.attention (its target checks it)
+    attention_heads: Count = None
     bidirectional: bool = None
     # the transformer families' (models/hf_seq2seq.py, models/hf_causal.py)
     layers: Count = None
@@ -100,6 +102,9 @@ class Model(Target):
                 f"@.hidden_size={self.hidden_size} must be even for a bidirectional encoder "
                 "(@.bidirectional=true: each direction gets half)"
             )
+        check = getattr(resolve(self.target), "check_config", None)
+        if callable(check):  # the model's own keys (Seq2Seq: the attention kind, its options)
+            check(self.spec())
         return self
 
 

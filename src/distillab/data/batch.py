@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 from torch import Tensor
 
+from distillab.data.turns import SourceTurns
+
 
 class ConversationBag(NamedTuple):
     """Whole conversations as one `embedding_bag` input: row i's tokens start at
@@ -44,6 +46,9 @@ class Batch:
     head_src_mask: Tensor | None = None
     # the whole conversations, only when a head reads them (`task.conversation_bag`)
     conversation: ConversationBag | None = None
+    # each source token's turn and each turn's speaker, only when the model's attention reads
+    # them (`DialogueDataModule(turns=True)`, e.g. model.attention=graph)
+    turns: SourceTurns | None = None
 
     @property
     def size(self) -> int:
@@ -73,4 +78,4 @@ class TrainingBatch(NamedTuple):
     gold: bool = True
 
 
-__all__ = ["Batch", "ConversationBag", "TrainingBatch"]
+__all__ = ["Batch", "ConversationBag", "SourceTurns", "TrainingBatch"]

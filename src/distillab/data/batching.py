@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from distillab.data.batch import Batch, ConversationBag
+from distillab.data.turns import source_turns
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -143,11 +144,18 @@ def bucket_loader(
 
 
 def collate(
-    items: list[dict], pad_id: int, bos_id: int, eos_id: int, conversation_bag: bool = False
+    items: list[dict],
+    pad_id: int,
+    bos_id: int,
+    eos_id: int,
+    conversation_bag: bool = False,
+    speakers: tuple[int, int] | None = None,
 ) -> Batch:
     """Pad a list of examples into a :class:`Batch`; `n_tokens` stays a Python int (no host
     sync later). `conversation_bag`: also concatenate the items' whole conversations (only
-    heads with `task.conversation_bag` read them).
+    heads with `task.conversation_bag` read them). `speakers`: the (self, other) marker ids,
+    given when the model's attention reads the context's turns (`Batch.turns`, read off the
+    markers of the padded sources: a few tensor ops per batch, none when not asked).
 
     Padding only: whatever else a batch needs (cached teacher outputs) is looked up by its
     `index` (the split's example rows) by whoever needs it."""
@@ -174,6 +182,7 @@ def collate(
         head_src=head_src,  # what the task heads read (`DialogueDataset.opening`)
         head_src_mask=None if head_src is None else head_src != pad_id,
         conversation=_bag(items) if conversation_bag else None,
+        turns=None if speakers is None else source_turns(src, src != pad_id, *speakers),
         tgt_in=tgt_in,
         tgt_out=tgt_out,
         tgt_mask=tgt_out != pad_id,

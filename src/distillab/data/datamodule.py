@@ -73,6 +73,7 @@ class DialogueDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         bucket_multiplier: int = 50,
         conversation_bag: bool = False,
+        turns: bool = False,
     ) -> None:
         super().__init__()
         self.source, self.path, self.cache_dir = source, path, Path(cache_dir)
@@ -101,6 +102,7 @@ class DialogueDataModule(pl.LightningDataModule):
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_workers, self.bucket_multiplier = num_workers, bucket_multiplier
         self.conversation_bag = conversation_bag  # batches carry whole conversations
+        self.turns = turns  # batches carry the sources' turns (an attention reads them)
         self.tokenizer = None
         self.datasets: dict[str, DialogueDataset] = {}
         self.resume_position: tuple[int, int] | None = None  # (epoch, batches) to continue at
@@ -248,6 +250,7 @@ class DialogueDataModule(pl.LightningDataModule):
                 bos_id=self.bos_id,
                 eos_id=self.eos_id,
                 conversation_bag=self.conversation_bag,
+                speakers=(self.self_id, self.other_id) if self.turns else None,
             ),
             self.batch_size if train else self.eval_batch_size,
             train=train,

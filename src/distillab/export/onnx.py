@@ -72,10 +72,12 @@ def export_graphs(model: nn.Module, out_dir: Path, banned: list[int]) -> dict[st
     with torch.no_grad():
         state = model.encode(src, mask)
     batch_time = {0: "batch", 1: "src_len"}
-    additive = model.decoder.attention.kind == "additive"  # scorer [B, Tk, H], else [B, H, Tk]
+    # the scorer's layout is the attention kind's own (additive [B, Tk, H], else [B, H, Tk]);
+    # a kind that reads the turns finds them in the graph, from the source's speaker markers
+    scorer_axis = model.decoder.attention.scorer_src_axis
     memory_axes = {
         "values": batch_time,
-        "scorer": batch_time if additive else {0: "batch", 2: "src_len"},
+        "scorer": {0: "batch", scorer_axis: "src_len"},
         "bias": {0: "batch", 2: "src_len"},
         "hidden": {1: "batch"},
     }

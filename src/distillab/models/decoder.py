@@ -15,7 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from distillab.models.attention import Attention, AttentionMemory
+from distillab.data.turns import SourceTurns
+from distillab.models.attention import AttentionMemory, build_attention
 from distillab.models.rnn import gru_weights
 
 
@@ -29,7 +30,10 @@ class GRUDecoder(nn.Module):
         num_layers: int = 1,
         dropout: float = 0.0,
         attention: str = "multiplicative",
+        attention_options: dict | None = None,
     ) -> None:
+        """`attention`: a registered kind (`distillab.models.attention`) or a dotted path;
+        `attention_options`: its keyword arguments (e.g. ``{"heads": 4}``)."""
         super().__init__()
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -40,13 +44,18 @@ class GRUDecoder(nn.Module):
             batch_first=True,
             dropout=dropout if num_layers > 1 else 0.0,
         )
-        self.attention = Attention(hidden_size, hidden_size, attention)
+        self.attention = build_attention(
+            attention, hidden_size, hidden_size, **(attention_options or {})
+        )
         self.combine = nn.Linear(2 * hidden_size, hidden_size)
 
-    def precompute(self, enc_out: Tensor, enc_mask: Tensor) -> AttentionMemory:
-        """Encoder outputs ``[B, Tsrc, H]`` and their mask -> the attention memory, prepared once
-        per batch and read by every decoder position or step."""
-        return self.attention.precompute(enc_out, enc_mask)
+    def precompute(
+        self, enc_out: Tensor, enc_mask: Tensor, turns: SourceTurns | None = None
+    ) -> AttentionMemory:
+        """Encoder outputs ``[B, Tsrc, H]``, their mask (and the source's turns, for a kind
+        that reads them) -> the attention memory, prepared once per batch and read by every
+        decoder position or step."""
+        return self.attention.precompute(enc_out, enc_mask, turns)
 
     def forward(
         self, y_emb: Tensor, hidden0: Tensor, memory: AttentionMemory
@@ -89,9 +98,9 @@ class GRUDecoder(nn.Module):
         """:meth:`step` as an ONNX export traces it, in few nodes: each node is one onnxruntime
         dispatch per token, most of a small model's step. One ``GRU`` node for all layers
         (each traced cell would be ~15 elementwise nodes), fed time-major (batch-first input
-        traces as transposes around it); multiplicative scores as ``q @ scorer + bias``
-        (``baddbmm`` traces two multiplications by 1); the combine on ``[B, 2H]`` rows (one
-        ``Gemm``)."""
+        traces as transposes around it); the attention kind traces its own scores (a dot
+        product as ``q @ scorer + bias``: ``baddbmm`` traces two multiplications by 1); the
+        combine on ``[B, 2H]`` rows (one ``Gemm``)."""
         gru = self.gru
         # nn.GRU.forward's own call, time-major: the export's one GRU node
         _, hidden = torch.gru(
@@ -99,10 +108,6 @@ class GRUDecoder(nn.Module):
             0.0, False, False, False,
         )  # fmt: skip
         query = (hidden[-1:] if self.num_layers > 1 else hidden).transpose(0, 1)  # [B, 1, H]
-        if self.attention.kind == "multiplicative":
-            weights = torch.softmax(torch.matmul(query, memory.scorer) + memory.bias, dim=-1)
-            context = torch.matmul(weights, memory.values)
-        else:
-            context, _ = self.attention(query, memory)
+        context, _ = self.attention(query, memory)
         both = torch.cat([query, context], dim=-1).squeeze(1)  # [B, 2H]
         return torch.tanh(self.combine(both)), hidden

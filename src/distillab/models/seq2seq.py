@@ -14,8 +14,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from distillab.data.batch import Batch, ConversationBag
+from distillab.data.turns import SourceTurns, source_turns
 from distillab.errors import ConfigError
-from distillab.models.attention import AttentionMemory
+from distillab.models.attention import AttentionMemory, check_attention
 from distillab.models.decoder import GRUDecoder
 from distillab.models.encoder import GRUEncoder
 from distillab.models.heads import masked_mean, with_conversation
@@ -70,8 +71,16 @@ class Seq2Seq(nn.Module):
         num_topics: int = 0,
         rating_head: bool = False,
         conversation_bag: bool = False,
+        attention_heads: int | None = None,
+        self_id: int | None = None,
+        other_id: int | None = None,
     ) -> None:
+        """`attention`: a kind of :mod:`distillab.models.attention` (`attention_heads`: the
+        multihead kind's heads); `self_id`, `other_id`: the speaker markers, from which a kind
+        that reads the context's turns (graph) finds them where a batch does not carry them
+        (decoding, an ONNX export)."""
         super().__init__()
+        self.self_id, self.other_id = self_id, other_id
         self.vocab_size = vocab_size
         self.pad_id = pad_id
         self.hidden_size = hidden_size
@@ -83,7 +92,13 @@ class Seq2Seq(nn.Module):
             emb_dim, hidden_size, enc_layers, bidirectional, dropout, residual
         )
         self.bridge = nn.Linear(hidden_size, dec_layers * hidden_size)
-        self.decoder = GRUDecoder(emb_dim, hidden_size, dec_layers, dropout, attention)
+        options = {"heads": attention_heads}
+        self.decoder = GRUDecoder(emb_dim, hidden_size, dec_layers, dropout, attention, options)
+        if self.decoder.attention.reads_turns and None in (self_id, other_id):
+            raise ValueError(
+                f"attention={attention!r} reads the context's turns: the model needs the "
+                "speaker marker ids (self_id, other_id; wired from the data)"
+            )
         self.out_dropout = nn.Dropout(dropout)
         if tie_embeddings:
             # H -> E bottleneck, then the (shared) embedding matrix acts as the output matrix.
@@ -107,6 +122,40 @@ class Seq2Seq(nn.Module):
         if rating_head:
             mid = max(hidden_size // 2, 1)
             self.rating_head = nn.Sequential(nn.Linear(head_in, mid), nn.Tanh(), nn.Linear(mid, 1))
+
+    @staticmethod
+    def check_config(node: dict, key: str = "model") -> None:
+        """The attention kind and its options (`attention_<option>`), before any work (the
+        config check calls it; its messages name the key as ``@.<key>``)."""
+        hidden = node.get("hidden_size") or 256
+        options = {"heads": node.get("attention_heads")}
+        try:
+            check_attention(
+                node.get("attention") or "multiplicative",
+                hidden,
+                hidden,
+                **{k: v for k, v in options.items() if v is not None},
+            )
+        except ValueError as e:
+            raise ValueError(f"@.{e}") from None
+
+    @property
+    def reads_turns(self) -> bool:
+        """Whether the attention reads the context's turns (`Batch.turns`)."""
+        return self.decoder.attention.reads_turns
+
+    def source_turns(
+        self, src: Tensor, src_mask: Tensor, turns: SourceTurns | None = None
+    ) -> SourceTurns | None:
+        """The turns the attention reads: ``turns`` as given (a batch's), else read off the
+        speaker markers of ``src``; None when the attention reads none."""
+        if not self.reads_turns:
+            return None
+        if turns is not None:
+            return turns
+        assert self.self_id is not None and self.other_id is not None
+        bound = src.size(1) if torch.onnx.is_in_onnx_export() else None
+        return source_turns(src, src_mask, self.self_id, self.other_id, bound)
 
     # ------------------------------------------------------------------ building blocks
     def encode_source(self, src: Tensor, src_mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -132,15 +181,18 @@ class Seq2Seq(nn.Module):
         head_src: Tensor | None = None,
         head_src_mask: Tensor | None = None,
         conv: ConversationBag | None = None,
+        turns: SourceTurns | None = None,
     ) -> Seq2SeqOutput:
         """Teacher-forced pass: ``tgt_in [B, Tt]`` starts with BOS (right-padded).
 
         The task heads read ``head_src`` (a second pass of the shared encoder) when it is
         another tensor, or else the source's encoder states; and ``conv`` if the model has
-        `conversation_bag`."""
+        `conversation_bag`; the attention reads ``turns`` (or the turns of the source's
+        speaker markers) if its kind reads them."""
         enc_states, h0 = self.encode_source(src, src_mask)
         y_emb = self.emb_dropout(self.embedding(tgt_in))
-        memory = self.decoder.precompute(enc_states, src_mask)
+        turns = self.source_turns(src, src_mask, turns)
+        memory = self.decoder.precompute(enc_states, src_mask, turns)
         attn_hidden, _, attn, _ = self.decoder(y_emb, h0, memory)
         logits = self.project(self.out_dropout(attn_hidden))
         if head_src is None or head_src is src or not self.has_heads:
@@ -158,6 +210,7 @@ class Seq2Seq(nn.Module):
             batch.head_src,
             batch.head_src_mask,
             batch.conversation,
+            batch.turns,
         )
 
     @property
@@ -207,7 +260,8 @@ class Seq2Seq(nn.Module):
         """The decoding state of a batch (:class:`distillab.decoding.Decodable`): encoder,
         bridge and the attention memory, all computed once per batch."""
         enc_states, h0 = self.encode_source(src, src_mask)
-        memory = self.decoder.precompute(enc_states, src_mask)
+        turns = self.source_turns(src, src_mask)
+        memory = self.decoder.precompute(enc_states, src_mask, turns)
         return DecoderState(memory, h0, torch.arange(src.size(0), device=src.device))
 
     def step(self, prev: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:

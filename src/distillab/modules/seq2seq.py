@@ -88,6 +88,8 @@ class Seq2SeqModule(pl.LightningModule):
         data_fingerprint: str = "",
         vocab_hash: str = "",
         weighting: dict | DictConfig | None = None,
+        self_id: int | None = None,
+        other_id: int | None = None,
         network: nn.Module | None = None,
         objective: Objective | None = None,
         tokenizer: Any = None,

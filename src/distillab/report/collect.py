@@ -1,5 +1,6 @@
 """Read the jobs of a sweep directory from their own files: `.hydra/overrides.yaml`,
-`metrics.json`, `compression.json`, `comparison.json` (quickstart jobs) and `status.json`.
+`metrics.json`, `compression.json`, `comparison.json` (quickstart jobs), `status.json` and
+`reused.json` (a sweep run again reused the job's finished result).
 
 Nothing is assumed about how the sweep ended: a job that failed, was killed or is still running
 (no `metrics.json`) is still a job of the report, with its status and error.
@@ -16,7 +17,7 @@ from typing import Any
 import yaml
 
 from distillab.utils.metric_names import COMPRESSION as COMPRESSION_PREFIX
-from distillab.utils.status import read_status
+from distillab.utils.status import REUSED_FILE, read_status
 
 DEPLOYED = COMPRESSION_PREFIX + "metrics_after/"  # quality of the compressed model, as shipped
 FINISHED, FAILED, INCOMPLETE = "finished", "failed", "incomplete"
@@ -31,6 +32,7 @@ class Job:
     status: str = INCOMPLETE
     error: str | None = None
     optimized_metric: Any = None  # the job's config value (a name, a list of names, or None)
+    reused: bool = False  # a sweep run again took this finished job's result as it was
 
     @property
     def name(self) -> str:
@@ -98,6 +100,7 @@ def read_job(job_dir: Path) -> Job:
     if job.status == FINISHED and metrics is None and not job.comparison:
         job.status = INCOMPLETE  # said finished, but its results are not there
     job.error = recorded.get("error")
+    job.reused = job.status == FINISHED and (job_dir / REUSED_FILE).is_file()
     try:
         config = yaml.safe_load((job_dir / ".hydra" / "config.yaml").read_text()) or {}
         job.optimized_metric = config.get("optimized_metric")

@@ -4,6 +4,7 @@ becomes one line (see `distillab.runs`)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import sys
@@ -18,6 +19,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from distillab.errors import DistillabError
 from distillab.modules import reliability
 from distillab.modules.reliability import Preempted, exit_code
+from distillab.runs.liveness import heartbeat, whoami
 from distillab.runs.state import LAST
 from distillab.utils import status
 from distillab.utils.console import CurrentStreamHandler, log
@@ -42,8 +44,10 @@ def run_tracked(cfg: DictConfig, run: Callable[[DictConfig], dict]) -> dict:
     run_dir = Path(cfg.paths.output_dir)
     quiet_other_ranks()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    write_status(run_dir, "running", started=started, resumed=bool(cfg.get("resume")))
-    with reliability.preemption_notice():
+    resumed = bool(cfg.get("resume"))
+    write_status(run_dir, "running", started=started, resumed=resumed, **whoami())
+    beating = heartbeat(run_dir) if is_rank_zero() else contextlib.nullcontext()
+    with reliability.preemption_notice(), beating:
         return _run_recorded(cfg, run, run_dir)
 
 

@@ -17,6 +17,9 @@ from typing import Any
 from distillab.utils.io import atomic_write_json
 
 STATUS_FILE = "status.json"
+# in a sweep run again, a job that reused its finished run's result says so here (the report's
+# `reused` column); status.json stays as the run wrote it
+REUSED_FILE = "reused.json"
 STATUSES = ("running", "finished", "failed", "interrupted")
 
 

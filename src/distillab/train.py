@@ -215,8 +215,9 @@ def cli() -> None:
     traceback: stderr is held until the task starts (not in multirun, where the task runs in
     the launcher's jobs and the sweeper's output must not wait)."""
     global held_stderr
-    from distillab.utils.resume_args import resume_overrides  # no torch: logging not set up
+    from distillab.utils.resume_args import resume_overrides, resume_sweep_args  # no torch
 
+    sys.argv[1:] = resume_sweep_args(sys.argv[1:])  # resume_sweep=DIR: that sweep's command
     sys.argv += resume_overrides(sys.argv[1:])  # resume=RUN_DIR: log into RUN_DIR
     multirun = multirun_requested(sys.argv[1:])
     if not multirun:

@@ -94,3 +94,38 @@ def test_a_killed_sweep_resumes_continues_its_interrupted_job_and_reruns_failed_
         "1": ("finished", "yes"),
         "2": ("finished", "no"),
     }
+
+
+def test_an_optuna_study_in_the_sweep_directory_continues_when_the_sweep_runs_again(tmp_path):
+    """The storage and seed of the optuna preset: 2 trials, then 1 more into the same sweep
+    directory: one study of 3 trials, the first 2 jobs untouched, all 3 in the report."""
+    import optuna
+    from omegaconf import OmegaConf
+
+    sweep = tmp_path / "sweep"
+    args = [
+        "hydra/sweeper=optuna",
+        "hydra.sweeper.study_name=tiny",
+        "hydra.sweeper.storage='${optuna_storage:${hydra.sweep.dir}}'",
+        "hydra.sweeper.sampler.seed='${sweep_seed:1,${hydra.sweep.dir}}'",
+        "hydra.sweeper.direction=minimize",
+        "optimizer.lr=interval(0.001,0.01)",
+        "experiment=student",
+        *TINY,
+        f"hydra.sweep.dir={sweep}",
+    ]
+    first = run([*args, "hydra.sweeper.n_trials=2"], tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = {d: (d / "status.json").read_bytes() for d in jobs_by(sweep, "optimizer.lr").values()}
+    more = run([*args, "hydra.sweeper.n_trials=1"], tmp_path)
+    assert more.returncode == 0, more.stderr[-3000:]
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    values = [t.value for t in study.trials]
+    assert len(values) == 3 and all(v is not None for v in values)
+    jobs = jobs_by(sweep, "optimizer.lr")
+    assert len(jobs) == 3 and {d: (d / "status.json").read_bytes() for d in before} == before
+    ppl = sorted(json.loads((d / "metrics.json").read_text())["val/ppl"] for d in jobs.values())
+    assert sorted(values) == pytest.approx(ppl, rel=1e-6)
+    best = OmegaConf.load(sweep / "optimization_results.yaml")
+    assert best["best_value"] == pytest.approx(ppl[0], rel=1e-6)
+    assert len(list(csv.DictReader((sweep / "summary.csv").open()))) == 3

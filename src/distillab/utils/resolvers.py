@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import re
@@ -89,6 +90,22 @@ def job_dirname(override_dirname: str) -> str:
     return f"{short[:JOB_NAME_MAX].rstrip(',')}-{digest}"
 
 
+def optuna_storage(sweep_dir: str) -> str:
+    """The Optuna study's storage: `optuna.db` (SQLite) in the sweep directory, created first
+    (the sweeper opens it before any job makes the directory). The same directory again
+    continues the study."""
+    os.makedirs(sweep_dir, exist_ok=True)
+    return f"sqlite:///{os.path.abspath(os.path.join(sweep_dir, 'optuna.db'))}"
+
+
+def sweep_seed(seed: int, sweep_dir: str) -> int:
+    """A sweeper's seed: `seed` for a new sweep directory, `seed` + the jobs already there
+    when the sweep continues, so that a continued study's sampler does not draw its first
+    points again."""
+    found = glob.glob(os.path.join(glob.escape(sweep_dir), "*", ".hydra", "overrides.yaml"))
+    return int(seed) + len(found)
+
+
 def register() -> None:
     # use_cache: Hydra copies resolver caches into every job of a sweep (as for `now`), so all
     # jobs agree on the sweep directory's id.
@@ -100,5 +117,8 @@ def register() -> None:
         OmegaConf.register_new_resolver("threads_per_job", _threads_per_job)
     if not OmegaConf.has_resolver("job_dirname"):
         OmegaConf.register_new_resolver("job_dirname", job_dirname)
+    for name, fn in (("optuna_storage", optuna_storage), ("sweep_seed", sweep_seed)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn)
     if not OmegaConf.has_resolver("sweep_name"):
         OmegaConf.register_new_resolver("sweep_name", _sweep_name)

@@ -220,7 +220,9 @@ def cli() -> None:
     sys.argv[1:] = resume_sweep_args(sys.argv[1:])  # resume_sweep=DIR: that sweep's command
     sys.argv += resume_overrides(sys.argv[1:])  # resume=RUN_DIR: log into RUN_DIR
     multirun = multirun_requested(sys.argv[1:])
-    if not multirun:
+    if multirun:
+        console.quiet_submitit()  # its sacct warning once, on a cluster without accounting
+    else:
         held_stderr = sys.stderr = HeldStream(sys.stderr)
     try:
         main()

@@ -116,7 +116,14 @@ def main(cfg: DictConfig) -> float | list[float] | None:
     except Exception as e:
         ours = first_distillab_error(e)
         if in_multirun():  # the sweep goes on; its report lists this job with its error
+            from distillab.runs.ranks import release_lost_ranks
+            from distillab.runs.tracked import NotRequeued
+
+            if isinstance(e, NotRequeued):  # it stays interrupted
+                console.log.warning(f"distillab: job not finished: {e}")
+                return None
             record_failure(cfg, ours or e)
+            release_lost_ranks()  # a dead rank's result, or submitit's launcher waits forever
             console.log.error(
                 f"distillab: job failed: {error_line(ours or e)}", exc_info=ours is None
             )

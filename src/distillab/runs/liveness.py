@@ -17,35 +17,15 @@ from pathlib import Path
 
 from distillab.runs.state import LAST, STATUS
 from distillab.utils.console import log
-from distillab.utils.status import read_status, write_status
+from distillab.utils.status import alive, read_status, write_status
 
-HEARTBEAT_S = 10.0  # how often a running job touches its status.json
-STALE_S = 60.0  # a status.json untouched this long belongs to no live run
+HEARTBEAT_S = 10.0  # how often a running job touches its status.json (STALE_S: 60 s)
 POLL_S = 2.0
 
 
 def whoami() -> dict:
     """What a running record says about its process: host and pid."""
     return {"host": socket.gethostname(), "pid": os.getpid()}
-
-
-def alive(run_dir: Path, record: dict) -> bool:
-    """A run recorded `running` is alive while its heartbeat is fresh; on this host, its
-    process must exist too (a process killed here is known lost at once)."""
-    if record.get("host") == socket.gethostname() and isinstance(record.get("pid"), int):
-        pid = record["pid"]
-        if pid == os.getpid():
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass  # another user's process: it exists
-    try:
-        return time.time() - (run_dir / STATUS).stat().st_mtime < STALE_S
-    except OSError:
-        return False
 
 
 def settle(run_dir: Path, wait: bool) -> None:

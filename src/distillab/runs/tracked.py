@@ -33,6 +33,11 @@ class OutputError(DistillabError):
     """The run's output cannot be written (disk full, read-only, no permission)."""
 
 
+class NotRequeued(DistillabError):
+    """Submitit did not requeue an interrupted job (`max_num_timeout` reached): it stays
+    `interrupted`, to be continued by running the sweep again."""
+
+
 def write_status(run_dir: Path, state: str, **extra: Any) -> None:
     if is_rank_zero():
         status.write_status(run_dir, state, **extra)
@@ -64,7 +69,13 @@ def _run_recorded(cfg: DictConfig, run: Callable[[DictConfig], dict], run_dir: P
         write_status(run_dir, "interrupted", signal=name, resume=how)
         log.warning(f"distillab: interrupted ({name}); {how}")
         if name == reliability.preempt_signal().name:
-            reliability.hand_over()  # submitit: requeues and exits (rank 0); else returns
+            try:
+                reliability.hand_over()  # submitit: requeues and exits (rank 0); else returns
+            except Exception as refused:  # noqa: BLE001 - submitit's: timed out too many times
+                why = status.error_line(refused)
+                write_status(run_dir, "interrupted", signal=name, resume=how, not_requeued=why)
+                log.warning(f"distillab: not requeued ({why}); run the sweep again to continue")
+                raise NotRequeued(why) from refused
         sys.exit(exit_code(name))
     except OSError as e:
         write_status(run_dir, "failed", error=str(e))

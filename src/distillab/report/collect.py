@@ -83,9 +83,21 @@ def parse_overrides(path: Path) -> dict[str, str]:
     return out
 
 
-def job_order(path: Path) -> tuple:
-    name = path.name
-    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+def natural(value: str) -> tuple:
+    """Numbers by value, before text: `2` before `10`."""
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def job_order(job: Job) -> tuple:
+    """Jobs numbered by position (older sweeps) by number; jobs named by their overrides by
+    those overrides' values, key by key (a grid in its natural order: seeds 1, 2, 3)."""
+    name = job.dir.name
+    if name.isdigit():
+        return (0, int(name), ())
+    return (1, 0, tuple((k, natural(v)) for k, v in sorted(job.overrides.items())), name)
 
 
 def read_job(job_dir: Path) -> Job:
@@ -115,4 +127,4 @@ def collect(sweep_dir: str | Path) -> list[Job]:
     sweep_dir = Path(sweep_dir)
     dirs = {p.parent.parent for p in sweep_dir.glob("**/.hydra/overrides.yaml")}
     dirs.discard(sweep_dir)
-    return [read_job(d) for d in sorted(dirs, key=job_order)]
+    return sorted((read_job(d) for d in dirs), key=job_order)

@@ -107,3 +107,20 @@ def test_multi_objective_metric_validates(tmp_path):
     with open_dict(cfg):
         cfg.optimized_metric = ["val/ppl", "model/params"]
     validate(cfg)
+
+
+def test_the_optuna_preset_keeps_its_study_in_the_sweep_directory(tmp_path):
+    """storage: optuna.db in the sweep directory (made first); the sampler's seed moves on by
+    the jobs already there, so a continued study draws new points."""
+    sweep = tmp_path / "sweep"
+    cfg = hydra_cfg(["experiment=distill", "hparams_search=optuna", f"hydra.sweep.dir={sweep}"])
+    sweeper = cfg.hydra.sweeper
+    assert sweeper.study_name == "kd_tpe"
+    assert sweeper.storage == f"sqlite:///{sweep / 'optuna.db'}" and sweep.is_dir()
+    assert sweeper.sampler.seed == 1
+    (sweep / "lr=0.01" / ".hydra").mkdir(parents=True)
+    (sweep / "lr=0.01" / ".hydra" / "overrides.yaml").write_text("- optimizer.lr=0.01\n")
+    assert (
+        hydra_cfg(["hparams_search=optuna", f"hydra.sweep.dir={sweep}"]).hydra.sweeper.sampler.seed
+        == 2
+    )

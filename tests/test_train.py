@@ -1,11 +1,13 @@
 """End to end through Hydra: composition, a tiny teacher and student, reproducibility, errors."""
 
+import csv
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.utils import get_method
 from omegaconf import OmegaConf
@@ -147,7 +149,7 @@ def test_submitit_launcher_runs_each_job_through_submitit(tmp_path):
     proc = run_cli(args, tmp_path, multirun=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     found = sorted(tmp_path.glob("multiruns/*/*/*/metrics.json"))
-    assert [p.parent.name for p in found] == ["0", "1"]
+    assert sorted(jobs_by(found[0].parents[1], "seed")) == ["1", "2"] and len(found) == 2
     assert len(list(found[0].parents[1].glob(".submitit/*/*_log.out"))) == 2
 
 
@@ -194,20 +196,41 @@ def test_multirun_is_read_from_the_command_line_like_hydra(argv, multirun):
     assert multirun_requested(argv) is multirun
 
 
+def jobs_by(sweep: Path, key: str) -> dict[str, Path]:
+    """A sweep's job directories by the value of one of their overrides."""
+    out = {}
+    for f in sweep.glob("*/.hydra/overrides.yaml"):
+        (value,) = [
+            o.split("=", 1)[1] for o in yaml.safe_load(f.read_text()) if o.startswith(key + "=")
+        ]
+        out[value] = f.parents[1]
+    return out
+
+
 @pytest.mark.slow
 def test_a_sweep_run_again_into_its_own_directory_reuses_its_finished_jobs(tmp_path):
-    """The same grid, grown by one point at its end, run into the same sweep directory: the
-    finished jobs keep their records (not re-run, not rewritten), the new point runs."""
+    """The same grid, grown in the middle of its axis and reordered, run into the same sweep
+    directory: jobs are named by their overrides, so the finished ones keep their records (not
+    re-run, not rewritten) and only the new point runs; the report marks the reused jobs."""
     sweep = tmp_path / "sweep"
     base = ["experiment=student", *TINY, f"hydra.sweep.dir={sweep}"]
-    first = run_cli([*base, "seed=1,2"], tmp_path, multirun=True)
+    first = run_cli([*base, "seed=1,3"], tmp_path, multirun=True)
     assert first.returncode == 0, first.stderr[-3000:]
-    before = {d: (sweep / d / "status.json").read_text() for d in ("0", "1")}
-    grown = run_cli([*base, "seed=1,2,3"], tmp_path, multirun=True)
+    dirs = jobs_by(sweep, "seed")
+    before = {s: (d / "status.json").read_bytes() for s, d in dirs.items()}
+    grown = run_cli([*base, "seed=3,2,1"], tmp_path, multirun=True)
     assert grown.returncode == 0, grown.stderr[-3000:]
-    assert {d: (sweep / d / "status.json").read_text() for d in ("0", "1")} == before
-    assert "finished this job already: reusing its result" in grown.stdout + grown.stderr
-    states = [json.loads((sweep / d / "status.json").read_text())["state"] for d in "012"]
-    assert states == ["finished"] * 3
-    summary = (sweep / "summary.csv").read_text().splitlines()
-    assert len(summary) == 1 + 3, summary
+    after = jobs_by(sweep, "seed")
+    assert sorted(after) == ["1", "2", "3"] and {s: after[s] for s in dirs} == dirs
+    assert {s: (d / "status.json").read_bytes() for s, d in dirs.items()} == before
+    assert (grown.stdout + grown.stderr).count("finished this job already: reusing its result") == 2
+    assert [json.loads((after[s] / "status.json").read_text())["state"] for s in "123"] == [
+        "finished"
+    ] * 3
+    rows = {r["seed"]: r for r in csv.DictReader((sweep / "summary.csv").open())}
+    assert {s: (r["status"], r["reused"]) for s, r in rows.items()} == {
+        "1": ("finished", "yes"),
+        "2": ("finished", "no"),
+        "3": ("finished", "yes"),
+    }
+    assert "2 reused" in (sweep / "report.md").read_text()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import math
 import os
 import sys
@@ -92,24 +91,39 @@ def main(cfg: DictConfig) -> float | list[float] | None:
     console.setup()  # Hydra has set up logging: console + <run_dir>/train.log
     start = time.time()
     try:
+        from distillab.runs.liveness import settle
+        from distillab.runs.rerun import finished_result, refusal_note
         from distillab.runs.resume import prepare_resume
         from distillab.runs.state import HoldsRun
         from distillab.runs.tracked import run_tracked
+        from distillab.utils.ranks import is_rank_zero
         from distillab.validate import validate  # imports torch: kept out of composition
 
+        if is_rank_zero():  # a run left `running` there: wait for it (sweep) or mark it lost
+            settle(Path(cfg.paths.output_dir), wait=in_multirun())
         try:
             validate(cfg)  # every config error, before any data is read or teacher trained
         except HoldsRun as held:
-            metrics = finished_result(cfg, held)  # the same sweep run again: its result
-            if metrics is None:
+            if not in_multirun():
                 raise
+            metrics = finished_result(cfg, held)  # the same sweep run again: its result
+            if metrics is None:  # its record stays as it is (the report shows it)
+                console.log.error(f"distillab: job not run: {refusal_note(held)}")
+                return None
             return objective(cfg, metrics)
         cfg = prepare_resume(cfg)  # resume=RUN_DIR: that run's saved config
         metrics = run_tracked(cfg, run_job)  # status.json; SIGTERM/SIGINT: how to resume
     except Exception as e:
         ours = first_distillab_error(e)
         if in_multirun():  # the sweep goes on; its report lists this job with its error
+            from distillab.runs.ranks import release_lost_ranks
+            from distillab.runs.tracked import NotRequeued
+
+            if isinstance(e, NotRequeued):  # it stays interrupted
+                console.log.warning(f"distillab: job not finished: {e}")
+                return None
             record_failure(cfg, ours or e)
+            release_lost_ranks()  # a dead rank's result, or submitit's launcher waits forever
             console.log.error(
                 f"distillab: job failed: {error_line(ours or e)}", exc_info=ours is None
             )
@@ -145,23 +159,6 @@ def in_multirun() -> bool:
     from hydra.types import RunMode
 
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
-def finished_result(cfg: DictConfig, held: Exception) -> dict[str, float] | None:
-    """In a sweep run again into its own directory, a job whose directory holds its finished
-    run of the same config is not run again: its recorded metrics go back to the sweeper
-    (an Optuna study gets the trial's value). None otherwise (the refusal stands)."""
-    from omegaconf import OmegaConf
-
-    from distillab.runs.state import config_changes
-
-    run_dir = held.run_dir
-    if not in_multirun() or held.state != "finished" or not (run_dir / "metrics.json").is_file():
-        return None
-    if config_changes(run_dir, OmegaConf.to_container(cfg, resolve=True)):
-        return None
-    console.log.info(f"distillab: {run_dir} finished this job already: reusing its result")
-    return json.loads((run_dir / "metrics.json").read_text())
 
 
 def record_failure(cfg: DictConfig, e: BaseException) -> None:
@@ -225,11 +222,14 @@ def cli() -> None:
     traceback: stderr is held until the task starts (not in multirun, where the task runs in
     the launcher's jobs and the sweeper's output must not wait)."""
     global held_stderr
-    from distillab.utils.resume_args import resume_overrides  # no torch: logging not set up
+    from distillab.utils.resume_args import resume_overrides, resume_sweep_args  # no torch
 
+    sys.argv[1:] = resume_sweep_args(sys.argv[1:])  # resume_sweep=DIR: that sweep's command
     sys.argv += resume_overrides(sys.argv[1:])  # resume=RUN_DIR: log into RUN_DIR
     multirun = multirun_requested(sys.argv[1:])
-    if not multirun:
+    if multirun:
+        console.quiet_submitit()  # its sacct warning once, on a cluster without accounting
+    else:
         held_stderr = sys.stderr = HeldStream(sys.stderr)
     try:
         main()

@@ -90,7 +90,7 @@ def test_grid_report_has_every_job_the_best_config_seeds_and_plots(tmp_path):
     rows = list(csv.DictReader((sweep / "summary.csv").open()))
     assert len(rows) == 18
     head = (sweep / "summary.csv").read_text().splitlines()[0].split(",")
-    assert head[:8] == ["job", "status", "error", "experiment", *GRID_KEYS, "seed"]
+    assert head[:9] == ["job", "status", "reused", "error", "experiment", *GRID_KEYS, "seed"]
     assert {"val/ppl", "val/bleu", "model/params", "compression/latency_ms_compressed"} < set(head)
     assert rows[0]["distill.objective.temperature"] == "1" and rows[0]["status"] == "finished"
     assert float(rows[1]["compression/size_bytes_compressed"]) == 4100.0

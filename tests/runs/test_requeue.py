@@ -156,7 +156,7 @@ def test_submitit_local_requeues_a_preempted_job_which_resumes(tmp_path):
     )
 
     def job_log() -> Path:
-        found = list(tmp_path.glob("multiruns/*/*/0/train.log"))
+        found = list(tmp_path.glob("multiruns/*/*/*/train.log"))  # its one job
         return found[0] if found else tmp_path / "none"
 
     deadline = time.time() + 300

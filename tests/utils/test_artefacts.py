@@ -143,3 +143,15 @@ def test_a_staged_build_keeps_its_work_when_it_fails_and_resumes_from_it(tmp_pat
     build_once(path, {"k": 1}, resumes, staging=staging)
     assert seen == [True] and (path / "step1").exists() and (path / "step2").exists()
     assert not staging.exists() and recorded_spec(path) == {"k": 1}
+
+
+def test_wait_built_waits_for_the_builder_and_gives_up_when_it_is_gone(tmp_path):
+    """DDP ranks > 0 wait for rank 0's registry entry; a rank 0 that stopped is an error."""
+    from distillab.utils.artefacts import wait_built
+
+    spec = {"k": 1}
+    timer = threading.Timer(0.3, lambda: build_once(tmp_path / "a", spec, lambda d: None))
+    timer.start()
+    assert wait_built(tmp_path / "a", spec, lambda: None, poll_s=0.05) == tmp_path / "a"
+    with pytest.raises(DataError, match="not built: rank 0 stopped"):
+        wait_built(tmp_path / "b", spec, lambda: "rank 0 stopped", poll_s=0.05)

@@ -116,3 +116,21 @@ def test_known_noise_is_silenced_other_warnings_are_not(message):
         warnings.warn(message, UserWarning, stacklevel=1)
         warnings.warn("Checkpoint directory /x exists and is not empty.", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["Checkpoint directory /x exists and is not empty."]
+
+
+def test_submitits_sacct_warning_is_said_once(caplog):
+    """On a cluster without accounting submitit warns at every status poll; once is enough."""
+    import logging
+
+    from distillab.utils.console import quiet_submitit
+
+    quiet_submitit()
+    quiet_submitit()  # idempotent
+    log = logging.getLogger("submitit")
+    with caplog.at_level(logging.WARNING, logger="submitit"):
+        for n in range(1, 4):
+            log.warning(f"Call #{n} - Bypassing sacct error boom, status may be inaccurate.")
+        log.warning("something else")
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2 and said[0].startswith("Call #1 - Bypassing sacct error boom")
+    assert said[1] == "something else"

@@ -15,6 +15,7 @@ training instead of each training the teacher), on the job's loaded data.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,11 @@ from distillab.pipelines.seqkd import use_teacher_decodes
 from distillab.teachers import Teacher
 from distillab.teachers.base import check_vocab
 from distillab.teachers.cache import TeacherCache
-from distillab.utils.artefacts import build_once
+from distillab.utils.artefacts import build_once, wait_built
 from distillab.utils.console import log
 from distillab.utils.io import atomic_write_json, fingerprint
+from distillab.utils.ranks import is_rank_zero
+from distillab.utils.status import alive, read_status
 
 AUTO = "auto"
 # trainer settings that change what is printed or logged, never the trained weights
@@ -113,10 +116,30 @@ def registry_entry(cfg: DictConfig, dm: DialogueDataModule, heads: tuple[int, bo
         info = train_registry_teacher(tcfg, dm, heads, out)
         atomic_write_json(out / "registry.json", {"key": entry.name, **info})
 
-    # trained in <key>.partial, renamed into place when done
-    build_once(entry, spec, train_teacher, staging=root / f"{entry.name}.partial")
+    if is_rank_zero():  # trained in <key>.partial, renamed into place when done
+        build_once(entry, spec, train_teacher, staging=root / f"{entry.name}.partial")
+    else:  # DDP tasks started together (srun): rank 0 trains and registers it
+        if not (entry / "registry.json").is_file():
+            log.info(f"teacher: waiting for rank 0 to register {entry}")
+        wait_built(entry, spec, rank_zero_gone(Path(cfg.paths.output_dir)))
     info = json.loads((entry / "registry.json").read_text())
     return {**info, "checkpoint": str(entry / info["checkpoint"])}
+
+
+def rank_zero_gone(run_dir: Path, grace_s: float = 120.0):
+    """For a rank > 0 waiting on rank 0: why rank 0 no longer runs this job (its status.json
+    not `running` with a fresh heartbeat, after `grace_s` for it to start), else None."""
+    start = time.time()
+
+    def gone() -> str | None:
+        record = read_status(run_dir) or {}
+        if record.get("state") == "running" and alive(run_dir, record):
+            return None
+        if time.time() - start < grace_s:
+            return None
+        return f"rank 0 is not running this job ({run_dir}: {record.get('state', 'no status')})"
+
+    return gone
 
 
 def build_teacher(spec: dict, dm: DialogueDataModule) -> Teacher:

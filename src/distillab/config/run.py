@@ -43,6 +43,7 @@ class RunConfig(Node, title="distillab"):
     threads: int | None = Field(None, ge=1)
     optimized_metric: Annotated[Any, AfterValidator(metric)] = None
     resume: str | None = None  # a run directory (distillab.validate checks it)
+    rerun_failed: bool = False  # a sweep run again: re-run its failed jobs (guides/sweeps.md)
     decoding: g.Decoding
     data: g.Data
     model: g.Model

@@ -1,5 +1,6 @@
 """Read the jobs of a sweep directory from their own files: `.hydra/overrides.yaml`,
-`metrics.json`, `compression.json`, `comparison.json` (quickstart jobs) and `status.json`.
+`metrics.json`, `compression.json`, `comparison.json` (quickstart jobs), `status.json` and
+`reused.json` (a sweep run again reused the job's finished result).
 
 Nothing is assumed about how the sweep ended: a job that failed, was killed or is still running
 (no `metrics.json`) is still a job of the report, with its status and error.
@@ -16,7 +17,7 @@ from typing import Any
 import yaml
 
 from distillab.utils.metric_names import COMPRESSION as COMPRESSION_PREFIX
-from distillab.utils.status import read_status
+from distillab.utils.status import REUSED_FILE, read_status
 
 DEPLOYED = COMPRESSION_PREFIX + "metrics_after/"  # quality of the compressed model, as shipped
 FINISHED, FAILED, INCOMPLETE = "finished", "failed", "incomplete"
@@ -31,6 +32,7 @@ class Job:
     status: str = INCOMPLETE
     error: str | None = None
     optimized_metric: Any = None  # the job's config value (a name, a list of names, or None)
+    reused: bool = False  # a sweep run again took this finished job's result as it was
 
     @property
     def name(self) -> str:
@@ -81,9 +83,21 @@ def parse_overrides(path: Path) -> dict[str, str]:
     return out
 
 
-def job_order(path: Path) -> tuple:
-    name = path.name
-    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+def natural(value: str) -> tuple:
+    """Numbers by value, before text: `2` before `10`."""
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def job_order(job: Job) -> tuple:
+    """Jobs numbered by position (older sweeps) by number; jobs named by their overrides by
+    those overrides' values, key by key (a grid in its natural order: seeds 1, 2, 3)."""
+    name = job.dir.name
+    if name.isdigit():
+        return (0, int(name), ())
+    return (1, 0, tuple((k, natural(v)) for k, v in sorted(job.overrides.items())), name)
 
 
 def read_job(job_dir: Path) -> Job:
@@ -98,6 +112,7 @@ def read_job(job_dir: Path) -> Job:
     if job.status == FINISHED and metrics is None and not job.comparison:
         job.status = INCOMPLETE  # said finished, but its results are not there
     job.error = recorded.get("error")
+    job.reused = job.status == FINISHED and (job_dir / REUSED_FILE).is_file()
     try:
         config = yaml.safe_load((job_dir / ".hydra" / "config.yaml").read_text()) or {}
         job.optimized_metric = config.get("optimized_metric")
@@ -112,4 +127,4 @@ def collect(sweep_dir: str | Path) -> list[Job]:
     sweep_dir = Path(sweep_dir)
     dirs = {p.parent.parent for p in sweep_dir.glob("**/.hydra/overrides.yaml")}
     dirs.discard(sweep_dir)
-    return [read_job(d) for d in sorted(dirs, key=job_order)]
+    return sorted((read_job(d) for d in dirs), key=job_order)

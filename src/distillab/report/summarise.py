@@ -16,7 +16,7 @@ from distillab.utils.metric_names import lower_is_better
 
 SEED = "seed"
 STUDENTS = ("student_scratch", "student_distilled")
-FIXED = ["job", "status", "error"]
+FIXED = ["job", "status", "reused", "error"]
 
 
 def direction(metric: str) -> str:
@@ -48,7 +48,7 @@ def flat_figures(job: Job) -> dict[str, float]:
 
 @dataclass
 class Sweep:
-    df: pd.DataFrame  # summary.csv: job, status, error, the overrides, the figures
+    df: pd.DataFrame  # summary.csv: job, status, reused, error, the overrides, the figures
     keys: list[str]  # the override columns, in first-seen order
     figures: list[str]  # the figure columns
 
@@ -67,7 +67,14 @@ def sweep_frame(jobs: list[Job]) -> Sweep:
     flat = [flat_figures(j) for j in jobs]
     figures = list(dict.fromkeys(k for f in flat for k in f))
     rows = [
-        {"job": j.name, "status": j.status, "error": j.error or "", **j.overrides, **f}
+        {
+            "job": j.name,
+            "status": j.status,
+            "reused": "yes" if j.reused else "no",
+            "error": j.error or "",
+            **j.overrides,
+            **f,
+        }
         for j, f in zip(jobs, flat, strict=True)
     ]
     return Sweep(pd.DataFrame(rows, columns=[*FIXED, *keys, *figures]), keys, figures)

@@ -84,7 +84,8 @@ def ranking_section(sweep: Sweep, metric: str, headline: list[str]) -> list[str]
     if best.empty:
         return [f"No finished job has `{metric}`.\n"]
     keys = sweep.varying
-    table = best[["job", *keys]].fillna("").join(best.reindex(columns=headline).map(fmt))
+    table = best[["job", "reused", *keys]].fillna("")
+    table = table.join(best.reindex(columns=headline).map(fmt))
     table.insert(0, "rank", range(1, len(best) + 1))
     top = best.iloc[0]
     return [
@@ -202,12 +203,15 @@ def write_report(sweep_dir: str | Path, metric: str | None = None) -> Report:
     headline = [*names, *(m for m in [*after, *HEADLINE] if m in present)]
     headline = list(dict.fromkeys(headline))
     counts = sweep.df["status"].value_counts(sort=False)
+    reused = sum(j.reused for j in jobs)
+    counted = [f"{n} {s}" for s, n in counts.items()] + ([f"{reused} reused"] if reused else [])
     md = [
         f"# Sweep report: {sweep_dir.name}\n",
-        f"{len(jobs)} jobs ({', '.join(f'{n} {s}' for s, n in counts.items()) or 'none found'}); "
+        f"{len(jobs)} jobs ({', '.join(counted) or 'none found'}); "
         f"optimized metric: `{main}` ({'lower' if lower[0] else 'higher'} is "
         "better). Every job's overrides, metrics, compression figures, status and error: "
-        "`summary.csv`.\n",
+        "`summary.csv`; `reused`: the job finished in an earlier run of this sweep and its "
+        "result was taken as it was.\n",
     ]
     common = [k for k in sweep.keys if k not in sweep.varying]
     if common:

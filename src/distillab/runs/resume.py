@@ -8,23 +8,25 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from distillab.runs.state import LAST, PREV, STATUS, check_resumable, recorded_state
+from distillab.runs.state import LAST, PREV, STATUS, check_resumable, continues, recorded_state
 from distillab.utils.console import log
 from distillab.utils.ranks import is_rank_zero
 
 
 def continue_in_place(cfg: DictConfig) -> DictConfig:
-    """A job whose run directory holds its own interrupted run with a last checkpoint resumes
-    it (`resume` set to the run directory); without one (interrupted before its first
-    checkpoint) it starts again there. DDP ranks > 0, started once rank 0 has marked the run
+    """A job whose run directory holds its own interrupted run (or failed one, with
+    `rerun_failed=true`) with a last checkpoint resumes it (`resume` set to the run directory);
+    without one (stopped before its first checkpoint) it starts again there. DDP ranks > 0, started once rank 0 has marked the run
     `running`, follow a resumed rank 0."""
     out = Path(cfg.paths.output_dir)
     if cfg.get("resume") or not ((out / LAST).is_file() or (out / PREV).is_file()):
         return cfg
     state = recorded_state(out)
-    if state != "interrupted" and not (not is_rank_zero() and state == "running" and _resumed(out)):
+    if not continues(state, cfg) and not (
+        not is_rank_zero() and state == "running" and _resumed(out)
+    ):
         return cfg
-    log.info(f"distillab: {out} holds this job's interrupted run: continuing it")
+    log.info(f"distillab: {out} holds this job's {state} run: continuing it")
     with open_dict(cfg):
         cfg.resume = str(out)
     return cfg

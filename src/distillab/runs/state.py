@@ -77,9 +77,14 @@ def recorded_state(run_dir: Path) -> str | None:
     return state
 
 
+# top-level keys that say how a run is run, not what it computes: a resumed run saves `resume`
+# set, a sweep re-run sets `rerun_failed`, `threads` follows the launcher
+HOW_KEYS = frozenset({"resume", "rerun_failed", "threads"})
+
+
 def config_changes(run_dir: Path, cfg: dict, limit: int = 3) -> list[str]:
     """`key: saved -> now` for the resolved config values that differ from the run's saved
-    `config.yaml` (`resume` aside: a resumed run saves it set); none without a saved config."""
+    `config.yaml` (HOW_KEYS aside); none without a saved config."""
     if not (run_dir / "config.yaml").is_file():
         return []
     saved = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"))
@@ -88,7 +93,7 @@ def config_changes(run_dir: Path, cfg: dict, limit: int = 3) -> list[str]:
     def walk(a: Any, b: Any, key: str) -> None:
         if isinstance(a, dict) and isinstance(b, dict):
             for k in sorted(set(a) | set(b), key=str):
-                if key or k != "resume":
+                if key or k not in HOW_KEYS:
                     walk(a.get(k, "<unset>"), b.get(k, "<unset>"), f"{key}.{k}" if key else k)
         elif a != b:
             changes.append(f"{key}: {a} -> {b}")
@@ -106,14 +111,21 @@ class HoldsRun(ConfigError):
         self.run_dir, self.state = run_dir, state
 
 
+def continues(state: str | None, cfg: dict) -> bool:
+    """Whether a run recorded in `state` is continued in place by this job: an interrupted one
+    (a requeued job, a sweep run again), a failed one only when `rerun_failed` is set."""
+    return state == "interrupted" or (state == "failed" and bool(cfg.get("rerun_failed")))
+
+
 def check_run_dir_reuse(cfg: dict) -> None:
     """A run directory that holds a run already is reused only to continue it: an interrupted
-    run of the same config (a requeued job). Rank 0 decides; other ranks follow it."""
+    run of the same config (a requeued job, a sweep run again), or a failed one with
+    `rerun_failed=true`. Rank 0 decides; other ranks follow it."""
     out = Path(cfg["paths"]["output_dir"])
     state = recorded_state(out)
     if state is None or not is_rank_zero():
         return
-    if state != "interrupted":
+    if not continues(state, cfg):
         raise HoldsRun(
             f"paths.output_dir={out} holds a run already; continue it with resume={out} "
             "or choose a new directory",
@@ -123,7 +135,7 @@ def check_run_dir_reuse(cfg: dict) -> None:
     changes = config_changes(out, cfg)
     if changes:
         raise ConfigError(
-            f"paths.output_dir={out} holds an interrupted run of another config "
+            f"paths.output_dir={out} holds an {state} run of another config "
             f"({'; '.join(changes)}); continue that run with resume={out}, or choose a new "
             "directory"
         )

@@ -4,6 +4,7 @@ becomes one line (see `distillab.runs`)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import sys
@@ -18,6 +19,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from distillab.errors import DistillabError
 from distillab.modules import reliability
 from distillab.modules.reliability import Preempted, exit_code
+from distillab.runs.liveness import heartbeat, whoami
 from distillab.runs.state import LAST
 from distillab.utils import status
 from distillab.utils.console import CurrentStreamHandler, log
@@ -31,6 +33,11 @@ class OutputError(DistillabError):
     """The run's output cannot be written (disk full, read-only, no permission)."""
 
 
+class NotRequeued(DistillabError):
+    """Submitit did not requeue an interrupted job (`max_num_timeout` reached): it stays
+    `interrupted`, to be continued by running the sweep again."""
+
+
 def write_status(run_dir: Path, state: str, **extra: Any) -> None:
     if is_rank_zero():
         status.write_status(run_dir, state, **extra)
@@ -42,8 +49,10 @@ def run_tracked(cfg: DictConfig, run: Callable[[DictConfig], dict]) -> dict:
     run_dir = Path(cfg.paths.output_dir)
     quiet_other_ranks()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    write_status(run_dir, "running", started=started, resumed=bool(cfg.get("resume")))
-    with reliability.preemption_notice():
+    resumed = bool(cfg.get("resume"))
+    write_status(run_dir, "running", started=started, resumed=resumed, **whoami())
+    beating = heartbeat(run_dir) if is_rank_zero() else contextlib.nullcontext()
+    with reliability.preemption_notice(), beating:
         return _run_recorded(cfg, run, run_dir)
 
 
@@ -60,7 +69,13 @@ def _run_recorded(cfg: DictConfig, run: Callable[[DictConfig], dict], run_dir: P
         write_status(run_dir, "interrupted", signal=name, resume=how)
         log.warning(f"distillab: interrupted ({name}); {how}")
         if name == reliability.preempt_signal().name:
-            reliability.hand_over()  # submitit: requeues and exits (rank 0); else returns
+            try:
+                reliability.hand_over()  # submitit: requeues and exits (rank 0); else returns
+            except Exception as refused:  # noqa: BLE001 - submitit's: timed out too many times
+                why = status.error_line(refused)
+                write_status(run_dir, "interrupted", signal=name, resume=how, not_requeued=why)
+                log.warning(f"distillab: not requeued ({why}); run the sweep again to continue")
+                raise NotRequeued(why) from refused
         sys.exit(exit_code(name))
     except OSError as e:
         write_status(run_dir, "failed", error=str(e))

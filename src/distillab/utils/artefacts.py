@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -73,6 +74,22 @@ def build_once(
         finally:
             if staging is None:
                 shutil.rmtree(tmp, ignore_errors=True)  # gone after a successful rename
+    return path
+
+
+def wait_built(
+    path: str | Path, spec: dict, gone: Callable[[], str | None], poll_s: float = 2.0
+) -> Path:
+    """Wait for another process to build the artefact at `path` (the DDP ranks of a job
+    started together: rank 0 builds, the others wait); `gone()` says why that process will not
+    build it any more (raised as a DataError), or None while it may."""
+    path, spec = Path(path), _as_json(spec)
+    while not (path / MARKER).is_file():
+        why = gone()
+        if why:
+            raise DataError(f"{path}: not built: {why}")
+        time.sleep(poll_s)
+    _check(path, spec)
     return path
 
 

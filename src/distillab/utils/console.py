@@ -89,6 +89,32 @@ class DropNoisyInfo(logging.Filter):
 _DROP = DropNoisyInfo()
 
 
+class SayOnce(logging.Filter):
+    """Passes the first record that contains `marker`, drops the repeats: submitit polls a
+    cluster without accounting every few seconds and warns each time that `sacct` failed."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__()
+        self.marker, self.said = marker, False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.marker not in record.getMessage():
+            return True
+        if self.said:
+            return False
+        self.said = True
+        record.msg = f"{record.getMessage()} (said once; the sweep goes on without sacct)"
+        record.args = ()
+        return True
+
+
+def quiet_submitit() -> None:
+    """The launcher's side: submitit's sacct warning once (`Call #N - Bypassing sacct error`)."""
+    logger = logging.getLogger("submitit")
+    if not any(isinstance(f, SayOnce) for f in logger.filters):
+        logger.addFilter(SayOnce("Bypassing sacct error"))
+
+
 def quiet_known_noise() -> None:
     """Silence the known noise (module docstring). Idempotent; call wherever a job starts."""
     for pattern in NOISY_WARNINGS:

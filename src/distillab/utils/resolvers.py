@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import os
+import re
 import uuid
 
 from omegaconf import OmegaConf
@@ -67,6 +70,42 @@ def _sweep_name(default: str = "") -> str:
     return os.path.basename(os.path.normpath(str(hc.sweep.dir)))
 
 
+JOB_NAME_MAX = 96  # characters of a job directory's name kept readable
+
+
+def job_dirname(override_dirname: str) -> str:
+    """A sweep job's directory name from its overrides (Hydra's `override_dirname`: sorted,
+    `key=value` joined by commas), so that running a sweep again, grown or reordered, pairs
+    every directory with its own configuration. Used as it is when short and filesystem-safe;
+    otherwise the overrides with keys shortened to their last part (`temperature=4`), cut to
+    JOB_NAME_MAX characters, then a hash of the whole string (stable, unique per overrides)."""
+    name = str(override_dirname or "")
+    if not name:
+        return "defaults"
+    safe = re.sub(r"[^\w=,.+:@%-]", "_", name)
+    if safe == name and len(name) <= JOB_NAME_MAX:
+        return name
+    short = ",".join(re.sub(r"^[+~]*(?:[^=]*\.)?", "", item) for item in safe.split(","))
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    return f"{short[:JOB_NAME_MAX].rstrip(',')}-{digest}"
+
+
+def optuna_storage(sweep_dir: str) -> str:
+    """The Optuna study's storage: `optuna.db` (SQLite) in the sweep directory, created first
+    (the sweeper opens it before any job makes the directory). The same directory again
+    continues the study."""
+    os.makedirs(sweep_dir, exist_ok=True)
+    return f"sqlite:///{os.path.abspath(os.path.join(sweep_dir, 'optuna.db'))}"
+
+
+def sweep_seed(seed: int, sweep_dir: str) -> int:
+    """A sweeper's seed: `seed` for a new sweep directory, `seed` + the jobs already there
+    when the sweep continues, so that a continued study's sampler does not draw its first
+    points again."""
+    found = glob.glob(os.path.join(glob.escape(sweep_dir), "*", ".hydra", "overrides.yaml"))
+    return int(seed) + len(found)
+
+
 def register() -> None:
     # use_cache: Hydra copies resolver caches into every job of a sweep (as for `now`), so all
     # jobs agree on the sweep directory's id.
@@ -76,5 +115,10 @@ def register() -> None:
         OmegaConf.register_new_resolver("wandb_offline", _wandb_offline)
     if not OmegaConf.has_resolver("threads_per_job"):
         OmegaConf.register_new_resolver("threads_per_job", _threads_per_job)
+    if not OmegaConf.has_resolver("job_dirname"):
+        OmegaConf.register_new_resolver("job_dirname", job_dirname)
+    for name, fn in (("optuna_storage", optuna_storage), ("sweep_seed", sweep_seed)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn)
     if not OmegaConf.has_resolver("sweep_name"):
         OmegaConf.register_new_resolver("sweep_name", _sweep_name)

@@ -10,6 +10,9 @@ and without `metrics.json` is reported as incomplete (killed, or still running).
 from __future__ import annotations
 
 import json
+import os
+import socket
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,11 @@ from typing import Any
 from distillab.utils.io import atomic_write_json
 
 STATUS_FILE = "status.json"
+# in a sweep run again, a job that reused its finished run's result says so here (the report's
+# `reused` column); status.json stays as the run wrote it
+REUSED_FILE = "reused.json"
 STATUSES = ("running", "finished", "failed", "interrupted")
+STALE_S = 60.0  # a `running` status.json untouched this long belongs to no live run
 
 
 def write_status(run_dir: str | Path, state: str, **extra: Any) -> None:
@@ -31,6 +38,26 @@ def write_status(run_dir: str | Path, state: str, **extra: Any) -> None:
     if path.is_file() and state != "running":
         record = {**(read_status(run_dir) or {}), **record}
     atomic_write_json(path, record)
+
+
+def alive(run_dir: str | Path, record: dict) -> bool:
+    """A run recorded `running` is alive while its heartbeat is fresh (rank 0 of a running job
+    touches status.json every few seconds: distillab.runs.liveness); on this host, its process
+    must exist too (a process killed here is known lost at once)."""
+    if record.get("host") == socket.gethostname() and isinstance(record.get("pid"), int):
+        pid = record["pid"]
+        if pid == os.getpid():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass  # another user's process: it exists
+    try:
+        return time.time() - (Path(run_dir) / STATUS_FILE).stat().st_mtime < STALE_S
+    except OSError:
+        return False
 
 
 def read_status(run_dir: str | Path) -> dict | None:

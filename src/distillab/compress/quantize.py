@@ -9,6 +9,7 @@ import warnings
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+from transformers.pytorch_utils import Conv1D
 
 
 class Int8Embedding(nn.Module):
@@ -32,17 +33,33 @@ class Int8Embedding(nn.Module):
         return F.embedding(ids, self.qweight).float() * F.embedding(ids, self.scale)
 
 
+def as_linear(layer: Conv1D) -> nn.Linear:
+    """GPT-2's ``Conv1D`` (``x @ W + b``, ``W [in, out]``) as the equal ``nn.Linear``, which
+    dynamic quantization covers."""
+    w = layer.weight.detach()
+    out = nn.Linear(w.size(0), w.size(1))
+    with torch.no_grad():
+        out.weight.copy_(w.t())
+        out.bias.copy_(layer.bias.detach())
+    return out
+
+
+def replace_children(model: nn.Module, kind: type, make) -> None:
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is kind:  # exact: a subclass may compute more (scaled, positions)
+                setattr(parent, name, make(child))
+
+
 def quantize_int8(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` whose GRU and Linear layers run int8 weights with activations
-    quantized on the fly (``torch.ao.quantization.quantize_dynamic``) and whose embedding
-    tables are weight-only int8 (:class:`Int8Embedding`); CPU only."""
+    """A copy of ``model`` whose GRU and Linear layers (and ``Conv1D``, as Linear) run int8
+    weights with activations quantized on the fly (``torch.ao.quantization.quantize_dynamic``)
+    and whose plain embedding tables are weight-only int8 (:class:`Int8Embedding`); CPU only.
+    Embedding subclasses (a transformer's scaled or positional embeddings) stay float."""
+    model = copy.deepcopy(model).cpu().eval()
+    replace_children(model, Conv1D, as_linear)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao's deprecation notice
-        out = torch.ao.quantization.quantize_dynamic(
-            copy.deepcopy(model).cpu().eval(), {nn.GRU, nn.Linear}, dtype=torch.qint8
-        )
-    for parent in list(out.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, nn.Embedding):
-                setattr(parent, name, Int8Embedding(child))
+        out = torch.ao.quantization.quantize_dynamic(model, {nn.GRU, nn.Linear}, dtype=torch.qint8)
+    replace_children(out, nn.Embedding, Int8Embedding)
     return out

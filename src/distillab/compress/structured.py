@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import prune
 
+from distillab.errors import ConfigError
 from distillab.losses.terms import HiddenStateMSE
 from distillab.models import Seq2Seq
 
@@ -95,10 +96,23 @@ class HiddenUnitPruning:
     def prune(self, model: Seq2Seq, sparsity: float) -> Seq2Seq:
         return self.shrink(model, sparsity)[0]
 
+    def width(self, model: Seq2Seq) -> int:
+        """What it shrinks: the hidden size."""
+        return int(model.hidden_size)
+
+    def model_config(self, model: Seq2Seq) -> dict:
+        """The model-config keys that rebuild the shrunk model (its checkpoint's)."""
+        return {"hidden_size": int(model.hidden_size)}
+
     @torch.no_grad()
     def shrink(self, model: Seq2Seq, sparsity: float) -> tuple[Seq2Seq, Tensor]:
         """(the smaller model, indices of the encoder output units it keeps): what reads the
         encoder states outside the model (a hidden-state projection) narrows to them."""
+        if not isinstance(model, Seq2Seq):
+            raise ConfigError(
+                f"compress.mode=structured removes a GRU's hidden units; {type(model).__name__} "
+                "has none (a transformer student: compress.mode=heads)"
+            )
         args = model_args(model)
         old_h, step = args["hidden_size"], 2 if args["bidirectional"] else 1
         new_h = max(step, round(old_h * (1.0 - sparsity) / step) * step)

@@ -19,6 +19,7 @@ class Int8Embedding(nn.Module):
 
     def __init__(self, table: nn.Embedding) -> None:
         super().__init__()
+        self.embed_scale = float(getattr(table, "embed_scale", None) or 1.0)  # BART's scaled
         w = table.weight.detach().float()
         scale = w.abs().amax(dim=1, keepdim=True).clamp_min(1e-12) / 127.0
         self.register_buffer("qweight", torch.round(w / scale).clamp(-127, 127).to(torch.int8))
@@ -30,7 +31,8 @@ class Int8Embedding(nn.Module):
         return self.qweight.float() * self.scale
 
     def forward(self, ids: Tensor) -> Tensor:
-        return F.embedding(ids, self.qweight).float() * F.embedding(ids, self.scale)
+        out = F.embedding(ids, self.qweight).float() * F.embedding(ids, self.scale)
+        return out * self.embed_scale if self.embed_scale != 1.0 else out
 
 
 def as_linear(layer: Conv1D) -> nn.Linear:
@@ -44,22 +46,33 @@ def as_linear(layer: Conv1D) -> nn.Linear:
     return out
 
 
-def replace_children(model: nn.Module, kind: type, make) -> None:
+def replace_children(model: nn.Module, wanted, make) -> None:
+    """Every child for which ``wanted(child)`` holds replaced by ``make(child)``; a module
+    shared by several parents (a transformer's token embeddings) by one replacement."""
+    done: dict[int, nn.Module] = {}
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
-            if type(child) is kind:  # exact: a subclass may compute more (scaled, positions)
-                setattr(parent, name, make(child))
+            if id(child) in done or wanted(child):
+                if id(child) not in done:
+                    done[id(child)] = make(child)
+                setattr(parent, name, done[id(child)])
+
+
+def token_table(m: nn.Module) -> bool:
+    """A plain lookup table (a subclass that only scales, BART's, counts): not a positional
+    embedding, whose forward takes more than the ids."""
+    return type(m) is nn.Embedding or (isinstance(m, nn.Embedding) and hasattr(m, "embed_scale"))
 
 
 def quantize_int8(model: nn.Module) -> nn.Module:
     """A copy of ``model`` whose GRU and Linear layers (and ``Conv1D``, as Linear) run int8
     weights with activations quantized on the fly (``torch.ao.quantization.quantize_dynamic``)
     and whose plain embedding tables are weight-only int8 (:class:`Int8Embedding`); CPU only.
-    Embedding subclasses (a transformer's scaled or positional embeddings) stay float."""
+    Positional embeddings stay float."""
     model = copy.deepcopy(model).cpu().eval()
-    replace_children(model, Conv1D, as_linear)
+    replace_children(model, lambda m: type(m) is Conv1D, as_linear)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao's deprecation notice
         out = torch.ao.quantization.quantize_dynamic(model, {nn.GRU, nn.Linear}, dtype=torch.qint8)
-    replace_children(out, nn.Embedding, Int8Embedding)
+    replace_children(out, token_table, Int8Embedding)
     return out

@@ -26,8 +26,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from distillab.decoding import Greedy
-from distillab.export.onnx import export_model
-from distillab.export.runtime import OnnxSeq2Seq
+from distillab.export.families import export_any
+from distillab.export.runtime_kv import open_export
 from distillab.models import Seq2Seq
 
 GREEDY = Greedy()
@@ -67,8 +67,8 @@ def export_rows(
     decoders = {}
     for name, model in models.items():
         model = model.cpu().eval()
-        out = export_model(model, workdir / name, NoTokenizer(), settings)
-        fp32, int8 = OnnxSeq2Seq(out, "fp32", threads), OnnxSeq2Seq(out, "int8", threads)
+        out = export_any(model, workdir / name, NoTokenizer(), settings)  # GRU or transformer
+        fp32, int8 = open_export(out, "fp32", threads), open_export(out, "int8", threads)
         decoders[name] = {
             "eager": lambda s, m, model=model: GREEDY(
                 model, s, m, bos_id=bos_id, eos_id=-1, max_len=tokens

@@ -79,7 +79,8 @@ class WarmClock(TrainClock):
 
 def make_config(args: argparse.Namespace, out: Path) -> DictConfig:
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=["experiment=quickstart", *args.override])
+        experiment = getattr(args, "experiment", "quickstart")  # e.g. quickstart_transformer
+        cfg = compose("train", overrides=[f"experiment={experiment}", *args.override])
     with open_dict(cfg):
         cfg.paths.output_root = str(out)
         cfg.paths.output_dir = str(out / "run")
@@ -474,6 +475,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, help="interleaved rounds (default 7)")
     p.add_argument("--decodes", type=int, help="batch-1 decodes per model (median)")
     p.add_argument("--cache-dir", default=str(ROOT / "outputs" / "cache"), help="data cache")
+    p.add_argument("--experiment", default="quickstart", help="the preset whose models run")
     p.add_argument("override", nargs="*", help="extra Hydra overrides, e.g. model.hidden_size=96")
     args = p.parse_args(argv)
     defaults = dict(warmup=3, steps=50, repeats=7, decodes=30) if args.quick else {}

@@ -1,4 +1,4 @@
-"""Batched decoding with per-row settings: greedy rows get the runtime's greedy tokens whatever
+"""Batched decoding with per-row settings, for GRU and transformer exports: greedy rows get the runtime's greedy tokens whatever
 else is in the batch; sampling is seeded, honours top-p and never draws padding or BOS."""
 
 from __future__ import annotations
@@ -7,18 +7,23 @@ import numpy as np
 import pytest
 import torch
 
+from distillab.export.families import export_any
 from distillab.export.generate import Row, Sampling, decode_steps, draw, generate, nucleus
-from distillab.export.onnx import export_model
-from distillab.export.runtime import OnnxSeq2Seq
+from distillab.export.runtime_kv import open_export
 from distillab.models import Seq2Seq
 from tests.export.test_export import SETTINGS, FakeTokenizer
+from tests.export.test_export_transformer import FAMILIES
+
+MODELS = {"gru": lambda: Seq2Seq(300, 0, emb_dim=16, hidden_size=32), **FAMILIES}
 
 
-@pytest.fixture(scope="module")
-def rt(tmp_path_factory):
+@pytest.fixture(scope="module", params=list(MODELS))
+def rt(request, tmp_path_factory):
+    """The runtime of a GRU's export, and of each transformer family's (key/value cache)."""
     torch.manual_seed(0)
-    model = Seq2Seq(300, 0, emb_dim=16, hidden_size=32).eval()
-    return OnnxSeq2Seq(export_model(model, tmp_path_factory.mktemp("g"), FakeTokenizer(), SETTINGS))
+    model = MODELS[request.param]().eval()
+    out = export_any(model, tmp_path_factory.mktemp("g"), FakeTokenizer(), SETTINGS)
+    return open_export(out)
 
 
 SOURCES = [[5, 7, 8, 9], [5, 10], [4, 11, 12, 13, 14, 15, 5, 16], [5, 17, 18]]

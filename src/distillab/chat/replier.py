@@ -87,11 +87,11 @@ class ExportReplier:
     def __init__(self, path: str, decoding: dict, max_len: int | None = None) -> None:
         from transformers import PreTrainedTokenizerFast
 
-        from distillab.export.runtime import OnnxSeq2Seq
+        from distillab.export.runtime_kv import open_export
 
         if not (Path(path) / "config.json").is_file():
             raise ConfigError(f"ckpt={path}: a directory without config.json (not an export)")
-        self.model = OnnxSeq2Seq(path)
+        self.model = open_export(path)  # a GRU's or a transformer's export
         c = self.model.config
         self.settings = ContextSettings(c["context_turns"], c["max_source_len"], c["max_len"])
         self.tokenizer = PreTrainedTokenizerFast(

@@ -18,13 +18,15 @@ EMBEDDING_PREFIXES = ("embedding.", "out_bias", "out.")  # vocabulary-sized tens
 
 def param_counts(model: nn.Module) -> dict[str, int]:
     """Parameters of a float model in all, nonzero, and outside the vocabulary-sized tensors
-    (the embedding, the untied output layer, the output bias), which dominate a small
-    student. Pruning masks must be folded (:func:`~distillab.compress.pruning.fold`)."""
+    (the embedding, the untied output layer, the output bias: named so, or with the model's
+    `vocab_size` rows, as a transformer's token embeddings), which dominate a small student.
+    Pruning masks must be folded (:func:`~distillab.compress.pruning.fold`)."""
     total = nonzero = non_emb = 0
+    vocab = getattr(model, "vocab_size", None)
     for name, t in model.named_parameters():
         total += t.numel()
         nonzero += int((t != 0).sum())
-        if not name.startswith(EMBEDDING_PREFIXES):
+        if not (name.startswith(EMBEDDING_PREFIXES) or (t.dim() and t.size(0) == vocab)):
             non_emb += t.numel()
     return {"total": total, "nonzero": nonzero, "non_embedding": non_emb}
 

@@ -13,20 +13,29 @@ from typing import Literal
 
 from torch import Tensor, nn
 from torch.nn.utils import prune
+from transformers.pytorch_utils import Conv1D
 
 from distillab.models.rnn import gru_weight_names
+
+LINEAR = (nn.Linear, Conv1D)  # GPT-2's Conv1D is a Linear with its weight stored transposed
 
 
 def prunable(model: nn.Module, embeddings: bool = False) -> list[tuple[nn.Module, str, str]]:
     """``(module, tensor name, qualified name)`` of every weight matrix pruning may zero: the
-    GRUs' ``weight_ih_l*`` / ``weight_hh_l*``, every Linear's weight (attention, bridge,
-    combine, output projection, heads) and, with ``embeddings``, the embedding tables."""
+    GRUs' ``weight_ih_l*`` / ``weight_hh_l*``, every Linear's (and transformers' ``Conv1D``'s)
+    weight (attention, feed-forward, bridge, combine, output projection, heads) and, with
+    ``embeddings``, the embedding tables. An output layer tied to an embedding table (the same
+    Parameter, as in the transformer families) counts as the table: pruning it alone would
+    untie them."""
+    tables = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
     out = []
     for qual, module in model.named_modules():
         prefix = f"{qual}." if qual else ""
         if isinstance(module, nn.GRU):
             names = gru_weight_names(module)
-        elif isinstance(module, nn.Linear) or (embeddings and isinstance(module, nn.Embedding)):
+        elif isinstance(module, LINEAR) and id(module.weight) not in tables:
+            names = ["weight"]
+        elif embeddings and isinstance(module, nn.Embedding):
             names = ["weight"]
         else:
             continue

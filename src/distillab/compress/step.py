@@ -27,13 +27,20 @@ def load_checkpoint_model(ckpt: str) -> tuple[nn.Module, dict]:
     return model.eval(), state
 
 
-def save_checkpoint(state: dict, model: nn.Module, path: Path, rest: dict | None = None) -> None:
+def save_checkpoint(
+    state: dict,
+    model: nn.Module,
+    path: Path,
+    rest: dict | None = None,
+    sizes: dict | None = None,
+) -> None:
     """A checkpoint of ``model`` in the original's format, its model config rewritten to the
-    new sizes (``distillab.checkpoint`` reads it); ``rest``: the module's other tensors (an
-    objective whose projection narrowed with the model), over the original's."""
+    new sizes (``sizes``, from the pruning method; default: ``hidden_size``), which
+    ``distillab.checkpoint`` rebuilds; ``rest``: the module's other tensors (an objective
+    whose projection narrowed with the model), over the original's."""
     out = {k: v for k, v in state.items() if k not in ("optimizer_states", "lr_schedulers")}
     hp = copy.deepcopy(dict(state["hyper_parameters"]))
-    hp["model"] = {**dict(hp["model"]), "hidden_size": int(model.hidden_size)}
+    hp["model"] = {**dict(hp["model"]), **(sizes or {"hidden_size": int(model.hidden_size)})}
     out["hyper_parameters"] = hp
     old = {k: v for k, v in state["state_dict"].items() if not k.startswith("model.")}
     rest = {**old, **(rest or {})}

@@ -101,10 +101,23 @@ class HiddenUnitPruning:
     def prune(self, model: Seq2Seq, sparsity: float) -> Seq2Seq:
         return self.shrink(model, sparsity)[0]
 
+    def width(self, model: Seq2Seq) -> int:
+        """What it shrinks: the hidden size."""
+        return int(model.hidden_size)
+
+    def model_config(self, model: Seq2Seq) -> dict:
+        """The model-config keys that rebuild the shrunk model (its checkpoint's)."""
+        return {"hidden_size": int(model.hidden_size)}
+
     @torch.no_grad()
     def shrink(self, model: Seq2Seq, sparsity: float) -> tuple[Seq2Seq, Tensor]:
         """(the smaller model, indices of the encoder output units it keeps): what reads the
         encoder states outside the model (a hidden-state projection) narrows to them."""
+        if not isinstance(model, Seq2Seq):
+            raise ConfigError(
+                f"compress.mode=structured removes a GRU's hidden units; {type(model).__name__} "
+                "has none (a transformer student: compress.mode=heads)"
+            )
         args = model_args(model)
         if args["attention"] not in SHRINKABLE:
             raise ConfigError(

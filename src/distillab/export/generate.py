@@ -8,8 +8,8 @@ numpy only (no torch), like :mod:`distillab.export.runtime`.
         ...
     generate(model, rows)                    # the ids of every reply, EOS and pad removed
 
-Greedy rows take the step graph's own choice (argmax, padding and BOS banned), so a greedy row
-gets :meth:`OnnxSeq2Seq.greedy`'s tokens; sampled rows mirror :class:`distillab.decoding.Sample`
+Greedy rows take the argmax of the step's logits (padding and BOS banned), as the step graph's
+own choice does, so a greedy row gets the runtime's ``greedy`` tokens; sampled rows mirror :class:`distillab.decoding.Sample`
 (softmax of ``logits / temperature``, the top-p nucleus, padding and BOS never drawn), each
 from a ``numpy`` generator seeded with its own seed.
 """
@@ -88,26 +88,25 @@ def padded(rows: list[Row], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
 
 def decode_steps(model: Any, rows: list[Row]) -> Iterator[np.ndarray]:
     """Yield, per decoder step, the ids ``[B]`` the rows chose (a row that ended, by EOS or by
-    its ``max_tokens``, gets padding), until every row has ended. ``model``: an
-    :class:`~distillab.export.runtime.OnnxSeq2Seq`."""
+    its ``max_tokens``, gets padding), until every row has ended. ``model``: a
+    runtime from :func:`~distillab.export.runtime_kv.open_export` (a GRU's or a
+    transformer's: its ``encode``, ``step`` and ``banned``)."""
     if not rows:
         return
     src, mask = padded(rows, model.pad_id)
-    values, scorer, bias, hidden = model.encode(src, mask)
-    feed = {"values": values, "scorer": scorer, "bias": bias}
+    state = model.encode(src, mask)
     sampled = [i for i, r in enumerate(rows) if r.sampling is not None]
-    outputs = ["next_token", "new_hidden", "logits"] if sampled else ["next_token", "new_hidden"]
     banned = model.banned()
     limits = np.array([r.max_tokens for r in rows])
     ended = limits <= 0
     prev = np.full(len(rows), model.bos_id, dtype=np.int64)
     t = 0
     while not ended.all():
-        got = model.decoder.run(outputs, {**feed, "prev": prev, "hidden": hidden})
-        tok, hidden = got[0], got[1]
+        logits, state = model.step(prev, state)
+        tok = np.argmax(logits + banned, axis=-1)
         for i in sampled:
             if not ended[i]:
-                tok[i] = draw(got[2][i], banned, rows[i].sampling, rows[i].rng)
+                tok[i] = draw(logits[i], banned, rows[i].sampling, rows[i].rng)
         tok[ended] = model.pad_id
         yield tok.copy()
         t += 1

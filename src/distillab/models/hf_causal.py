@@ -19,6 +19,7 @@ from torch import Tensor
 from distillab.data.batch import ConversationBag
 from distillab.models.seq2seq import Seq2SeqOutput
 from distillab.models.transformer import EAGER, HFModel, float_logits, load_pretrained
+from distillab.models.transformer_units import FeedForward, Heads, UnitGroup
 
 
 class CausalState(NamedTuple):
@@ -40,7 +41,8 @@ class HFCausal(HFModel):
     `attention_heads`, `ffn_size` (n_inner); `max_positions` (context + response must fit),
     `dropout`. `attn_layer`: the layer whose attention (heads averaged, response rows on the
     context) is `Seq2SeqOutput.attn`. `path`: a local `save_pretrained` directory to start
-    from instead (its config decides the sizes)."""
+    from instead (its config decides the sizes). `kept_units`: the heads and feed-forward units
+    per group (`unit_groups`) of a structurally pruned model, written by `compress` (null: all)."""
 
     KIND = "causal"
 
@@ -59,6 +61,7 @@ class HFCausal(HFModel):
         num_topics: int = 0,
         rating_head: bool = False,
         conversation_bag: bool = False,
+        kept_units: list[int] | None = None,
     ) -> None:
         if path:
             net = load_pretrained(path, self.KIND)
@@ -86,9 +89,24 @@ class HFCausal(HFModel):
             )
             net = GPT2LMHeadModel(config)
         super().__init__(
-            net, vocab_size, pad_id, attn_layer, num_topics, rating_head, conversation_bag
+            net,
+            vocab_size,
+            pad_id,
+            attn_layer,
+            num_topics,
+            rating_head,
+            conversation_bag,
+            kept_units,
         )
         self.max_positions = int(net.config.n_positions)
+
+    def unit_groups(self) -> list[UnitGroup]:
+        """Per layer: the attention heads (fused query/key/value `c_attn`), the MLP's units."""
+        out: list[UnitGroup] = []
+        for block in self.net.transformer.h:
+            out.append(Heads(block.attn, "c_attn", None, None, "c_proj", block.attn.head_dim))
+            out.append(FeedForward(block.mlp, "c_fc", "c_proj"))
+        return out
 
     def stacks(self) -> dict[str, int]:
         return {"net.transformer.h.": int(self.net.config.n_layer)}

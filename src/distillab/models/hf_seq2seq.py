@@ -15,6 +15,7 @@ from torch import Tensor
 from distillab.data.batch import ConversationBag
 from distillab.models.seq2seq import Seq2SeqOutput
 from distillab.models.transformer import EAGER, HFModel, float_logits, load_pretrained
+from distillab.models.transformer_units import FeedForward, Heads, UnitGroup
 
 
 class HFDecoderState(NamedTuple):
@@ -31,7 +32,8 @@ class HFSeq2Seq(HFModel):
     `dec_layers`, `attention_heads`, `ffn_size`; `max_positions` (learned positions: source
     and target lengths must fit), `dropout`. `attn_layer`: the decoder layer whose
     cross-attention (heads averaged) is `Seq2SeqOutput.attn`. `path`: a local
-    `save_pretrained` directory to start from instead (its config decides the sizes)."""
+    `save_pretrained` directory to start from instead (its config decides the sizes). `kept_units`: the heads and feed-forward units
+    per group (`unit_groups`) of a structurally pruned model, written by `compress` (null: all)."""
 
     KIND = "seq2seq"
 
@@ -51,6 +53,7 @@ class HFSeq2Seq(HFModel):
         num_topics: int = 0,
         rating_head: bool = False,
         conversation_bag: bool = False,
+        kept_units: list[int] | None = None,
     ) -> None:
         if path:
             net = load_pretrained(path, self.KIND)
@@ -84,8 +87,30 @@ class HFSeq2Seq(HFModel):
             )
             net = BartForConditionalGeneration(config)
         super().__init__(
-            net, vocab_size, pad_id, attn_layer, num_topics, rating_head, conversation_bag
+            net,
+            vocab_size,
+            pad_id,
+            attn_layer,
+            num_topics,
+            rating_head,
+            conversation_bag,
+            kept_units,
         )
+
+    def unit_groups(self) -> list[UnitGroup]:
+        """Per encoder layer: self-attention heads, feed-forward units; per decoder layer:
+        self-attention heads, cross-attention heads, feed-forward units."""
+        out: list[UnitGroup] = []
+        for stack, attns in (
+            ("encoder", ("self_attn",)),
+            ("decoder", ("self_attn", "encoder_attn")),
+        ):
+            for layer in getattr(self.net.model, stack).layers:
+                for name in attns:
+                    attn = getattr(layer, name)
+                    out.append(Heads(attn, "q_proj", "k_proj", "v_proj", "out_proj", attn.head_dim))
+                out.append(FeedForward(layer, "fc1", "fc2"))
+        return out
 
     def stacks(self) -> dict[str, int]:
         c = self.net.config

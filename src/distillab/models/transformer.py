@@ -21,6 +21,7 @@ from distillab.data.batch import Batch, ConversationBag
 from distillab.errors import ConfigError
 from distillab.models.heads import TaskHeads, masked_mean, with_conversation
 from distillab.models.init import check_layer_map, copy_matching, layer_renames, same_family
+from distillab.models.transformer_units import UnitGroup, apply_kept
 
 EAGER = "eager"
 WEIGHTS = ("*.safetensors", "*.bin")
@@ -93,8 +94,9 @@ class HFModel(nn.Module):
     """Base of the transformer families: `net` (a `transformers` model) with the run's
     vocabulary, task heads on pooled context states, layer copying from a teacher.
 
-    A subclass implements `context_states(src, src_mask) -> [B, Ts, H]` (what the heads pool)
-    and `stacks() -> {parameter prefix of a layer stack: its depth}` (what `init_from` maps).
+    A subclass implements `context_states(src, src_mask) -> [B, Ts, H]` (what the heads pool),
+    `stacks() -> {parameter prefix of a layer stack: its depth}` (what `init_from` maps) and
+    `unit_groups()` (what structured pruning shrinks).
     """
 
     def __init__(
@@ -106,6 +108,7 @@ class HFModel(nn.Module):
         num_topics: int,
         rating_head: bool,
         conversation_bag: bool,
+        kept_units: list[int] | None = None,
     ) -> None:
         super().__init__()
         if net.get_input_embeddings().num_embeddings != vocab_size:
@@ -120,6 +123,8 @@ class HFModel(nn.Module):
         self.task_heads = TaskHeads(in_size, width, num_topics, rating_head)
         self.cache_kw = cache_keyword(net)
         self.max_positions = int(getattr(net.config, "max_position_embeddings", 0) or 0)
+        if kept_units:  # a structurally pruned checkpoint: its shapes before its weights
+            apply_kept(self.unit_groups(), list(kept_units))
 
     KIND = ""  # what `path` must hold: "seq2seq" | "causal"
 
@@ -135,6 +140,15 @@ class HFModel(nn.Module):
 
     def stacks(self) -> dict[str, int]:
         raise NotImplementedError
+
+    def unit_groups(self) -> list[UnitGroup]:
+        """Every layer's attention heads and feed-forward units (structured pruning), in a
+        fixed order: `kept_units` lists their sizes in it."""
+        raise NotImplementedError
+
+    def structure(self) -> dict[str, Any]:
+        """The model-config keys that rebuild this model's shapes (a shrunk one's included)."""
+        return {"kept_units": [g.size for g in self.unit_groups()]}
 
     # ---- shared -----------------------------------------------------------------------------
     def check_length(self, length: int) -> None:

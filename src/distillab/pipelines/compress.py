@@ -38,8 +38,9 @@ from distillab.compress.step import (
 from distillab.compress.structured import narrow_projections
 from distillab.decoding import Greedy
 from distillab.export.card import write_model_card
-from distillab.export.onnx import export_model, export_settings
-from distillab.export.runtime import OnnxSeq2Seq
+from distillab.export.families import export_any
+from distillab.export.onnx import export_settings
+from distillab.export.runtime_kv import open_export
 from distillab.pipelines.fit import eval_trainer, evaluate
 from distillab.utils.console import log
 from distillab.utils.io import atomic_write_json
@@ -99,16 +100,18 @@ class Compression:
         followed by its fine-tuning steps; the module's model is the new one from then on."""
         s = self.schedule
         span = (s.start_step, s.end_step, s.frequency) if s is not None else None
-        original = model.hidden_size
+        width = self.pruner.width  # what the method shrinks, counted (hidden units, heads...)
+        original = width(model)
         for target, steps in structured_stages(self.sparsity, self.finetune_steps, span):
-            share = 1.0 - original * (1.0 - target) / model.hidden_size  # of the current width
+            share = 1.0 - original * (1.0 - target) / width(model)  # of the current width
             if share > 0:
-                width = model.hidden_size
+                old, hidden = width(model), model.hidden_size
                 model, units = self.pruner.shrink(model.cpu(), share)
-                narrow_projections(module, units, width)
+                if units is not None:  # encoder output units went: projections narrow too
+                    narrow_projections(module, units, hidden)
                 log.info(
-                    f"distillab: compress: hidden size {width} -> {model.hidden_size}, "
-                    f"then fine-tuning {steps} steps"
+                    f"distillab: compress: {type(self.pruner).__name__} width {old} -> "
+                    f"{width(model)}, then fine-tuning {steps} steps"
                 )
             if steps > 0:
                 model = self.train(dm, module, model, [], steps)
@@ -129,18 +132,19 @@ class Compression:
         before, state = load_checkpoint_model(ckpt)
         hp = state["hyper_parameters"]
         compressed = copy.deepcopy(before)
-        embeddings, rest = False, None
+        embeddings, rest, sizes = False, None, None
         self.steps_trained = 0
         if self.pruner is not None:
             embeddings = bool(getattr(self.pruner, "embeddings", False))
             if getattr(self.pruner, "shrinks", False):
                 compressed = self.shrink(dm, module, compressed)
                 rest = {k: v for k, v in module.state_dict().items() if not k.startswith("model.")}
+                sizes = self.pruner.model_config(compressed)
             elif self.finetune_steps > 0:
                 compressed = self.finetune(dm, module, compressed)
             else:
                 compressed = fold(self.pruner.prune(compressed, self.sparsity)).eval()
-        save_checkpoint(state, compressed, self.run_dir / "compressed" / "model.ckpt", rest)
+        save_checkpoint(state, compressed, self.run_dir / "compressed" / "model.ckpt", rest, sizes)
         int8 = quantize_int8(compressed) if self.quantize else None
         deployed_eager = int8 if int8 is not None else compressed
 
@@ -160,7 +164,7 @@ class Compression:
         }
         agreement = {"export_agreement_fp32": None, "export_agreement_int8": None}
         if self.export:
-            out = export_model(
+            out = export_any(
                 compressed, self.run_dir / "export", dm.tokenizer, export_settings(dm, max_len)
             )
             eos = int(hp["eos_id"])
@@ -169,7 +173,7 @@ class Compression:
                 for s, m in inputs
             ]
             for precision in ("fp32", "int8"):
-                rt = OnnxSeq2Seq(out, precision, threads=torch.get_num_threads())
+                rt = open_export(out, precision, threads=torch.get_num_threads())
                 hyps = [rt.greedy(s.numpy(), m.numpy(), max_len)[0] for s, m in inputs]
                 agreement[f"export_agreement_{precision}"] = token_agreement(ref, hyps, pad)
                 latency[f"latency_ms_onnx_{precision}"] = median_ms(

@@ -19,7 +19,7 @@ def export_checkpoint(ckpt: str | Path, out_dir: Path) -> Path:
     from distillab.checkpoint import hyperparameters, model_from, read_checkpoint
     from distillab.data.tokenizer import OTHER, SELF, UNK, load_tokenizer
     from distillab.export.card import write_model_card
-    from distillab.export.onnx import export_model
+    from distillab.export.families import export_any
 
     run_dir = Path(ckpt).resolve().parent.parent
     for need in ("config.yaml", "tokenizer"):
@@ -39,6 +39,6 @@ def export_checkpoint(ckpt: str | Path, out_dir: Path) -> Path:
         "context_turns": data.context_turns, "max_source_len": data.max_source_len,
         "max_len": data.max_target_len,
     }  # fmt: skip
-    out = export_model(model_from(state, ckpt), out_dir, tok, settings)
+    out = export_any(model_from(state, ckpt), out_dir, tok, settings)
     write_model_card(out, run_dir, dict(hp))
     return out

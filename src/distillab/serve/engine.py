@@ -24,7 +24,7 @@ from transformers import PreTrainedTokenizerFast
 from distillab.chat.context import assemble, clean, user_turn
 from distillab.errors import ConfigError
 from distillab.export.card import CARD
-from distillab.export.runtime import OnnxSeq2Seq
+from distillab.export.runtime_kv import open_export
 
 REMEMBERED = 4096  # replies whose ids are kept, by their text
 
@@ -35,7 +35,7 @@ class Engine:
         if not (path / "config.json").is_file():
             raise ConfigError(f"ckpt={path}: a directory without config.json (not an export)")
         self.path = path
-        self.model = OnnxSeq2Seq(path, precision, threads=threads)
+        self.model = open_export(path, precision, threads=threads)
         c = self.model.config
         self.context_turns, self.max_source_len = c["context_turns"], c["max_source_len"]
         self.max_len = int(c["max_len"])

@@ -88,6 +88,14 @@ class OnnxSeq2Seq:
         return bias
 
     # ---- decoding ---------------------------------------------------------------------------
+    def pick(self, prev: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list]:
+        """``(next tokens [N], new state)``: the graph picks each token (argmax, padding and
+        BOS banned), so no logits are fetched."""
+        values, scorer, bias, hidden = state
+        feed = {"values": values, "scorer": scorer, "bias": bias, "hidden": hidden}
+        tok, hidden = self.decoder.run(self._greedy_out, {**feed, "prev": prev})
+        return tok, [values, scorer, bias, hidden]
+
     def greedy(
         self, src: np.ndarray, src_mask: np.ndarray, max_len: int, eos_id: int | None = None
     ) -> np.ndarray:
@@ -95,16 +103,12 @@ class OnnxSeq2Seq:
         never stop early, as latency measurements do)."""
         eos = self.eos_id if eos_id is None else eos_id
         batch = src.shape[0]
-        values, scorer, bias, hidden = self.encode(src, src_mask)
-        feed = {"values": values, "scorer": scorer, "bias": bias}
+        state = self.encode(src, src_mask)
         prev = np.full(batch, self.bos_id, dtype=np.int64)
         finished = None  # rows that emitted EOS, once any has
         out = []
         for _ in range(max_len):
-            # the graph picks the token (argmax, padding and BOS banned): no logits fetched
-            tok, hidden = self.decoder.run(
-                self._greedy_out, {**feed, "prev": prev, "hidden": hidden}
-            )
+            tok, state = self.pick(prev, state)
             if finished is not None:
                 tok[finished] = self.pad_id
             out.append(tok)

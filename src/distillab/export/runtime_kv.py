@@ -71,30 +71,11 @@ class OnnxKV(OnnxSeq2Seq):
     def reorder(state: State, index: np.ndarray) -> State:
         return {n: a[index] for n, a in state.items()}
 
-    def greedy(
-        self, src: np.ndarray, src_mask: np.ndarray, max_len: int, eos_id: int | None = None
-    ) -> np.ndarray:
-        """As :meth:`OnnxSeq2Seq.greedy`: the graph picks each token (argmax, padding and BOS
-        banned), the cache grows by one position per step."""
-        eos = self.eos_id if eos_id is None else eos_id
-        batch = src.shape[0]
-        state = self.encode(src, src_mask)
-        prev = np.full(batch, self.bos_id, dtype=np.int64)
-        finished = None
-        out = []
-        for _ in range(max_len):
-            tok, *new = self.decoder.run(self._greedy_out, self.feed(prev, state))
-            state = self.advance(state, new)
-            if finished is not None:
-                tok[finished] = self.pad_id
-            out.append(tok)
-            ended = tok == eos
-            if ended.any():
-                finished = ended if finished is None else finished | ended
-                if finished.all():
-                    break
-            prev = tok
-        return np.stack(out, 1) if out else np.zeros((batch, 0), dtype=np.int64)
+    def pick(self, prev: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+        """``(next tokens [N], new state)``: the graph picks each token (argmax, padding and
+        BOS banned); the cache grows by one position (the shared greedy loop calls this)."""
+        tok, *new = self.decoder.run(self._greedy_out, self.feed(prev, state))
+        return tok, self.advance(state, new)
 
 
 def open_export(

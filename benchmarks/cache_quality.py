@@ -128,7 +128,9 @@ def main() -> None:
     for seed in args.seeds:
         for t in args.temperatures:
             for setting in [None, *args.settings]:
-                res[seed, t, setting or "online"] = distil(root, seed, t, setting, args.overrides)
+                row = distil(root, seed, t, setting, args.overrides)
+                res[seed, t, setting or "online"] = row
+                print(f"seed {seed} T={t:g} {setting or 'online'}: {row}", flush=True)
     print("| seed | T | teacher outputs | val ppl | vs online | B/token | cache MB | build s |")
     print("|---|---|---|---|---|---|---|---|")
     for (seed, t, name), r in res.items():

@@ -165,8 +165,13 @@ def test_edited_offsets_are_refused(tmp_path):
     batch = _batch(dm, [0])
     with pytest.raises(DataError, match=f"row {row} has"):
         cache.batch(batch.index, batch.tgt_mask.shape[1], batch.tgt_mask)
-    np.save(cache.path / "offsets.npy", offsets)  # on disk: refused on opening
-    with pytest.raises(DataError, match="offsets.npy is not the one it was built with"):
+    # on disk (the same edit of the row lengths): refused on opening
+    rows, lengths = np.load(cache.path / "rows.npy"), np.load(cache.path / "lengths.npy")
+    i = int(np.flatnonzero(rows == row)[0])
+    lengths[i] -= 1
+    lengths[i + 1] += 1
+    np.save(cache.path / "lengths.npy", lengths)
+    with pytest.raises(DataError, match="lengths.npy are not the row lengths it was built with"):
         TeacherCache(cache.path)
 
 

@@ -5,8 +5,9 @@ memory-mapped by every student that needs them.
 Layout of `<cache_dir>/teacher_outputs/<key>/` (an artefact of `utils.artefacts.build_once`):
 the codec's per-token arrays (`teachers.codecs`; e.g. `records.npy`, uint8 [tokens, bytes]
 for the compact codec, or `values.npy` fp16 + `ids.npy` int32 [tokens, k + S] for the exact
-one), `offsets.npy` (int64 [rows + 1]: row r's target tokens, EOS included, are
-`offsets[r]:offsets[r+1]`; rows outside the training subset are empty), `info.json` (its
+one), `rows.npy` + `lengths.npy` (the training rows and their target lengths, EOS included:
+in memory, `offsets` int64 [rows + 1], row r's tokens are `offsets[r]:offsets[r+1]`; rows
+outside the training subset are empty), `info.json` (its
 format, the codec's `_target_` and parameters, and the shape facts it was built with: data
 fingerprint, max_target_len, rows, tokens, vocabulary, a hash of the offsets) and
 `artefact.json` (the spec it is keyed by). Decoded, a token is k + S log-probabilities softened
@@ -35,7 +36,7 @@ from hydra.utils import instantiate
 
 from distillab.data import DialogueDataModule
 from distillab.errors import ConfigError, DataError
-from distillab.teachers.cache_build import build_cache, offsets_hash
+from distillab.teachers.cache_build import build_cache, load_offsets, offsets_hash
 from distillab.teachers.codecs import Codec, Compact, Layout
 from distillab.utils.artefacts import build_once
 from distillab.utils.io import fingerprint
@@ -75,7 +76,7 @@ class TeacherCache:
             name: np.load(self.path / f"{name}.npy", mmap_mode="r")
             for name in self.codec.arrays(self.layout)
         }
-        self.offsets = np.load(self.path / "offsets.npy")
+        self.offsets = load_offsets(self.path, int(i["rows"]))
         self._check_files()
 
     @property
@@ -118,10 +119,11 @@ class TeacherCache:
         i, problems = self.info, []
         if len(self.offsets) != i["rows"] + 1 or int(self.offsets[-1]) != i["tokens"]:
             problems.append(
-                f"offsets.npy has {len(self.offsets) - 1} rows, {int(self.offsets[-1])} tokens"
+                f"rows.npy/lengths.npy hold {len(self.offsets) - 1} rows, "
+                f"{int(self.offsets[-1])} tokens"
             )
         elif offsets_hash(self.offsets) != i["offsets_hash"]:
-            problems.append("offsets.npy is not the one it was built with")
+            problems.append("rows.npy/lengths.npy are not the row lengths it was built with")
         for name, (dtype, shape) in self.codec.arrays(self.layout).items():
             arr = self.arrays[name]
             want = (i["tokens"], *shape)

@@ -25,6 +25,26 @@ def offsets_hash(offsets: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(offsets, dtype=np.int64).tobytes()).hexdigest()[:16]
 
 
+def save_lengths(out: Path, lengths: np.ndarray) -> None:
+    """The row lengths, sparse: `rows.npy` (int32, the rows that have target tokens) and
+    `lengths.npy` (uint16, theirs). A dense int64 offset per row of the split would cost more
+    than the tokens when the training subset is a small part of the split."""
+    rows = np.flatnonzero(lengths)
+    np.save(out / "rows.npy", rows.astype(np.int32))
+    np.save(out / "lengths.npy", lengths[rows].astype(np.uint16))
+
+
+def load_offsets(path: Path, n_rows: int) -> np.ndarray:
+    """int64 [n_rows + 1]: row r's tokens are `offsets[r]:offsets[r+1]` (from `save_lengths`)."""
+    rows, lengths = np.load(path / "rows.npy"), np.load(path / "lengths.npy")
+    dense = np.zeros(n_rows, dtype=np.int64)
+    if len(rows) != len(lengths) or (len(rows) and (rows.min() < 0 or rows.max() >= n_rows)):
+        dense = np.full(n_rows, -1, dtype=np.int64)  # refused by the caller's hash check
+    else:
+        dense[rows] = lengths
+    return np.concatenate([[0], np.cumsum(dense)]).astype(np.int64)
+
+
 @torch.no_grad()
 def build_cache(
     teacher: Teacher,
@@ -71,7 +91,7 @@ def build_cache(
     for arr in arrays.values():
         arr.flush()
     del arrays
-    np.save(out / "offsets.npy", offsets)
+    save_lengths(out, lengths)
     atomic_write_json(
         out / "info.json",
         {

@@ -34,6 +34,7 @@ def test_benchmark_runs_and_reports_every_key(tmp_path, capsys):
     # the timed runs: the best of the interleaved rounds; ratios: medians of same-round ratios
     rounds = {k[len("rounds.tokens_per_s.") :]: v for k, v in r.items() if k.startswith("rounds.")}
     assert set(rounds) == {"student", "student_raw", "distill_cached"}
+    assert 0 < r["cache.bytes_per_token"] <= 100  # the default (compact) codec
     for name, values in rounds.items():
         assert len(values) == 2 and r[f"tokens_per_s.{name}"] == max(values)
     s, raw, c = rounds["student"], rounds["student_raw"], rounds["distill_cached"]

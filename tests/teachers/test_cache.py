@@ -19,7 +19,14 @@ from distillab.train import run_job
 from tests.conftest import TINY, compose_cfg, started, student_of
 from tests.conftest import TINY_TEACHER as TEACHER
 
-CACHED = ["distill.teacher_outputs=cached", "distill.topk=16", "distill.tail_samples=8"]
+# the exact codec (fp16 + int32): these tests compare the cache with the teacher to fp16
+# precision; the compact default codec is tested in test_codecs.py
+CACHED = [
+    "distill.teacher_outputs=cached",
+    "distill.topk=16",
+    "distill.tail_samples=8",
+    "distill/codec=exact",
+]
 
 
 @pytest.mark.slow
@@ -29,7 +36,7 @@ def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
     dm, teacher = r.data, r.teacher
     served = CachedTeacher(teacher, teacher_cache(cfg, dm, teacher))
     cache = served.cache
-    assert cache.tail_samples == 8 and cache.values.shape[1] == 16 + 8
+    assert cache.tail_samples == 8 and cache.arrays["values"].shape[1] == 16 + 8
     batch = next(iter(dm.train_dataloader()))
     out = served.outputs(batch)
     values, ids = out.values, out.ids
@@ -67,16 +74,17 @@ def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
     assert again.path == cache.path
     cfg.distill.tail_samples = 0
     plain = teacher_cache(cfg, dm, teacher)
-    assert plain.path != cache.path and plain.values.shape[1] == 16
-    assert np.array_equal(plain.ids[:], cache.ids[:, :16])
+    assert plain.path != cache.path and plain.arrays["values"].shape[1] == 16
+    assert np.array_equal(plain.arrays["ids"][:], cache.arrays["ids"][:, :16])
     # another temperature is another cache, softened at that temperature (same top tokens)
     cfg.distill.objective.temperature = 2.0
     soft = CachedTeacher(teacher, teacher_cache(cfg, dm, teacher))
     assert soft.cache.path != plain.path and soft.cache.softening_temperature == 2.0
     # softening keeps the order: the same top tokens, up to near-ties at the k-th place (a
     # barely trained teacher's log-probs tie within float rounding: then either is a top-k)
-    differ = np.nonzero((np.sort(soft.cache.ids[:], 1) != np.sort(plain.ids[:], 1)).any(1))[0]
-    assert len(differ) <= 0.01 * len(plain.ids)
+    soft_ids, plain_ids = soft.cache.arrays["ids"][:], plain.arrays["ids"][:]
+    differ = np.nonzero((np.sort(soft_ids, 1) != np.sort(plain_ids, 1)).any(1))[0]
+    assert len(differ) <= 0.01 * len(plain_ids)
     lp1 = {}
     for b in dm.plain_loader("train"):
         (logits,) = teacher.outputs(b).logits
@@ -85,7 +93,7 @@ def test_cache_holds_the_teachers_topk_and_tail_draws(tmp_path):
     for token, row in zip(differ, rows, strict=True):
         lp = lp1[int(row)][token - plain.offsets[row]]
         kth = lp.topk(16).values[-1]
-        assert (lp[torch.as_tensor(soft.cache.ids[token]).long()] >= kth - 1e-5).all()
+        assert (lp[torch.as_tensor(soft_ids[token]).long()] >= kth - 1e-5).all()
     batch = next(iter(dm.train_dataloader()))
     out = soft.outputs(batch)
     assert out.softening_temperature == 2.0
@@ -113,7 +121,7 @@ def test_cache_is_keyed_by_max_target_len_and_refuses_other_lengths(tmp_path):
     short = teacher_cache(cfg, dm, teacher)
     assert short.info["max_target_len"] == 12 and short.info["data"] == dm.fingerprint
     assert short.info["rows"] == len(short.offsets) - 1 == len(dm.splits["train"].examples)
-    assert short.info["tokens"] == int(short.offsets[-1]) == short.values.shape[0]
+    assert short.info["tokens"] == int(short.offsets[-1]) == short.arrays["values"].shape[0]
     # a batch of the data it was built for: zeros past each row's end
     batch = _batch(dm, [0, 1, 2])
     mask = batch.tgt_mask
@@ -157,8 +165,13 @@ def test_edited_offsets_are_refused(tmp_path):
     batch = _batch(dm, [0])
     with pytest.raises(DataError, match=f"row {row} has"):
         cache.batch(batch.index, batch.tgt_mask.shape[1], batch.tgt_mask)
-    np.save(cache.path / "offsets.npy", offsets)  # on disk: refused on opening
-    with pytest.raises(DataError, match="offsets.npy is not the one it was built with"):
+    # on disk (the same edit of the row lengths): refused on opening
+    rows, lengths = np.load(cache.path / "rows.npy"), np.load(cache.path / "lengths.npy")
+    i = int(np.flatnonzero(rows == row)[0])
+    lengths[i] -= 1
+    lengths[i + 1] += 1
+    np.save(cache.path / "lengths.npy", lengths)
+    with pytest.raises(DataError, match="lengths.npy are not the row lengths it was built with"):
         TeacherCache(cache.path)
 
 

@@ -165,9 +165,10 @@ def teacher_decodes(cfg: DictConfig, dm: DialogueDataModule, teacher: Teacher) -
 
 def teacher_cache(cfg: DictConfig, dm: DialogueDataModule, teacher: Teacher) -> TeacherCache:
     """`teacher`'s cached top-k and tail draws for `dm`'s training rows (`distill.topk`,
-    `distill.tail_samples`), softened at the objective's (starting) temperature, where the
+    `distill.tail_samples`) stored by `distill.codec`, softened at the objective's (starting) temperature, where the
     cached target is unbiased; built once under `paths.cache_dir`."""
     d = cfg.distill
+    codec = instantiate(d.codec) if d.get("codec") is not None else None
     return TeacherCache.build_or_load(
         teacher,
         dm,
@@ -175,6 +176,7 @@ def teacher_cache(cfg: DictConfig, dm: DialogueDataModule, teacher: Teacher) -> 
         tail_samples=int(d.tail_samples),
         softening_temperature=float(d.objective.temperature),
         cache_dir=cfg.paths.cache_dir,
+        codec=codec,
     )
 
 

@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from distillab.config import constants as c
 from distillab.config.groups import Decoding, Seed, Share
-from distillab.config.targets import Node, Target
+from distillab.config.targets import Node, Target, self_check
 from distillab.errors import ConfigError
 
 Temperature = Annotated[float, Field(gt=0.0, le=100.0)]
@@ -54,6 +54,15 @@ class OnPolicy(Node, title="on-policy distillation"):
     seed: Seed
 
 
+class Codec(Target, title="the teacher-output cache's codec"):
+    """A codec of `teachers.codecs` (or a file of its own): it checks its own ranges."""
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Codec:
+        self_check(self.spec(), "distill.codec")
+        return self
+
+
 class Distill(Node, title="distillation (distill.*)"):
     objective: Objective
     seqkd: SeqKD
@@ -61,6 +70,7 @@ class Distill(Node, title="distillation (distill.*)"):
     teacher_outputs: Literal[c.TEACHER_OUTPUTS]
     topk: int = Field(ge=1)
     tail_samples: int = Field(ge=0)
+    codec: Codec | None = None  # distill/codec=compact|exact (None: compact's defaults)
 
 
 def check_teacher_outputs(run: Any, vocab: int | None = None) -> None:

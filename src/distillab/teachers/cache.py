@@ -1,51 +1,59 @@
 """Teacher-output cache: the teacher's top-k log-probabilities for every training target token,
-computed once per (teacher, data, training rows, k, draws, softening temperature) and
+computed once per (teacher, data, training rows, k, draws, softening temperature, codec) and
 memory-mapped by every student that needs them.
 
 Layout of `<cache_dir>/teacher_outputs/<key>/` (an artefact of `utils.artefacts.build_once`):
-`values.npy` (fp16 [tokens, k + S], the teacher's log-probabilities softened at the cache's own
-temperature, `softening_temperature` T_c: `log_softmax(z / T_c)`), `ids.npy` (int32
-[tokens, k + S]), `offsets.npy` (int64 [rows + 1]: row r's target tokens, EOS included, are
-`offsets[r]:offsets[r+1]`; rows outside the training subset are empty), `info.json` (its
-format and the shape facts it was built with: data fingerprint, max_target_len, rows, tokens,
-a hash of the offsets) and `artefact.json` (the spec it is keyed by). The first k columns are
-the teacher's top-k tokens; the last S (`tail_samples`) are draws from its softened
-distribution outside them, seeded by the cache key, so that KD against the cache
-(`topk_kd_loss`) also teaches the tail, unbiasedly at the softening temperature. A job caches
-at its own (starting) `distill.objective.temperature` (one teacher pass per temperature of a
-sweep); a temperature schedule moves away from it by importance weights.
+the codec's per-token arrays (`teachers.codecs`; e.g. `records.npy`, uint8 [tokens, bytes]
+for the compact codec, or `values.npy` fp16 + `ids.npy` int32 [tokens, k + S] for the exact
+one), `rows.npy` + `lengths.npy` (the training rows and their target lengths, EOS included:
+in memory, `offsets` int64 [rows + 1], row r's tokens are `offsets[r]:offsets[r+1]`; rows
+outside the training subset are empty), `info.json` (its
+format, the codec's `_target_` and parameters, and the shape facts it was built with: data
+fingerprint, max_target_len, rows, tokens, vocabulary, a hash of the offsets) and
+`artefact.json` (the spec it is keyed by). Decoded, a token is k + S log-probabilities softened
+at the cache's own temperature, `softening_temperature` T_c (`log_softmax(z / T_c)`), and
+their ids: the first k columns are the teacher's top-k tokens; the last S (`tail_samples`) are
+draws from its softened distribution outside them, seeded by the cache key, so that KD against
+the cache (`topk_kd_loss`) also teaches the tail, unbiasedly at the softening temperature. A
+job caches at its own (starting) `distill.objective.temperature` (one teacher pass per
+temperature of a sweep); a temperature schedule moves away from it by importance weights.
 
 A cache is only ever read through `TeacherCache.batch`, which refuses a batch whose target
 lengths are not the row lengths the cache was built with (a stale cache is an error, never a
-silent all-zero KD target), and an `info.json` of another format is refused on opening.
+silent all-zero KD target); an `info.json` of another format, or written by another codec, is
+refused on opening.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from hydra.utils import instantiate
 
 from distillab.data import DialogueDataModule
 from distillab.errors import ConfigError, DataError
+from distillab.teachers.cache_build import build_cache, load_offsets, offsets_hash
+from distillab.teachers.codecs import Codec, Compact, Layout
 from distillab.utils.artefacts import build_once
-from distillab.utils.console import log
-from distillab.utils.io import atomic_write_json, fingerprint
+from distillab.utils.io import fingerprint
 
 if TYPE_CHECKING:
     from distillab.teachers.base import Teacher
 
-# v3: the softening temperature is keyed and recorded as `softening_temperature` (v2:
-# `temperature`), and info.json records its format; an entry of another format is refused
-FORMAT = "teacher-outputs-v3"
+# v4: stored by a codec (`teachers.codecs`, keyed and recorded as `codec`; the vocabulary is
+# recorded); v3: fp16 values + int32 ids, the softening temperature keyed as
+# `softening_temperature`. An entry of another format is refused
+FORMAT = "teacher-outputs-v4"
 
 
 class TeacherCache:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, codec: Codec | None = None) -> None:
+        """Open the cache at `path`; `codec` (None: the one it records) must be the one that
+        wrote it."""
         self.path = Path(path)
         self.info = json.loads((self.path / "info.json").read_text())
         if self.info.get("format") != FORMAT:
@@ -54,9 +62,21 @@ class TeacherCache:
                 f"not {FORMAT!r} (built by another version of distillab). Refusing to read it; "
                 "delete the directory to rebuild it."
             )
-        self.values = np.load(self.path / "values.npy", mmap_mode="r")
-        self.ids = np.load(self.path / "ids.npy", mmap_mode="r")
-        self.offsets = np.load(self.path / "offsets.npy")
+        recorded = self.info["codec"]
+        if codec is not None and codec.key() != recorded:
+            raise DataError(
+                f"{self.path}: teacher-output cache written by codec {_describe(recorded)}, "
+                f"not this job's {_describe(codec.key())}. Refusing to read it; delete the "
+                "directory to rebuild it, or set distill.codec to the one it was written by."
+            )
+        self.codec = codec if codec is not None else instantiate(recorded)
+        i = self.info
+        self.layout = Layout(i["k"], i["tail_samples"], i["vocab"])
+        self.arrays = {
+            name: np.load(self.path / f"{name}.npy", mmap_mode="r")
+            for name in self.codec.arrays(self.layout)
+        }
+        self.offsets = load_offsets(self.path, int(i["rows"]))
         self._check_files()
 
     @property
@@ -73,6 +93,20 @@ class TeacherCache:
     def k(self) -> int:
         return int(self.info["k"])
 
+    @property
+    def tokens(self) -> int:
+        return int(self.info["tokens"])
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes on disk of everything in the cache's directory."""
+        return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
+
+    @property
+    def bytes_per_token(self) -> float:
+        """Size on disk per target token (arrays, offsets and metadata)."""
+        return self.size_bytes / max(self.tokens, 1)
+
     def _recorded(self) -> str:
         i = self.info
         return (
@@ -85,21 +119,28 @@ class TeacherCache:
         i, problems = self.info, []
         if len(self.offsets) != i["rows"] + 1 or int(self.offsets[-1]) != i["tokens"]:
             problems.append(
-                f"offsets.npy has {len(self.offsets) - 1} rows, {int(self.offsets[-1])} tokens"
+                f"rows.npy/lengths.npy hold {len(self.offsets) - 1} rows, "
+                f"{int(self.offsets[-1])} tokens"
             )
-        elif _offsets_hash(self.offsets) != i["offsets_hash"]:
-            problems.append("offsets.npy is not the one it was built with")
-        cols = i["k"] + i["tail_samples"]
-        for name in ("values", "ids"):
-            shape = getattr(self, name).shape
-            if shape != (i["tokens"], cols):
-                problems.append(f"{name}.npy has shape {list(shape)}, not [{i['tokens']}, {cols}]")
+        elif offsets_hash(self.offsets) != i["offsets_hash"]:
+            problems.append("rows.npy/lengths.npy are not the row lengths it was built with")
+        for name, (dtype, shape) in self.codec.arrays(self.layout).items():
+            arr = self.arrays[name]
+            want = (i["tokens"], *shape)
+            if arr.shape != want or arr.dtype != dtype:
+                problems.append(
+                    f"{name}.npy is {arr.dtype} {list(arr.shape)}, not {dtype} {list(want)}"
+                )
         if problems:
             raise DataError(
                 f"{self.path}: teacher-output cache does not match its info.json "
                 f"({self._recorded()}): {'; '.join(problems)}. Refusing to read it; delete "
                 "the directory to rebuild it."
             )
+
+    def decode(self, tokens: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoded values [n, k + S] and ids (int64) of the flat token indices `tokens`."""
+        return self.codec.decode({n: a[tokens] for n, a in self.arrays.items()}, self.layout)
 
     def check_data(self, dm: DialogueDataModule) -> None:
         """Refuse a cache built for other examples than `dm`'s."""
@@ -114,8 +155,8 @@ class TeacherCache:
     def batch(
         self, index: torch.Tensor, tgt_len: int, tgt_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The cached outputs of a batch, aligned with its `tgt_out`: values (fp16) and ids
-        (int64), [B, tgt_len, k + S], zeros past each row's end, on `tgt_mask`'s device.
+        """The cached outputs of a batch, aligned with its `tgt_out`: values (the codec's
+        float dtype: fp16 exact, fp32 compact) and ids (int64), [B, tgt_len, k + S], zeros past each row's end, on `tgt_mask`'s device.
 
         `index` [B] are the batch's training rows, `tgt_mask` [B, tgt_len] its target mask.
         Raises DataError, naming the cache and what it recorded, when a row's cached length
@@ -150,12 +191,14 @@ class TeacherCache:
         pos = np.arange(tgt_len)
         valid = pos[None, :] < have[:, None]
         flat = (starts[:, None] + pos[None, :])[valid]
-        cols = self.values.shape[1]
-        values = np.zeros((len(rows), tgt_len, cols), dtype=np.float16)
-        ids = np.zeros((len(rows), tgt_len, cols), dtype=np.int64)
-        values[valid], ids[valid] = self.values[flat], self.ids[flat]
+        dec_values, dec_ids = self.decode(flat)
+        shape = (len(rows), tgt_len, self.layout.columns)
+        valid_t = torch.from_numpy(valid)
+        values = dec_values.new_zeros(shape)
+        ids = dec_ids.new_zeros(shape)
+        values[valid_t], ids[valid_t] = dec_values, dec_ids
         device = tgt_mask.device
-        return torch.from_numpy(values).to(device), torch.from_numpy(ids).to(device)
+        return values.to(device), ids.to(device)
 
     @classmethod
     def spec(
@@ -165,6 +208,7 @@ class TeacherCache:
         k: int,
         tail_samples: int,
         softening_temperature: float,
+        codec: Codec,
     ) -> dict:
         """What the cache is keyed by (its path is a hash of this)."""
         return {
@@ -176,6 +220,7 @@ class TeacherCache:
             "k": k,
             "tail_samples": tail_samples,
             "softening_temperature": float(softening_temperature),
+            "codec": codec.key(),
         }
 
     @classmethod
@@ -187,14 +232,17 @@ class TeacherCache:
         tail_samples: int,
         softening_temperature: float,
         cache_dir: str | Path,
+        codec: Codec | None = None,
     ) -> TeacherCache:
         """The cache of `teacher`'s top-`k` and `tail_samples` draws on `dm`'s training rows,
-        softened at `softening_temperature` (where its KD target is unbiased), built once."""
+        softened at `softening_temperature` (where its KD target is unbiased), stored by
+        `codec` (None: the default compact one), built once."""
+        codec = codec if codec is not None else Compact()
         vocab = len(dm.tokenizer)
         if k > vocab:
             raise ConfigError(f"distill.topk={k} exceeds the vocabulary size {vocab}")
         tail_samples = tail_samples if k < vocab else 0  # no tail to draw from
-        spec = cls.spec(teacher, dm, k, tail_samples, softening_temperature)
+        spec = cls.spec(teacher, dm, k, tail_samples, softening_temperature, codec)
         key = fingerprint(spec)
         path = Path(cache_dir) / "teacher_outputs" / key
         build_spec = {
@@ -203,84 +251,25 @@ class TeacherCache:
             "softening_temperature": float(softening_temperature),
             "seed": int(key[:8], 16),
         }
-        build_once(path, spec, lambda tmp: cls._build(teacher, dm, build_spec, tmp))
-        cache = cls(path)
+        info = {
+            "format": FORMAT,
+            "teacher": teacher.identity,
+            "data": dm.fingerprint,
+            "max_target_len": dm.max_target_len,
+            "codec": codec.key(),
+            "vocab": vocab,
+            **build_spec,
+        }
+
+        def build(tmp: Path) -> None:
+            build_cache(teacher, dm, codec, Layout(k, tail_samples, vocab), info, tmp)
+
+        build_once(path, spec, build)
+        cache = cls(path, codec)
         cache.check_data(dm)
         return cache
 
-    @staticmethod
-    @torch.no_grad()
-    def _build(
-        teacher: Teacher,
-        dm: DialogueDataModule,
-        spec: dict,
-        out: Path,
-    ) -> None:
-        """Write the cache described by `spec` (k, tail_samples, softening_temperature, seed;
-        it goes to info.json with its format and the shape facts) into `out`, a fresh
-        directory."""
-        k, tail_samples = spec["k"], spec["tail_samples"]
-        softening = spec["softening_temperature"]
-        train = dm.datasets["train"]
-        n_rows = len(train.split.examples)
-        lengths = np.zeros(n_rows, dtype=np.int64)
-        for row in train.rows:  # target length incl. EOS, exactly as collate builds it
-            conv, t = train.split.examples[row]
-            lengths[row] = len(train.target(int(conv), int(t))) + 1
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        log.info(f"teacher outputs: one teacher pass over {len(train)} training inputs -> {out}")
-        total = int(offsets[-1])
-        cols = k + tail_samples
-        values = np.lib.format.open_memmap(out / "values.npy", "w+", np.float16, (total, cols))
-        ids = np.lib.format.open_memmap(out / "ids.npy", "w+", np.int32, (total, cols))
-        gen = torch.Generator().manual_seed(spec["seed"])
-        for batch in dm.plain_loader("train"):
-            (logits,) = teacher.outputs(batch).logits  # one online teacher's full logits
-            logits = logits.float()
-            log_probs = torch.log_softmax(logits / softening, dim=-1)
-            top_v, top_i = log_probs.topk(k, dim=-1)
-            if tail_samples:
-                top_v, top_i = _add_tail_draws(log_probs, top_v, top_i, tail_samples, gen)
-            top_v, top_i = top_v.half().numpy(), top_i.int().numpy()
-            for i, row in enumerate(batch.index.tolist()):
-                a, b = offsets[row], offsets[row + 1]
-                values[a:b], ids[a:b] = top_v[i, : b - a], top_i[i, : b - a]
-        values.flush(), ids.flush()
-        del values, ids
-        np.save(out / "offsets.npy", offsets)
-        atomic_write_json(
-            out / "info.json",
-            {
-                "format": FORMAT,
-                "teacher": teacher.identity,
-                "data": dm.fingerprint,
-                "max_target_len": dm.max_target_len,
-                **spec,
-                "rows": n_rows,
-                "rows_filled": len(train),
-                "tokens": total,
-                "offsets_hash": _offsets_hash(offsets),
-            },
-        )
 
-
-def _offsets_hash(offsets: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(offsets, dtype=np.int64).tobytes()).hexdigest()[:16]
-
-
-def _add_tail_draws(
-    log_probs: torch.Tensor,
-    top_v: torch.Tensor,
-    top_i: torch.Tensor,
-    n: int,
-    gen: torch.Generator,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Append `n` draws (with replacement, sorted by id) from the (softened) teacher distribution
-    outside its top-k."""
-    vocab = log_probs.shape[-1]
-    # a tiny floor keeps rows whose tail underflowed to 0 drawable; such draws weigh ~0
-    tail = (log_probs.exp() + 1e-30).scatter(-1, top_i, 0.0).reshape(-1, vocab)
-    drawn = torch.multinomial(tail, n, replacement=True, generator=gen).sort(-1).values
-    drawn = drawn.view(*top_i.shape[:-1], n)  # sorted: repeated draws are adjacent
-    drawn_v = log_probs.gather(-1, drawn)
-    return torch.cat([top_v, drawn_v], -1), torch.cat([top_i, drawn], -1)
+def _describe(key: dict) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in sorted(key.items()) if k != "_target_")
+    return f"{key.get('_target_', '?')}({params})"

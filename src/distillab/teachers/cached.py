@@ -1,7 +1,8 @@
 """A teacher served from its cached outputs (`teachers.cache`): no teacher pass per step.
 
 The cache holds, for every training target token, the teacher's top-k plus tail draws, built
-once per (teacher, data, training rows, k, draws, softening temperature) and shared by a sweep.
+once per (teacher, data, training rows, k, draws, softening temperature, codec) and shared by a
+sweep.
 Rows are looked up by the batch's `index`; a cache whose row lengths disagree with the batch is
 refused.
 """

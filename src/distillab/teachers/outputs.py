@@ -70,7 +70,7 @@ class CachedOutput(TeacherOutput):
     and tail-draw log-probabilities and ids, softened at the cache's own
     `softening_temperature` (the distillation temperature is the loss's argument)."""
 
-    values: Tensor | None = None  # [B, T_tgt, k + S] fp16
+    values: Tensor | None = None  # [B, T_tgt, k + S] float (the codec's: fp16 exact, fp32 compact)
     ids: Tensor | None = None  # [B, T_tgt, k + S] int64
     tail_samples: int = 0
     softening_temperature: float = 1.0

@@ -1,0 +1,130 @@
+"""Writing a teacher-output cache (`teachers.cache`): one teacher pass over the training rows,
+each batch's top-k + tail draws encoded by the cache's codec straight into memory-mapped
+per-token arrays."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from distillab.data import DialogueDataModule
+from distillab.teachers.codecs import Codec, Layout
+from distillab.utils.console import log
+from distillab.utils.io import atomic_write_json
+
+if TYPE_CHECKING:
+    from distillab.teachers.base import Teacher
+
+
+def offsets_hash(offsets: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(offsets, dtype=np.int64).tobytes()).hexdigest()[:16]
+
+
+def save_lengths(out: Path, lengths: np.ndarray) -> None:
+    """The row lengths, sparse: `rows.npy` (int32, the rows that have target tokens) and
+    `lengths.npy` (uint16, theirs). A dense int64 offset per row of the split would cost more
+    than the tokens when the training subset is a small part of the split."""
+    rows = np.flatnonzero(lengths)
+    np.save(out / "rows.npy", rows.astype(np.int32))
+    np.save(out / "lengths.npy", lengths[rows].astype(np.uint16))
+
+
+def load_offsets(path: Path, n_rows: int) -> np.ndarray:
+    """int64 [n_rows + 1]: row r's tokens are `offsets[r]:offsets[r+1]` (from `save_lengths`)."""
+    rows, lengths = np.load(path / "rows.npy"), np.load(path / "lengths.npy")
+    dense = np.zeros(n_rows, dtype=np.int64)
+    if len(rows) != len(lengths) or (len(rows) and (rows.min() < 0 or rows.max() >= n_rows)):
+        dense = np.full(n_rows, -1, dtype=np.int64)  # refused by the caller's hash check
+    else:
+        dense[rows] = lengths
+    return np.concatenate([[0], np.cumsum(dense)]).astype(np.int64)
+
+
+@torch.no_grad()
+def build_cache(
+    teacher: Teacher,
+    dm: DialogueDataModule,
+    codec: Codec,
+    layout: Layout,
+    info: dict,
+    out: Path,
+) -> None:
+    """Write the cache of `layout` (k, tail_samples, vocab) by `codec` into `out`, a fresh
+    directory; `info` (format, codec, softening_temperature, seed, ...) goes to info.json with
+    the shape facts and the build time."""
+    start = time.perf_counter()
+    k, tail_samples = layout.k, layout.tail_samples
+    softening = info["softening_temperature"]
+    train = dm.datasets["train"]
+    n_rows = len(train.split.examples)
+    lengths = np.zeros(n_rows, dtype=np.int64)
+    for row in train.rows:  # target length incl. EOS, exactly as collate builds it
+        conv, t = train.split.examples[row]
+        lengths[row] = len(train.target(int(conv), int(t))) + 1
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    log.info(f"teacher outputs: one teacher pass over {len(train)} training inputs -> {out}")
+    total = int(offsets[-1])
+    arrays = {
+        name: np.lib.format.open_memmap(out / f"{name}.npy", "w+", dtype, (total, *shape))
+        for name, (dtype, shape) in codec.arrays(layout).items()
+    }
+    gen = torch.Generator().manual_seed(info["seed"])
+    for batch in dm.plain_loader("train"):
+        (logits,) = teacher.outputs(batch).logits  # one online teacher's full logits
+        log_probs = torch.log_softmax(logits.float() / softening, dim=-1)
+        top_v, top_i = log_probs.topk(k, dim=-1)
+        if tail_samples:
+            top_v, top_i = add_tail_draws(log_probs, top_v, top_i, tail_samples, gen)
+        rows = batch.index.numpy().astype(np.int64)
+        pos = np.arange(top_v.shape[1])
+        valid = pos[None, :] < lengths[rows][:, None]
+        dest = (offsets[rows][:, None] + pos[None, :])[valid]
+        mask = torch.from_numpy(valid)
+        encoded = codec.encode(top_v[mask], top_i[mask], layout, gen)
+        for name, arr in arrays.items():
+            arr[dest] = encoded[name]
+    for arr in arrays.values():
+        arr.flush()
+    del arrays
+    save_lengths(out, lengths)
+    atomic_write_json(
+        out / "info.json",
+        {
+            **info,
+            "rows": n_rows,
+            "rows_filled": len(train),
+            "tokens": total,
+            "offsets_hash": offsets_hash(offsets),
+            "build_s": round(time.perf_counter() - start, 3),
+        },
+    )
+
+
+def add_tail_draws(
+    log_probs: torch.Tensor,
+    top_v: torch.Tensor,
+    top_i: torch.Tensor,
+    n: int,
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Append `n` draws (sorted by id, repeats adjacent) from the (softened) teacher
+    distribution outside its top-k, by systematic sampling: one uniform offset per token and
+    `n` evenly spaced points on the tail's CDF. Each draw is still marginally a draw from the
+    tail (a token of tail share q is drawn n*q times in expectation, so the KD target stays
+    unbiased), but the counts vary far less than `n` independent draws: a token whose share is
+    above 1/n is always drawn floor or ceil of n*q times."""
+    vocab = log_probs.shape[-1]
+    # a tiny floor keeps rows whose tail underflowed to 0 drawable; such draws weigh ~0
+    tail = (log_probs.exp() + 1e-30).scatter(-1, top_i, 0.0).reshape(-1, vocab)
+    cdf = tail.double().cumsum(-1)
+    u = torch.rand(len(cdf), 1, generator=gen, dtype=torch.float64)
+    points = (u + torch.arange(n, dtype=torch.float64)) / n * cdf[:, -1:]
+    drawn = torch.searchsorted(cdf, points, right=True).clamp(max=vocab - 1)
+    drawn = drawn.view(*top_i.shape[:-1], n)  # ascending: repeated draws are adjacent
+    drawn_v = log_probs.gather(-1, drawn)
+    return torch.cat([top_v, drawn_v], -1), torch.cat([top_i, drawn], -1)

@@ -65,9 +65,12 @@ def test_lmbda_coin_is_seeded_and_has_the_right_rate():
 def test_lmbda_coin_state_travels_with_the_checkpoint():
     """A resumed on-policy run continues the coin's sequence instead of restarting it."""
     from distillab.modules.distill import DistillationModule
+    from distillab.modules.finite import FiniteGuard
 
     spec = {"_target_": "distillab.decoding.Sample"}
-    run = SimpleNamespace(onpolicy=OnPolicy(0.5, spec, seed=3))
+    run = SimpleNamespace(
+        onpolicy=OnPolicy(0.5, spec, seed=3), finite_guard=FiniteGuard(), global_step=7
+    )
     _ = [run.onpolicy.coin() for _ in range(7)]
     ckpt: dict = {}
     DistillationModule.on_save_checkpoint(run, ckpt)

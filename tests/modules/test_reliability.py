@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from distillab.errors import DistillabError
+from distillab.modules.finite import FiniteGuard, NonFiniteLossError, check_finite
 from distillab.modules.metrics import DistinctN
-from distillab.modules.reliability import NonFiniteLossError, RngState, check_finite
+from distillab.modules.reliability import RngState
 
 
 def test_non_finite_loss_names_the_step_and_term():
@@ -19,6 +20,22 @@ def test_non_finite_loss_names_the_step_and_term():
         check_finite(torch.tensor(float("nan")), values, step=7)
     assert isinstance(e.value, DistillabError) and "ce=" not in str(e.value)
     check_finite(torch.tensor(1.0), {"ce": torch.tensor(1.0)}, step=1)  # finite: no error
+
+
+def test_finite_guard_reads_the_device_flag_every_n_steps():
+    guard = FiniteGuard(every=4)
+    nan, one = torch.tensor(float("nan")), torch.tensor(1.0)
+    guard(one, {}, step=0)
+    guard(nan, {}, step=1)  # not read yet: no host sync on this step
+    guard(one, {}, step=2)
+    with pytest.raises(NonFiniteLossError, match="between steps 0 and 3"):
+        guard(one, {}, step=3)
+    guard(one, {}, step=4)
+    guard.flush(step=5)  # finite since the last read: no error
+    with pytest.raises(NonFiniteLossError, match=r"step 6 .*ce=nan"):
+        FiniteGuard(every=1)(nan, {"ce": nan}, step=6)
+    with pytest.raises(ValueError, match="finite_check_every=0"):
+        FiniteGuard(every=0)
 
 
 def test_rng_states_round_trip_through_a_weights_only_checkpoint(tmp_path):

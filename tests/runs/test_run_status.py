@@ -15,7 +15,7 @@ import torch
 
 from distillab.errors import ConfigError
 from distillab.losses.objective import Objective
-from distillab.modules.reliability import NonFiniteLossError
+from distillab.modules.finite import NonFiniteLossError
 from distillab.runs.resume import prepare_resume
 from distillab.runs.tracked import OutputError, run_tracked
 from distillab.train import run_job
@@ -71,6 +71,30 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, m
     assert not (run_dir / "metrics.json").exists()
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
     assert last["global_step"] == 4  # saved at the validation before the NaN, not after
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values())
+
+
+@pytest.mark.parametrize("every, read_at", [(3, 5), (10, 6)], ids=["every-3", "at-checkpoint"])
+def test_a_nan_read_every_n_steps_stops_before_it_is_saved(tmp_path, monkeypatch, every, read_at):
+    """finite_check_every=N: the NaN of step 4 is read at the N-step boundary (step 5 with
+    N=3) or before the next checkpoint (the validation at step 6), never written."""
+    forward = Objective.forward
+    calls = []
+
+    def poisoned(self, ctx, progress):
+        loss, values, weights = forward(self, ctx, progress)
+        calls.append(1)
+        if len(calls) == 5:
+            loss = loss * float("nan")
+        return loss, values, weights
+
+    monkeypatch.setattr(Objective, "forward", poisoned)
+    overrides = [*TINY, "trainer.val_check_interval=2", f"module.finite_check_every={every}"]
+    cfg = compose_cfg(overrides, tmp_path)
+    with pytest.raises(NonFiniteLossError, match=rf"between steps 4 and {read_at} "):
+        run_tracked(cfg, run_job)
+    last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["global_step"] == 4
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values())
 
 

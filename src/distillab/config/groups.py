@@ -203,6 +203,7 @@ class Task(Node, title="the task (task=single|multi)"):
 class Module(Node, title="the module (module.*)"):
     label_smoothing: Fraction = None  # Seq2SeqModule's (absent: its defaults)
     decode_examples: int = Field(None, ge=0)
+    finite_check_every: int = Field(None, ge=1)
     max_decode_len: Count = None
 
 

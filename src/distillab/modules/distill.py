@@ -71,6 +71,7 @@ class DistillationModule(Seq2SeqModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """The lmbda coin's generator state: a resumed run sends the same batches on-policy
         as an uninterrupted one (the global RNGs are restored by Lightning's loop state)."""
+        Seq2SeqModule.on_save_checkpoint(self, checkpoint)  # the NaN guard's read
         if self.onpolicy is not None:
             checkpoint["onpolicy_coin"] = self.onpolicy.generator.get_state()
 

@@ -1,6 +1,6 @@
 """Training that survives preemption and fails clearly: graceful stop on SIGTERM/SIGINT and on
 a cluster's preemption notice (SIGUSR2) with a resumable last checkpoint, checkpoints written
-whole or not at all, RNG states in checkpoints, and a guard against non-finite losses.
+whole or not at all, RNG states in checkpoints (the non-finite loss guard: `modules.finite`).
 
 Lightning's Trainer handles SIGTERM itself (a documented behaviour, `Trainer.received_sigterm`):
 it stops at the next batch boundary with `SIGTERMException` (all DDP ranks together: rank 0
@@ -38,9 +38,6 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities.exceptions import SIGTERMException
-from torch import Tensor
-
-from distillab.errors import DistillabError
 
 log = logging.getLogger("distillab")
 last_signal: str | None = None  # the signal that stopped the job (for the status and exit code)
@@ -91,24 +88,6 @@ def hand_over() -> None:
     if callable(_handover):
         log.warning(f"distillab: passing {preempt_signal().name} on to {_handover.__qualname__}")
         _handover(int(preempt_signal()), None)
-
-
-class NonFiniteLossError(DistillabError):
-    """A training loss became NaN or inf: the run stops instead of training on garbage."""
-
-
-def check_finite(loss: Tensor, values: dict[str, Tensor], step: int) -> None:
-    """Raise `NonFiniteLossError` naming the step and the (unweighted) terms that are not
-    finite. One host sync per step; a NaN is caught before it reaches the weights."""
-    if bool(torch.isfinite(loss.detach()).all()):
-        return
-    bad = {k: float(v.detach()) for k, v in values.items() if not torch.isfinite(v).all()}
-    terms = ", ".join(f"{k}={v}" for k, v in bad.items()) or "the weighted sum only"
-    raise NonFiniteLossError(
-        f"non-finite training loss at step {step} (loss={float(loss.detach())}; "
-        f"non-finite terms: {terms}); stopped without saving, the last good checkpoint is kept "
-        "(trainer.detect_anomaly=true finds the operation that produced it)"
-    )
 
 
 class GracefulStop(pl.Callback):
@@ -266,11 +245,9 @@ def exit_code(signal_name: str | None) -> int:
 
 __all__ = [
     "GracefulStop",
-    "NonFiniteLossError",
     "Preempted",
     "RngState",
     "SafeCheckpointIO",
-    "check_finite",
     "exit_code",
     "hand_over",
     "preempt_signal",

@@ -30,9 +30,9 @@ from distillab.losses.objective import Objective, WeightingFactory, gold_objecti
 from distillab.losses.terms import LossContext, gold_terms
 from distillab.models import Seq2SeqOutput
 from distillab.models.build import build_model
+from distillab.modules.finite import FiniteGuard
 from distillab.modules.metrics import EvalMetrics
 from distillab.modules.optim import param_groups
-from distillab.modules.reliability import check_finite
 
 DEFAULT_OPTIMIZER = {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3}
 DEFAULT_SCHEDULER = {"_target_": "distillab.modules.optim.warmup_schedule", "_partial_": True}
@@ -83,6 +83,7 @@ class Seq2SeqModule(pl.LightningModule):
         topic_weight: float = 1.0,
         rating_weight: float = 1.0,
         decode_examples: int = 64,
+        finite_check_every: int = 1,
         max_decode_len: int = 32,
         decoding: dict | DictConfig | None = None,
         data_fingerprint: str = "",
@@ -115,8 +116,16 @@ class Seq2SeqModule(pl.LightningModule):
         self.objective = objective if objective is not None else gold_objective(*gold_parts(hp))
         self.decoding = build_strategy(decoding)  # validation decodes (BLEU/ROUGE), generate()
         self.tokenizer = tokenizer
+        self.finite_guard = FiniteGuard(finite_check_every)
         self.val_metrics = EvalMetrics(vocab_size, pad_id, num_topics, rating_head)
         self.test_metrics = EvalMetrics(vocab_size, pad_id, num_topics, rating_head)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """No checkpoint holds weights trained on a non-finite loss the guard has not read."""
+        self.finite_guard.flush(self.global_step)
+
+    def on_train_end(self) -> None:
+        self.finite_guard.flush(self.global_step)
 
     # ---- forward and losses ---------------------------------------------------------------
     def forward(self, batch: Batch) -> Seq2SeqOutput:
@@ -148,7 +157,7 @@ class Seq2SeqModule(pl.LightningModule):
         progress = self.progress()
         ctx = self.loss_context(self(step.batch), step.batch, progress, step.gold)
         loss, values, weights = self.objective(ctx, progress)
-        check_finite(loss, values, self.global_step)
+        self.finite_guard(loss, values, self.global_step)
         size = step.batch.size
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         if len(values) > 1:

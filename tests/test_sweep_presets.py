@@ -60,8 +60,17 @@ def test_optuna_presets_search_alpha_temperature_lr_and_sparsity(name):
         assert list(sweeper.direction) == ["minimize", "minimize"]
 
 
-def test_paper_quickstart_pins_three_seeds_the_teacher_seed_and_budgets():
-    cfg = hydra_cfg(["experiment=paper_quickstart"])
+@pytest.mark.parametrize(
+    ("preset", "model"),
+    [("paper_quickstart", "models.Seq2Seq"), ("paper_quickstart_transformer", "HFSeq2Seq")],
+)
+def test_paper_quickstart_pins_three_seeds_the_teacher_seed_and_budgets(preset, model):
+    """Both paper presets: their quickstart's models under one protocol (paper/)."""
+    cfg = hydra_cfg([f"experiment={preset}"])
+    assert cfg.experiment_name == preset
+    assert cfg.model._target_.endswith(model) and cfg.teacher.train.model._target_.endswith(model)
+    base = hydra_cfg([f"experiment={preset.removeprefix('paper_')}"])  # the same models
+    assert cfg.model == base.model and cfg.teacher.train.model == base.teacher.train.model
     assert cfg.hydra.sweeper.params.seed == "1,2,3"
     assert cfg.job == "distillab.jobs.quickstart.run"
     assert cfg.teacher.train.seed == 42  # not ${seed}: one registry teacher for all seeds

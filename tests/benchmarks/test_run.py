@@ -81,6 +81,28 @@ def test_benchmark_runs_and_reports_every_key(tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_benchmark_of_the_transformer_quickstart_skips_the_gru_presets(tmp_path, capsys):
+    """--experiment quickstart_transformer: the same figures for its transformer students
+    (int8 and export rows included); the GRU model presets are skipped, said in one row."""
+    bench = load_bench()
+    out = tmp_path / "bench.json"
+    data = [o for o in TINY if o.startswith("data.")]
+    sizes = ["model.hidden_size=16", "model.ffn_size=32", "teacher.train.model.hidden_size=32"]
+    args = ["--steps", "2", "--warmup", "1", "--repeats", "2", "--decodes", "1", "--threads", "1"]
+    args += ["--experiment", "quickstart_transformer", "--cache-dir", str(tmp_path / "cache")]
+    bench.main([*args, "--json", str(out), *data, *sizes])
+    r = json.loads(out.read_text())
+    assert r["meta.student_model"].endswith("HFSeq2Seq")
+    assert r["ratio.framework_over_raw"] > 0 and r["tokens_per_s.student_raw"] > 0
+    for name in ("teacher", "student", "student_int8"):
+        assert r[f"latency_ms.{name}"] > 0 and r[f"latency_ms.{name}_b32"] > 0
+    assert r["latency_ms_per_token.student.onnx_fp32"] > 0
+    assert not [k for k in r if "preset" in k]
+    table = capsys.readouterr().out
+    assert "| model presets gru_teacher / gru_student | skipped: " in table
+
+
+@pytest.mark.slow
 def test_sweep_overhead_benchmark_reports_every_phase(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location(
         "sweep_overhead", ROOT / "benchmarks" / "sweep_overhead.py"

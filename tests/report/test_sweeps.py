@@ -14,6 +14,7 @@ import pytest
 
 from distillab.train import CONF_DIR
 from tests.conftest import TINY, TINY_TEACHER
+from tests.jobs.test_transformer_students import DATA, STUDENTS, TEACHERS
 from tests.test_train import run_cli
 
 GRID = [
@@ -69,15 +70,27 @@ def test_grid_with_submitit_local_reports_every_job(tmp_path):
     check_grid_report(tmp_path)
 
 
+# tiny sizes per paper preset: the GRU quickstart's, and the transformer one's (BART-style)
+PAPER_SIZES = {
+    "paper_quickstart": [*TINY, *TINY_TEACHER],
+    "paper_quickstart_transformer": [
+        *DATA,
+        *STUDENTS["hf_seq2seq"][1:],  # the preset picks model=hf_seq2seq
+        *TEACHERS["transformer"][1:],  # and teacher=transformer
+    ],
+}
+
+
 @pytest.mark.slow
-def test_paper_preset_reports_mean_and_std_per_model(tmp_path):
+@pytest.mark.parametrize("preset", sorted(PAPER_SIZES))
+def test_paper_preset_reports_mean_and_std_per_model(tmp_path, preset):
     budget = [
         "teacher.train.trainer.max_steps=6",
         "data.max_train_examples=100",
         "trainer.check_val_every_n_epoch=1",
         "teacher.train.trainer.check_val_every_n_epoch=1",
     ]
-    args = ["experiment=paper_quickstart", *TINY, *TINY_TEACHER, *budget]
+    args = [f"experiment={preset}", *PAPER_SIZES[preset], *budget]
     proc = run_cli(args, tmp_path, multirun=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     sweep = sweep_dir(tmp_path)

@@ -108,11 +108,12 @@ def test_transformer_student_from_a_transformer_teacher_copies_layers_and_transf
     assert not torch.equal(state[layer], teacher[layer])
 
 
-def test_saved_bart_teacher_to_transformer_student(tmp_path):
+@pytest.mark.parametrize("student", ["hf_seq2seq", "hf_causal"])
+def test_saved_bart_teacher_to_transformer_student(tmp_path, student):
     bart = save_tiny("bart", tmp_path / "bart")
     data = write_jsonl(tmp_path / "dialogues.jsonl", synthetic_conversations(40))
     overrides = ["experiment=distill", "teacher=hf", f"teacher.path={bart}", "data=jsonl",
-                 f"data.path={data}", *DATA, *STUDENTS["hf_seq2seq"], "distill=hidden"]  # fmt: skip
+                 f"data.path={data}", *DATA, *STUDENTS[student], "distill=hidden"]  # fmt: skip
     cfg = compose_cfg(overrides, tmp_path)
     metrics = run_job(cfg)
     assert np.isfinite(metrics["val/ppl"])

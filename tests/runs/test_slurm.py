@@ -194,7 +194,9 @@ def test_a_ddp_job_whose_rank_crashes_is_recorded_failed(cluster, tmp_path):
         subprocess.run(["scancel", job])
     assert proc.returncode == 1, out[-3000:]  # the sweep ended, with a failed job
     status = json.loads((run_dir / "status.json").read_text())
-    assert status["state"] == "failed" and "Connection reset" in status["error"], status
+    # gloo's words for the dead peer vary with the moment it died: reset or closed
+    assert status["state"] == "failed", status
+    assert re.search(r"Connection (reset|closed) by peer", status["error"]), status
     assert not (run_dir / "metrics.json").exists()
     assert "1 of 1 jobs did not finish" in out, out[-3000:]
 

@@ -37,6 +37,19 @@ class Replier(Protocol):
     def reply(self, src: list[int]) -> list[int]: ...
 
 
+def run_directory(ckpt: str | Path) -> Path:
+    """The run directory of a checkpoint written by distillab-train (`<run>/checkpoints/x`),
+    with the `config.yaml` and `tokenizer/` a chat or a server reads beside it."""
+    run_dir = Path(ckpt).resolve().parent.parent
+    for need in ("config.yaml", "tokenizer"):
+        if not (run_dir / need).exists():
+            raise ConfigError(
+                f"ckpt={ckpt}: no {need} in its run directory {run_dir} (a checkpoint "
+                "written by distillab-train, inside <run>/checkpoints/)"
+            )
+    return run_dir
+
+
 class CheckpointReplier:
     """A distillab checkpoint inside its run directory (`<run>/checkpoints/x.ckpt`, with the
     run's `tokenizer/` and `config.yaml` beside `checkpoints/`), decoding with `decoding`
@@ -46,13 +59,7 @@ class CheckpointReplier:
         from distillab.checkpoint import hyperparameters, model_from, read_checkpoint
         from distillab.data.tokenizer import load_tokenizer
 
-        run_dir = Path(ckpt).parent.parent
-        for need in ("config.yaml", "tokenizer"):
-            if not (run_dir / need).exists():
-                raise ConfigError(
-                    f"ckpt={ckpt}: no {need} in its run directory {run_dir} (a checkpoint "
-                    "written by distillab-train, inside <run>/checkpoints/)"
-                )
+        run_dir = run_directory(ckpt)
         data = OmegaConf.load(run_dir / "config.yaml").data
         self.settings = ContextSettings(
             int(data.context_turns), int(data.max_source_len), int(data.max_target_len)

@@ -14,7 +14,13 @@ from torch import Tensor
 
 from distillab.data.batch import ConversationBag
 from distillab.models.seq2seq import Seq2SeqOutput
-from distillab.models.transformer import EAGER, HFModel, float_logits, load_pretrained
+from distillab.models.transformer import (
+    EAGER,
+    HFModel,
+    check_heads,
+    float_logits,
+    load_pretrained,
+)
 from distillab.models.transformer_units import FeedForward, Heads, UnitGroup
 
 
@@ -60,11 +66,7 @@ class HFSeq2Seq(HFModel):
         else:
             from transformers import BartConfig, BartForConditionalGeneration
 
-            if hidden_size % attention_heads:
-                raise ValueError(
-                    f"model.hidden_size={hidden_size} must be a multiple of "
-                    f"model.attention_heads={attention_heads}"
-                )
+            check_heads(hidden_size, attention_heads)
             config = BartConfig(
                 vocab_size=vocab_size,
                 d_model=hidden_size,

@@ -90,6 +90,15 @@ def float_logits(logits: Tensor) -> Tensor:
     return logits if logits.dtype == torch.float32 else logits.float()
 
 
+def check_heads(hidden_size: int, attention_heads: int) -> None:
+    """A width the heads split evenly (each family's config would fail later, less clearly)."""
+    if hidden_size % attention_heads:
+        raise ValueError(
+            f"model.hidden_size={hidden_size} must be a multiple of "
+            f"model.attention_heads={attention_heads}"
+        )
+
+
 class HFModel(nn.Module):
     """Base of the transformer families: `net` (a `transformers` model) with the run's
     vocabulary, task heads on pooled context states, layer copying from a teacher.

@@ -9,25 +9,18 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from distillab.errors import ConfigError
-
 
 def export_checkpoint(ckpt: str | Path, out_dir: Path) -> Path:
     """Export `ckpt` (inside `<run>/checkpoints/`, with the run's `config.yaml` and
     `tokenizer/`) into `out_dir`, with the context settings of its run (as `distillab-chat`
     reads them) and its model card."""
+    from distillab.chat.replier import run_directory
     from distillab.checkpoint import hyperparameters, model_from, read_checkpoint
     from distillab.data.tokenizer import OTHER, SELF, UNK, load_tokenizer
     from distillab.export.card import write_model_card
     from distillab.export.families import export_any
 
-    run_dir = Path(ckpt).resolve().parent.parent
-    for need in ("config.yaml", "tokenizer"):
-        if not (run_dir / need).exists():
-            raise ConfigError(
-                f"ckpt={ckpt}: no {need} in its run directory {run_dir} (a checkpoint "
-                "written by distillab-train, inside <run>/checkpoints/)"
-            )
+    run_dir = run_directory(ckpt)
     data = OmegaConf.load(run_dir / "config.yaml").data
     state = read_checkpoint(ckpt)
     hp = hyperparameters(state)

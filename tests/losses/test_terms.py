@@ -64,3 +64,39 @@ def test_rating_l1_fits_the_median_and_mse_the_mean():
         fitted[type(term).__name__] = float(p)
     assert fitted["RatingL1"] == pytest.approx(0.4, abs=0.02)
     assert fitted["RatingMSE"] == pytest.approx(sum(ratings) / 6, abs=0.01)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+def test_gold_ce_and_cached_kd_share_one_gather_without_changing_loss_or_gradient(temperature):
+    """The gold CE and the cached KD read the student's log-probs through one gather
+    (LossContext.picked); values and gradients equal F.cross_entropy and topk_kd_loss."""
+    from distillab.losses import topk_kd_loss
+    from distillab.losses.terms import GoldCE, LogitKD
+    from distillab.teachers.outputs import CachedOutput
+
+    g = torch.Generator().manual_seed(3)
+    tgt = torch.randint(3, 20, (4, 5), generator=g)
+    tgt[1, 3:] = 0  # padding
+    batch = make_batch(4, tgt_len=5, tgt_out=tgt, tgt_mask=tgt != 0)
+    values = torch.log_softmax(torch.randn(4, 5, 6, generator=g), -1)
+    ids = torch.randint(0, 20, (4, 5, 6), generator=g)
+    teacher = CachedOutput(values=values, ids=ids, tail_samples=2)
+    logits = torch.randn(4, 5, 20, generator=g, dtype=torch.float64)
+
+    def losses(shared: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        z = logits.clone().requires_grad_()
+        if shared:
+            ctx = LossContext(SimpleNamespace(logits=z), batch, 0, teacher, temperature)
+            total = GoldCE()(ctx) + LogitKD()(ctx)
+        else:
+            ce = torch.nn.functional.cross_entropy(z.flatten(0, 1), tgt.flatten(), ignore_index=0)
+            kd = topk_kd_loss(z, values, ids, temperature, tgt != 0, tail_samples=2)
+            total = ce + kd
+        total.backward()
+        return total.detach(), z.grad
+
+    (got, got_grad), (want, want_grad) = losses(True), losses(False)
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(got_grad, want_grad)
+    ctx = LossContext(SimpleNamespace(logits=logits), batch, 0, teacher, temperature)
+    assert (ctx.picked[1] is None) == (temperature != 1.0)

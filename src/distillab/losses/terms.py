@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -42,15 +43,40 @@ class LossContext:
         [tokens, vocab] softmax is the most expensive op of a small model's step)."""
         return F.log_softmax(self.student.logits.float(), dim=-1)
 
+    @cached_property
+    def picked(self) -> tuple[Tensor, Tensor | None]:
+        """`log_probs` at the gold tokens [B, T] and at the teacher's sparse ids [B, T, C]
+        (None when it has none, or at T != 1), gathered in one op: each gather's backward
+        writes a [tokens, vocab] gradient, which costs a small model as much as its CE."""
+        gold = self.batch.tgt_out.unsqueeze(-1)
+        ids = None
+        if self.teacher is not None and self.temperature == 1.0:
+            ids = self.teacher.sparse_ids
+        if ids is None:
+            return self.log_probs.gather(-1, gold).squeeze(-1), None
+        both = self.log_probs.gather(-1, torch.cat([gold, ids.to(gold.dtype)], -1))
+        return both[..., 0], both[..., 1:]
 
-def smoothed_nll(log_probs: Tensor, targets: Tensor, pad_id: int, smoothing: float) -> Tensor:
-    """F.cross_entropy(..., ignore_index=pad_id, label_smoothing=smoothing) from log-probs."""
+
+def smoothed_nll(
+    log_probs: Tensor,
+    targets: Tensor,
+    pad_id: int,
+    smoothing: float,
+    gold_log_probs: Tensor | None = None,
+) -> Tensor:
+    """F.cross_entropy(..., ignore_index=pad_id, label_smoothing=smoothing) from log-probs
+    (0 when every target is padding). `gold_log_probs`: `log_probs` already gathered at
+    `targets` (`LossContext.picked`)."""
     lp, tgt = log_probs.flatten(0, -2), targets.flatten()
-    nll = F.nll_loss(lp, tgt, ignore_index=pad_id)
+    if gold_log_probs is None:
+        gold_log_probs = lp.gather(-1, tgt.unsqueeze(-1))
+    keep = (tgt != pad_id).to(lp.dtype)
+    count = keep.sum().clamp(min=1.0)
+    nll = -(gold_log_probs.reshape(-1) * keep).sum() / count
     if smoothing == 0:
         return nll
-    keep = (tgt != pad_id).to(lp.dtype)
-    uniform = (-lp.mean(-1) * keep).sum() / keep.sum().clamp(min=1.0)
+    uniform = (-lp.mean(-1) * keep).sum() / count
     return (1 - smoothing) * nll + smoothing * uniform
 
 
@@ -64,7 +90,8 @@ class GoldCE(nn.Module):
         self.label_smoothing = label_smoothing
 
     def forward(self, ctx: LossContext) -> Tensor:
-        return smoothed_nll(ctx.log_probs, ctx.batch.tgt_out, ctx.pad_id, self.label_smoothing)
+        gold = ctx.picked[0]
+        return smoothed_nll(ctx.log_probs, ctx.batch.tgt_out, ctx.pad_id, self.label_smoothing, gold)
 
 
 class TopicCE(nn.Module):
@@ -113,6 +140,7 @@ class LogitKD(nn.Module):
             ctx.log_probs,
             self.divergence,
             self.beta,
+            picked=ctx.picked[1],
         )
 
 

@@ -37,11 +37,19 @@ class TeacherOutput:
         student_log_probs: Tensor | None = None,
         divergence: str = "forward_kl",
         beta: float = 0.5,
+        picked: Tensor | None = None,
     ) -> Tensor:
         """T^2 * mean over `mask` of D(teacher_T, student_T) for the named divergence
         (`losses.divergences`). `student_log_probs` is the student's log_softmax at T=1
-        ([..., V]) when the caller has it (saves a softmax)."""
+        ([..., V]) when the caller has it (saves a softmax); `picked`, at T=1, the same
+        already gathered at `sparse_ids` (saves a gather)."""
         raise NotImplementedError(f"{type(self).__name__} carries no soft target")
+
+    @property
+    def sparse_ids(self) -> Tensor | None:
+        """The token ids [B, T, C] at which `kd_loss` reads the student's log-probs, when it
+        reads only those (a cached teacher); None when it needs the whole distribution."""
+        return None
 
 
 @dataclass
@@ -59,6 +67,7 @@ class LogitsOutput(TeacherOutput):
         student_log_probs=None,
         divergence="forward_kl",
         beta=0.5,
+        picked=None,
     ) -> Tensor:
         probs = average_teacher_probs(self.logits, self.weights, temperature)
         return kd_loss_from_probs(student_logits, probs, temperature, mask, divergence, beta)
@@ -75,6 +84,10 @@ class CachedOutput(TeacherOutput):
     tail_samples: int = 0
     softening_temperature: float = 1.0
 
+    @property
+    def sparse_ids(self) -> Tensor | None:
+        return self.ids
+
     def kd_loss(
         self,
         student_logits,
@@ -83,6 +96,7 @@ class CachedOutput(TeacherOutput):
         student_log_probs=None,
         divergence="forward_kl",
         beta=0.5,
+        picked=None,
     ) -> Tensor:
         """The sparse target is an unbiased estimate of the forward KL's gradient only (see
         `topk_kd_loss`); other divergences are refused here (and in `validate`, at start)."""
@@ -91,8 +105,7 @@ class CachedOutput(TeacherOutput):
                 f"divergence={divergence!r} has no estimator from cached top-k outputs; "
                 f"use one of {list(CACHED_DIVERGENCES)} or teacher_outputs=online"
             )
-        picked = None
-        if student_log_probs is not None and temperature == 1.0:
+        if picked is None and student_log_probs is not None and temperature == 1.0:
             picked = student_log_probs.gather(-1, self.ids)
         return topk_kd_loss(
             student_logits,

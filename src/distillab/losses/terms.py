@@ -91,7 +91,9 @@ class GoldCE(nn.Module):
 
     def forward(self, ctx: LossContext) -> Tensor:
         gold = ctx.picked[0]
-        return smoothed_nll(ctx.log_probs, ctx.batch.tgt_out, ctx.pad_id, self.label_smoothing, gold)
+        return smoothed_nll(
+            ctx.log_probs, ctx.batch.tgt_out, ctx.pad_id, self.label_smoothing, gold
+        )
 
 
 class TopicCE(nn.Module):

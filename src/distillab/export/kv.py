@@ -171,6 +171,33 @@ def kv_axes(names: list[str], time: str) -> dict[str, dict[int, str]]:
     return {n: {0: "batch", 2: time} for n in names}
 
 
+# the inputs and outputs both families' graphs share
+IO_AXES = {
+    "src": {0: "batch", 1: "src_len"},
+    "src_mask": {0: "batch", 1: "src_len"},
+    "prev": BATCH,
+    "logits": BATCH,
+    "next_token": BATCH,
+}
+
+
+def export_pair(
+    out: Path,
+    encoder: tuple[nn.Module, tuple, list[str]],
+    step: tuple[nn.Module, tuple, list[str]],
+    carried: list[str],
+    axes: dict,
+) -> None:
+    """`encoder.onnx` ((src, src_mask) -> its outputs) and `step.onnx` (its inputs -> logits,
+    next_token and `new_<name>` for each carried state); `encoder`/`step`: (graph, example
+    args, names); `axes`: the family's dynamic axes beyond `IO_AXES`."""
+    axes = {**IO_AXES, **axes}
+    (enc_graph, enc_args, state), (step_graph, step_args, step_in) = encoder, step
+    export(enc_graph, enc_args, out / "encoder.onnx", ["src", "src_mask"], state, axes)
+    step_out = ["logits", "next_token", *[f"new_{n}" for n in carried]]
+    export(step_graph, step_args, out / "step.onnx", step_in, step_out, axes)
+
+
 def export_seq2seq(model: nn.Module, out: Path, banned: list[int]) -> dict:
     """`encoder.onnx` and `step.onnx` of an `HFSeq2Seq`; returns its part of config.json."""
     layers = model.net.model.decoder.layers
@@ -188,23 +215,16 @@ def export_seq2seq(model: nn.Module, out: Path, banned: list[int]) -> dict:
             k.resize_(2, heads, 3, layer.self_attn.head_dim).normal_()
             v.resize_(2, heads, 3, layer.self_attn.head_dim).normal_()
     axes = {
-        "src": {0: "batch", 1: "src_len"},
-        "src_mask": {0: "batch", 1: "src_len"},
         "enc": {0: "batch", 1: "src_len"},
         "enc_mask": {0: "batch", 1: "src_len"},
-        "prev": BATCH,
-        "logits": BATCH,
-        "next_token": BATCH,
         **kv_axes(cross, "src_len"),
         **kv_axes(past, "past_len"),
         **kv_axes([f"new_{n}" for n in past], "new_len"),
     }
     state = ["enc", "enc_mask", *cross]
-    export(enc_graph, (src, mask), out / "encoder.onnx", ["src", "src_mask"], state, axes)
     step_in = ["prev", "enc", "enc_mask", *cross, *past]
-    step_out = ["logits", "next_token", *[f"new_{n}" for n in past]]
     args = (prev, enc, long_mask, *cross_kv, *past_kv)
-    export(step_graph, args, out / "step.onnx", step_in, step_out, axes)
+    export_pair(out, (enc_graph, (src, mask), state), (step_graph, args, step_in), past, axes)
     empty = {n: [t.size(1), t.size(3)] for n, t in zip(past, past_kv, strict=True)}
     return {"encoder_outputs": state, "empty": empty, "step_inputs": step_in[1:], "carried": past}
 
@@ -219,26 +239,19 @@ def export_causal(model: nn.Module, out: Path, banned: list[int]) -> dict:
         long_mask, position, *past_kv = enc_graph(src, mask)
     prev = torch.full((2,), 2, dtype=torch.long)
     axes = {
-        "src": {0: "batch", 1: "src_len"},
-        "src_mask": {0: "batch", 1: "src_len"},
         "mask": {0: "batch", 1: "past_len"},
         "new_mask": {0: "batch", 1: "new_len"},
         "position": BATCH,
         "new_position": BATCH,
-        "prev": BATCH,
-        "logits": BATCH,
-        "next_token": BATCH,
         **kv_axes(past, "past_len"),
         **kv_axes([f"new_{n}" for n in past], "new_len"),
     }
-    state = ["mask", "position", *past]
-    export(enc_graph, (src, mask), out / "encoder.onnx", ["src", "src_mask"], state, axes)
-    carried = state
-    step_in = ["prev", *state]
-    step_out = ["logits", "next_token", *[f"new_{n}" for n in carried]]
+    state = ["mask", "position", *past]  # all carried from step to step
     args = (prev, long_mask, position, *past_kv)
-    export(step_graph, args, out / "step.onnx", step_in, step_out, axes)
-    return {"encoder_outputs": state, "empty": {}, "step_inputs": state, "carried": carried}
+    export_pair(
+        out, (enc_graph, (src, mask), state), (step_graph, args, ["prev", *state]), state, axes
+    )
+    return {"encoder_outputs": state, "empty": {}, "step_inputs": state, "carried": state}
 
 
 def export_graphs(model: nn.Module, out: Path, banned: list[int], family) -> dict:

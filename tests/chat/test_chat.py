@@ -78,13 +78,13 @@ def test_cli_answers_piped_input_and_exits_cleanly(tmp_path):
 
     from distillab.checkpoint import load_model
     from distillab.compose import compose
-    from distillab.export.onnx import export_model, export_settings
+    from distillab.export.onnx import data_export_settings, export_model
 
     cfg = compose_cfg(["experiment=student", "data=jsonl", f"data.path={data}", *TINY], tmp_path)
     cfg.paths.output_dir = str(tmp_path / "unused")
     dm = compose(cfg).data
     export = export_model(load_model(str(ckpt)), tmp_path / "export", dm.tokenizer,
-                          export_settings(dm, cfg.data.max_target_len))  # fmt: skip
+                          data_export_settings(dm, cfg.data.max_target_len))  # fmt: skip
     talk = "hello\nhow are you\n"
     runs = {}
     for name, target in (("ckpt", ckpt), ("export", export)):

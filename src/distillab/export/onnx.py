@@ -158,19 +158,43 @@ def export_model(
     return out
 
 
-def export_settings(dm: Any, max_len: int) -> dict[str, int]:
-    """The settings :func:`export_model` needs, from a loaded ``DialogueDataModule``."""
+def export_settings(
+    tokenizer: Any,
+    *,
+    pad_id: int,
+    bos_id: int,
+    eos_id: int,
+    context_turns: int,
+    max_source_len: int,
+    max_len: int,
+) -> dict[str, int]:
+    """The settings :func:`export_model` needs: the special ids (the marker and unknown ids
+    read from `tokenizer`) and the context's shape, as the run that trained the model used
+    them (from its data module, or from a checkpoint's hyperparameters and run config)."""
     from distillab.data.tokenizer import OTHER, SELF, UNK
 
-    tok = dm.tokenizer
+    unk, self_id, other = tokenizer.convert_tokens_to_ids([UNK, SELF, OTHER])
     return {
-        "pad_id": dm.pad_id,
-        "bos_id": dm.bos_id,
-        "eos_id": dm.eos_id,
-        "unk_id": tok.convert_tokens_to_ids(UNK),
-        "self_id": tok.convert_tokens_to_ids(SELF),
-        "other_id": tok.convert_tokens_to_ids(OTHER),
-        "context_turns": dm.context_turns,
-        "max_source_len": dm.max_source_len,
+        "pad_id": int(pad_id),
+        "bos_id": int(bos_id),
+        "eos_id": int(eos_id),
+        "unk_id": unk,
+        "self_id": self_id,
+        "other_id": other,
+        "context_turns": int(context_turns),
+        "max_source_len": int(max_source_len),
         "max_len": int(max_len),
     }
+
+
+def data_export_settings(dm: Any, max_len: int) -> dict[str, int]:
+    """:func:`export_settings` from a loaded ``DialogueDataModule``."""
+    return export_settings(
+        dm.tokenizer,
+        pad_id=dm.pad_id,
+        bos_id=dm.bos_id,
+        eos_id=dm.eos_id,
+        context_turns=dm.context_turns,
+        max_source_len=dm.max_source_len,
+        max_len=max_len,
+    )

@@ -39,7 +39,7 @@ from distillab.compress.structured import narrow_projections
 from distillab.decoding import Greedy
 from distillab.export.card import write_model_card
 from distillab.export.families import export_any
-from distillab.export.onnx import export_settings
+from distillab.export.onnx import data_export_settings
 from distillab.export.runtime_kv import open_export
 from distillab.pipelines.fit import eval_trainer, evaluate
 from distillab.utils.console import log
@@ -165,7 +165,7 @@ class Compression:
         agreement = {"export_agreement_fp32": None, "export_agreement_int8": None}
         if self.export:
             out = export_any(
-                compressed, self.run_dir / "export", dm.tokenizer, export_settings(dm, max_len)
+                compressed, self.run_dir / "export", dm.tokenizer, data_export_settings(dm, max_len)
             )
             eos = int(hp["eos_id"])
             ref = [

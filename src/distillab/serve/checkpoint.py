@@ -16,22 +16,25 @@ def export_checkpoint(ckpt: str | Path, out_dir: Path) -> Path:
     reads them) and its model card."""
     from distillab.chat.replier import run_directory
     from distillab.checkpoint import hyperparameters, model_from, read_checkpoint
-    from distillab.data.tokenizer import OTHER, SELF, UNK, load_tokenizer
+    from distillab.data.tokenizer import load_tokenizer
     from distillab.export.card import write_model_card
     from distillab.export.families import export_any
+    from distillab.export.onnx import export_settings
 
     run_dir = run_directory(ckpt)
     data = OmegaConf.load(run_dir / "config.yaml").data
     state = read_checkpoint(ckpt)
     hp = hyperparameters(state)
     tok = load_tokenizer(str(run_dir / "tokenizer"))
-    unk, self_id, other = tok.convert_tokens_to_ids([UNK, SELF, OTHER])
-    settings = {
-        "pad_id": hp["pad_id"], "bos_id": hp["bos_id"], "eos_id": hp["eos_id"],
-        "unk_id": unk, "self_id": self_id, "other_id": other,
-        "context_turns": data.context_turns, "max_source_len": data.max_source_len,
-        "max_len": data.max_target_len,
-    }  # fmt: skip
+    settings = export_settings(
+        tok,
+        pad_id=hp["pad_id"],
+        bos_id=hp["bos_id"],
+        eos_id=hp["eos_id"],
+        context_turns=data.context_turns,
+        max_source_len=data.max_source_len,
+        max_len=data.max_target_len,
+    )
     out = export_any(model_from(state, ckpt), out_dir, tok, settings)
     write_model_card(out, run_dir, dict(hp))
     return out

@@ -41,6 +41,17 @@ def test_greedy_rows_in_a_mixed_batch_decode_as_alone(rt):
         assert got[i] == [t for t in alone if t != rt.pad_id]
 
 
+def test_an_all_greedy_batch_decodes_each_row_as_alone(rt):
+    """No sampled row: the graph's own choice (`pick`), each row with its own length."""
+    limits = [10, 4, 10, 7]
+    got = generate(rt, [Row(s, n) for s, n in zip(SOURCES, limits, strict=True)])
+    for s, n, ids in zip(SOURCES, limits, got, strict=True):
+        alone = rt.greedy(np.array([s]), np.ones((1, len(s)), bool), n)[0].tolist()
+        alone = alone[: alone.index(rt.eos_id)] if rt.eos_id in alone else alone
+        assert ids == [t for t in alone if t != rt.pad_id]
+        assert len(ids) <= n
+
+
 def test_sampling_is_seeded_and_lengths_are_per_row(rt):
     rows = lambda seed: [Row(s, 3 + i, Sampling(2.0, 1.0, seed)) for i, s in enumerate(SOURCES)]  # noqa: E731
     a, b, c = generate(rt, rows(1)), generate(rt, rows(1)), generate(rt, rows(2))

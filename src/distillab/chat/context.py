@@ -9,6 +9,8 @@ import unicodedata
 
 def clean(line: str) -> str:
     """Control and format characters removed (tabs become spaces), whitespace collapsed."""
+    if line.isprintable():  # no character of category C (nor a tab): only whitespace to do
+        return " ".join(line.split())
     kept = (" " if ch == "\t" else ch for ch in line)
     return " ".join(
         "".join(ch for ch in kept if not unicodedata.category(ch).startswith("C")).split()

@@ -9,7 +9,8 @@ numpy only (no torch), like :mod:`distillab.export.runtime`.
     generate(model, rows)                    # the ids of every reply, EOS and pad removed
 
 Greedy rows take the argmax of the step's logits (padding and BOS banned), as the step graph's
-own choice does, so a greedy row gets the runtime's ``greedy`` tokens; sampled rows mirror :class:`distillab.decoding.Sample`
+own choice does, so a greedy row gets the runtime's ``greedy`` tokens (a batch of greedy rows
+only takes the graph's choice itself, ``pick``, and fetches no logits); sampled rows mirror :class:`distillab.decoding.Sample`
 (softmax of ``logits / temperature``, the top-p nucleus, padding and BOS never drawn), each
 from a ``numpy`` generator seeded with its own seed.
 """
@@ -102,11 +103,14 @@ def decode_steps(model: Any, rows: list[Row]) -> Iterator[np.ndarray]:
     prev = np.full(len(rows), model.bos_id, dtype=np.int64)
     t = 0
     while not ended.all():
-        logits, state = model.step(prev, state)
-        tok = np.argmax(logits + banned, axis=-1)
-        for i in sampled:
-            if not ended[i]:
-                tok[i] = draw(logits[i], banned, rows[i].sampling, rows[i].rng)
+        if sampled:
+            logits, state = model.step(prev, state)
+            tok = np.argmax(logits + banned, axis=-1)
+            for i in sampled:
+                if not ended[i]:
+                    tok[i] = draw(logits[i], banned, rows[i].sampling, rows[i].rng)
+        else:  # all greedy: the graph's own choice, no [B, vocab] logits fetched and scanned
+            tok, state = model.pick(prev, state)
         tok[ended] = model.pad_id
         yield tok.copy()
         t += 1

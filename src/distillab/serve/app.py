@@ -59,7 +59,7 @@ def create_app(engine: Engine, cfg: ServeConfig, keys: KeyRing) -> Any:
         return Response(error_body(e.status, e.message, e.kind), e.status, e.headers,
                         media_type="application/json")  # fmt: skip
 
-    def authorize(request: Request) -> str:
+    async def authorize(request: Request) -> str:  # async: a sync one hops to a thread
         if len(keys):
             found = keys.check(bearer(request.headers.get("authorization")) or "")
             if found is None:

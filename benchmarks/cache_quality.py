@@ -32,6 +32,8 @@ SETTINGS = {  # name: (codec option, topk, tail_samples)
     "compact": ("compact", 24, 16),
     "small": ("compact", 16, 8),
     "exact": ("exact", 32, 32),
+    "residual": ("residual", 16, 32),
+    "residual-small": ("residual", 8, 16),
 }
 
 

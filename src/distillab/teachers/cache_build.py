@@ -90,13 +90,13 @@ def build_cache(
         np.save(out / f"global_{name}.npy", np.asarray(prior[name], dtype=np.float32))
     prior_t = {name: torch.from_numpy(np.asarray(a)) for name, a in prior.items()}
     for batch in dm.plain_loader("train"):
-        top_v, top_i = codec.sample(soft(batch), layout, gen, prior_t)
         rows = batch.index.numpy().astype(np.int64)
-        pos = np.arange(top_v.shape[1])
+        pos = np.arange(batch.tgt_mask.shape[1])
         valid = pos[None, :] < lengths[rows][:, None]
         dest = (offsets[rows][:, None] + pos[None, :])[valid]
-        mask = torch.from_numpy(valid)
-        encoded = codec.encode(top_v[mask], top_i[mask], layout, gen)
+        # only the target tokens are sampled and encoded (not the batch's padding)
+        values, ids = codec.sample(soft(batch)[torch.from_numpy(valid)], layout, gen, prior_t)
+        encoded = codec.encode(values, ids, layout, gen)
         for name, arr in arrays.items():
             arr[dest] = encoded[name]
     for arr in arrays.values():

@@ -55,8 +55,9 @@ def residual_draws(
     draws [N, s] sorted, their signs [N, s] in {0: -, 1: +}, |d|_1 [N]) for the lambda of
     least systematic-draw variance."""
     best, best_var = torch.zeros(len(p_tail), dtype=torch.long), None
+    p32, g32 = p_tail.float(), guess.float()  # the search in float32 (the draws in float64)
     for i, lam in enumerate(LAMBDAS.tolist()):
-        d = (p_tail - lam * guess).abs()
+        d = (p32 - lam * g32).abs()
         l1 = d.sum(-1, keepdim=True)
         x = s * d / l1.clamp(min=1e-300)
         f = x - x.floor()
@@ -120,9 +121,8 @@ class Residual(Codec):
     def sample(
         self, log_probs: Tensor, layout: Layout, gen: torch.Generator, prior: dict[str, Tensor]
     ) -> tuple[Tensor, Tensor]:
-        """[B, T, V] -> values [B, T, k + S + 2] (top log-probs, draws' signs as +-1, lambda's
-        code, |d|_1, the tail's sum p log p: the last three in the first three extra columns
-        of the draws' block, see `encode`) and ids."""
+        """[N, V] -> values [N, k + S + 3] (the top log-probs, the draws' signs as +-1,
+        then lambda's code, |d|_1 and the tail's sum p log p: what `encode` packs) and ids."""
         lead, vocab = log_probs.shape[:-1], log_probs.shape[-1]
         lp = log_probs.reshape(-1, vocab)
         k, s = layout.k, layout.tail_samples

@@ -10,10 +10,12 @@ import torch
 from distillab.compose.teachers import teacher_cache
 from distillab.errors import ConfigError, DataError
 from distillab.losses.kd import kd_loss
+from distillab.losses.residual import residual_kd_loss
 from distillab.losses.topk import topk_kd_loss
 from distillab.teachers.cache import TeacherCache
 from distillab.teachers.codecs import Compact, Layout, Residual
 from distillab.teachers.codecs.residual import fp16_stochastic
+from distillab.train import run_job
 from tests.conftest import TINY, compose_cfg, started
 from tests.conftest import TINY_TEACHER as TEACHER
 
@@ -135,3 +137,38 @@ def test_tiny_residual_cache_records_its_prior_and_is_refused_by_another_codec(t
     )
     with pytest.raises(ConfigError, match="temperature_end=2.*Residual codec"):
         teacher_cache(cfg, started(cfg).data, r.teacher)
+
+
+@pytest.mark.slow
+def test_tiny_distillation_trains_through_the_residual_codec(tmp_path):
+    """End to end at T=2: the cached teacher's output carries the codec's estimator, whose
+    value equals the loss function's on the batch, and a short run trains to a finite ppl."""
+    overrides = [
+        "experiment=distill",
+        *TINY,
+        *TEACHER,
+        "distill.teacher_outputs=cached",
+        "distill/codec=residual",
+        "distill.objective.temperature=2",
+        "trainer.max_steps=10",
+    ]
+    cfg = compose_cfg(overrides, tmp_path)
+    r = started(cfg)
+    (teacher, *_) = r.distill_teachers
+    batch = next(iter(r.distill_data.train_dataloader()))
+    out = teacher.outputs(batch)
+    logits = torch.randn(*batch.tgt_mask.shape, len(r.data.tokenizer))
+    got = out.kd_loss(logits, 2.0, batch.tgt_mask)
+    want = residual_kd_loss(
+        logits,
+        out.values,
+        out.ids,
+        2.0,
+        batch.tgt_mask,
+        None,
+        out.tail_samples,
+        2.0,
+        prior=teacher.cache.prior["prior"],
+    )
+    assert torch.isfinite(got) and torch.allclose(got, want)
+    assert np.isfinite(run_job(cfg)["val/ppl"])

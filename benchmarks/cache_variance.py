@@ -38,7 +38,8 @@ LAMS = torch.linspace(0, 1.5, 16)  # the per-token lam grid (4 bits)
 
 
 def record_bytes(k: int, s: int, value_bits: int = 6, tail_bits: int = 4, id_bits: int = 12):
-    """The compact codec's record at top-k + s draws (bit planes of 8 values)."""
+    """The compact codec's record at top-k + s draws (bit planes of 8 values); the residual
+    codec's is `record_bytes(k, s, tail_bits=1) + 4`."""
     planes = lambda n, w: w * -(-n // 8)  # noqa: E731
     return 4 + planes(k - 1, value_bits) + planes(s, tail_bits) + planes(k + s, id_bits)
 
@@ -90,7 +91,7 @@ def cv_vars(pt, m, in_k, prior, s):
     return torch.stack(out_p, -1), torch.stack(out_d, -1)
 
 
-def measure(root: Path, t: float, settings, extra, max_tokens: int) -> dict:
+def measure(root: Path, t: float, settings, extra, max_tokens: int, priors) -> dict:
     chunks, have = [], 0
     for p in teacher_probs(root, t, extra):
         chunks.append(p)
@@ -99,23 +100,24 @@ def measure(root: Path, t: float, settings, extra, max_tokens: int) -> dict:
             break
     p_all = torch.cat(chunks)[:max_tokens]
     n, vocab = p_all.shape
-    priors = {"mean": p_all.mean(0)}
+    mean = {"mean": p_all.mean(0)}
     res: dict = {"tokens": n}
     for k, s in settings:
         tails = torch.zeros(vocab, dtype=torch.float64)
-        cond = torch.zeros(vocab, vocab, dtype=torch.float64)
+        cond = torch.zeros(vocab if "top1" in priors else 0, vocab, dtype=torch.float64)
         for p in p_all.split(4096):
             pt, m, _, top1 = tail_of(p, k)
             tails += (pt / m).sum(0)
-            cond.index_add_(0, top1, pt / m)
-        pri = {**priors, "tail": tails / n}
+            if len(cond):
+                cond.index_add_(0, top1, pt / m)
+        pri = {**mean, "tail": tails / n}
         tot = {"plain": 0.0, "mass": 0.0}
         for p in p_all.split(2048):
             pt, m, in_k, top1 = tail_of(p, k)
             tot["mass"] += float(m.sum())
             g = pt / m.clamp(min=1e-300)
             tot["plain"] += float(systematic_var((m / s).expand_as(pt), g, s).sum())
-            for name in ("mean", "tail", "top1"):
+            for name in priors:
                 prior = cond[top1] if name == "top1" else pri[name].expand_as(p)
                 vp, vd = cv_vars(pt, m, in_k, prior, s)
                 i1 = int((LAMS - 1).abs().argmin())
@@ -128,6 +130,7 @@ def measure(root: Path, t: float, settings, extra, max_tokens: int) -> dict:
                     )
         row = {key: v / n for key, v in tot.items()}
         row["bytes"] = record_bytes(k, s)
+        row["bytes_residual"] = record_bytes(k, s, tail_bits=1) + 4
         res[f"top-{k}+{s}"] = row
         print(f"T={t:g} top-{k} + {s}: " + json.dumps(row), flush=True)
     return res
@@ -138,6 +141,7 @@ def main() -> None:
     ap.add_argument("--output-root", default="outputs")
     ap.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 2.0])
     ap.add_argument("--settings", nargs="+", default=["24:16", "32:32", "32:96", "16:8", "8:36"])
+    ap.add_argument("--priors", nargs="+", default=["mean", "tail", "top1"])
     ap.add_argument("--max-tokens", type=int, default=8192, help="the first N target tokens")
     ap.add_argument("--json", default=None)
     ap.add_argument("overrides", nargs="*")
@@ -145,7 +149,7 @@ def main() -> None:
     settings = [tuple(int(x) for x in s.split(":")) for s in args.settings]
     root = Path(args.output_root).resolve()
     out = {
-        f"T{t:g}": measure(root, t, settings, args.overrides, args.max_tokens)
+        f"T{t:g}": measure(root, t, settings, args.overrides, args.max_tokens, args.priors)
         for t in args.temperatures
     }
     if args.json:

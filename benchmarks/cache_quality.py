@@ -9,8 +9,9 @@ teacher's probabilities (against the exact fp16 cache of the same temperature).
 
 Settings (codec, top-k, tail draws): compact = the default codec at top-24 + 16 draws; small =
 the same codec at top-16 + 8 draws (<= 64 B per token); exact = fp16 + int32 at top-32 + 32
-(the cache before codecs). The teacher comes from the registry under --output-root (trained
-there first if absent, as the quickstart does).
+(the cache before codecs); residual = the control-variate codec at top-16 + 32 draws (96 B),
+residual-k8 at top-8 + 40 (91 B), residual-small at top-8 + 16 (52 B). The teacher comes from
+the registry under --output-root (trained there first if absent, as the quickstart does).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ SETTINGS = {  # name: (codec option, topk, tail_samples)
     "compact": ("compact", 24, 16),
     "small": ("compact", 16, 8),
     "exact": ("exact", 32, 32),
+    "residual": ("residual", 16, 32),
+    "residual-k8": ("residual", 8, 40),
+    "residual-small": ("residual", 8, 16),
 }
 
 

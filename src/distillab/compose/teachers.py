@@ -27,6 +27,7 @@ from distillab.compose.rundir import prepare, save_run
 from distillab.compose.trainer import build_stage
 from distillab.data import DialogueDataModule
 from distillab.decoding import build_strategy
+from distillab.errors import ConfigError
 from distillab.pipelines.fit import LAST, fit_and_evaluate
 from distillab.pipelines.seqkd import use_teacher_decodes
 from distillab.teachers import Teacher
@@ -169,6 +170,12 @@ def teacher_cache(cfg: DictConfig, dm: DialogueDataModule, teacher: Teacher) -> 
     cached target is unbiased; built once under `paths.cache_dir`."""
     d = cfg.distill
     codec = instantiate(d.codec) if d.get("codec") is not None else None
+    if codec is not None and not codec.reweights and d.objective.temperature_end is not None:
+        raise ConfigError(
+            f"distill.objective.temperature_end={d.objective.temperature_end}: the "
+            f"{type(codec).__name__} codec's tail draws hold no probabilities to reweight; "
+            "use distill/codec=compact for a temperature schedule"
+        )
     return TeacherCache.build_or_load(
         teacher,
         dm,

@@ -78,6 +78,12 @@ class TeacherCache:
         }
         self.offsets = load_offsets(self.path, int(i["rows"]))
         self._check_files()
+        # cache-wide arrays of the codec (e.g. a prior over the vocabulary), read once
+        self.prior = {
+            name: torch.from_numpy(np.load(self.path / f"global_{name}.npy"))
+            for name in self.codec.global_names
+        }
+        self.estimator = self.codec.estimator(self.prior)
 
     @property
     def tail_samples(self) -> int:
@@ -124,6 +130,9 @@ class TeacherCache:
             )
         elif offsets_hash(self.offsets) != i["offsets_hash"]:
             problems.append("rows.npy/lengths.npy are not the row lengths it was built with")
+        for name in self.codec.global_names:
+            if not (self.path / f"global_{name}.npy").is_file():
+                problems.append(f"global_{name}.npy is missing")
         for name, (dtype, shape) in self.codec.arrays(self.layout).items():
             arr = self.arrays[name]
             want = (i["tokens"], *shape)
@@ -192,7 +201,7 @@ class TeacherCache:
         valid = pos[None, :] < have[:, None]
         flat = (starts[:, None] + pos[None, :])[valid]
         dec_values, dec_ids = self.decode(flat)
-        shape = (len(rows), tgt_len, self.layout.columns)
+        shape = (len(rows), tgt_len, self.codec.columns(self.layout))
         valid_t = torch.from_numpy(valid)
         values = dec_values.new_zeros(shape)
         ids = dec_ids.new_zeros(shape)

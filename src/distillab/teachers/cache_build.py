@@ -14,6 +14,9 @@ import torch
 
 from distillab.data import DialogueDataModule
 from distillab.teachers.codecs import Codec, Layout
+from distillab.teachers.codecs.draws import add_tail_draws
+
+__all__ = ["add_tail_draws", "build_cache", "load_offsets", "offsets_hash", "save_lengths"]
 from distillab.utils.console import log
 from distillab.utils.io import atomic_write_json
 
@@ -58,7 +61,6 @@ def build_cache(
     directory; `info` (format, codec, softening_temperature, seed, ...) goes to info.json with
     the shape facts and the build time."""
     start = time.perf_counter()
-    k, tail_samples = layout.k, layout.tail_samples
     softening = info["softening_temperature"]
     train = dm.datasets["train"]
     n_rows = len(train.split.examples)
@@ -74,18 +76,27 @@ def build_cache(
         for name, (dtype, shape) in codec.arrays(layout).items()
     }
     gen = torch.Generator().manual_seed(info["seed"])
+
+    def soft(batch) -> torch.Tensor:  # one online teacher's full logits, softened
+        (logits,) = teacher.outputs(batch).logits
+        return torch.log_softmax(logits.float() / softening, dim=-1)
+
+    def passes():  # a teacher pass over the target tokens: [tokens, vocab] log-probs
+        for batch in dm.plain_loader("train"):
+            yield soft(batch)[batch.tgt_mask]
+
+    prior = codec.prepare(passes, layout)
+    for name in codec.global_names:
+        np.save(out / f"global_{name}.npy", np.asarray(prior[name], dtype=np.float32))
+    prior_t = {name: torch.from_numpy(np.asarray(a)) for name, a in prior.items()}
     for batch in dm.plain_loader("train"):
-        (logits,) = teacher.outputs(batch).logits  # one online teacher's full logits
-        log_probs = torch.log_softmax(logits.float() / softening, dim=-1)
-        top_v, top_i = log_probs.topk(k, dim=-1)
-        if tail_samples:
-            top_v, top_i = add_tail_draws(log_probs, top_v, top_i, tail_samples, gen)
         rows = batch.index.numpy().astype(np.int64)
-        pos = np.arange(top_v.shape[1])
+        pos = np.arange(batch.tgt_mask.shape[1])
         valid = pos[None, :] < lengths[rows][:, None]
         dest = (offsets[rows][:, None] + pos[None, :])[valid]
-        mask = torch.from_numpy(valid)
-        encoded = codec.encode(top_v[mask], top_i[mask], layout, gen)
+        # only the target tokens are sampled and encoded (not the batch's padding)
+        values, ids = codec.sample(soft(batch)[torch.from_numpy(valid)], layout, gen, prior_t)
+        encoded = codec.encode(values, ids, layout, gen)
         for name, arr in arrays.items():
             arr[dest] = encoded[name]
     for arr in arrays.values():
@@ -103,28 +114,3 @@ def build_cache(
             "build_s": round(time.perf_counter() - start, 3),
         },
     )
-
-
-def add_tail_draws(
-    log_probs: torch.Tensor,
-    top_v: torch.Tensor,
-    top_i: torch.Tensor,
-    n: int,
-    gen: torch.Generator,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Append `n` draws (sorted by id, repeats adjacent) from the (softened) teacher
-    distribution outside its top-k, by systematic sampling: one uniform offset per token and
-    `n` evenly spaced points on the tail's CDF. Each draw is still marginally a draw from the
-    tail (a token of tail share q is drawn n*q times in expectation, so the KD target stays
-    unbiased), but the counts vary far less than `n` independent draws: a token whose share is
-    above 1/n is always drawn floor or ceil of n*q times."""
-    vocab = log_probs.shape[-1]
-    # a tiny floor keeps rows whose tail underflowed to 0 drawable; such draws weigh ~0
-    tail = (log_probs.exp() + 1e-30).scatter(-1, top_i, 0.0).reshape(-1, vocab)
-    cdf = tail.double().cumsum(-1)
-    u = torch.rand(len(cdf), 1, generator=gen, dtype=torch.float64)
-    points = (u + torch.arange(n, dtype=torch.float64)) / n * cdf[:, -1:]
-    drawn = torch.searchsorted(cdf, points, right=True).clamp(max=vocab - 1)
-    drawn = drawn.view(*top_i.shape[:-1], n)  # ascending: repeated draws are adjacent
-    drawn_v = log_probs.gather(-1, drawn)
-    return torch.cat([top_v, drawn_v], -1), torch.cat([top_i, drawn], -1)

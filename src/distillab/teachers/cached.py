@@ -59,4 +59,5 @@ class CachedTeacher(Teacher):
             ids=ids,
             tail_samples=self.cache.tail_samples,
             softening_temperature=self.cache.softening_temperature,
+            estimator=self.cache.estimator,
         )

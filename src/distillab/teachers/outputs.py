@@ -7,7 +7,7 @@ with tail draws. A loss term calls `output.kd_loss(...)` and never asks which fo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from torch import Tensor
@@ -83,6 +83,8 @@ class CachedOutput(TeacherOutput):
     ids: Tensor | None = None  # [B, T_tgt, k + S] int64
     tail_samples: int = 0
     softening_temperature: float = 1.0
+    # the codec's KD loss over these columns (`Codec.estimator`; `topk_kd_loss` by default)
+    estimator: Callable[..., Tensor] | None = None
 
     @property
     def sparse_ids(self) -> Tensor | None:
@@ -107,7 +109,7 @@ class CachedOutput(TeacherOutput):
             )
         if picked is None and student_log_probs is not None and temperature == 1.0:
             picked = student_log_probs.gather(-1, self.ids)
-        return topk_kd_loss(
+        return (self.estimator or topk_kd_loss)(
             student_logits,
             self.values,
             self.ids,
@@ -116,6 +118,7 @@ class CachedOutput(TeacherOutput):
             picked,
             self.tail_samples,
             self.softening_temperature,
+            **({} if self.estimator is None else {"full_log_probs": student_log_probs}),
         )
 
 

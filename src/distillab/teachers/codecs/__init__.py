@@ -4,5 +4,6 @@
 from distillab.teachers.codecs.base import Codec, Layout
 from distillab.teachers.codecs.compact import Compact
 from distillab.teachers.codecs.exact import Exact
+from distillab.teachers.codecs.residual import Residual
 
-__all__ = ["Codec", "Compact", "Exact", "Layout"]
+__all__ = ["Codec", "Compact", "Exact", "Layout", "Residual"]

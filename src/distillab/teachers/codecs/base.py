@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from distillab.losses.topk import topk_kd_loss
+from distillab.teachers.codecs.draws import add_tail_draws
+
+Passes = Callable[[], Iterable[Tensor]]  # a fresh teacher pass: [tokens, vocab] log-probs
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,12 @@ class Codec(ABC):
     """Encodes a batch of tokens' sparse teacher outputs into per-token arrays of fixed shape
     (memory-mapped `<name>.npy` files of [tokens, *shape]) and decodes any subset of tokens
     back, vectorised in torch."""
+
+    # a cache-wide array (name -> [..] float32, `global_<name>.npy`) computed by `prepare`
+    global_names: tuple[str, ...] = ()
+    # its columns carry the tail draws' probabilities, so a temperature schedule can
+    # importance-weight them away from the softening temperature
+    reweights: bool = True
 
     @abstractmethod
     def params(self) -> dict:
@@ -71,3 +83,34 @@ class Codec(ABC):
             np.dtype(dtype).itemsize * math.prod(shape)
             for dtype, shape in self.arrays(layout).values()
         )
+
+    def columns(self, layout: Layout) -> int:
+        """Columns of a decoded token (the layout's, plus any per-token scalars a codec's
+        estimator reads)."""
+        return layout.columns
+
+    def prepare(self, passes: Passes, layout: Layout) -> dict[str, np.ndarray]:
+        """Cache-wide arrays (`global_names`) from teacher passes over the training target
+        tokens, computed before any token is encoded; none by default (no extra pass)."""
+        return {}
+
+    def sample(
+        self, log_probs: Tensor, layout: Layout, gen: torch.Generator, prior: dict[str, Tensor]
+    ) -> tuple[Tensor, Tensor]:
+        """One batch's [N, vocab] softened log-probabilities -> what `encode` stores ([N,
+        columns] values and ids): by default the top-k and `tail_samples` systematic draws
+        from the tail (`add_tail_draws`)."""
+        top_v, top_i = log_probs.topk(layout.k, dim=-1)
+        if layout.tail_samples:
+            top_v, top_i = add_tail_draws(log_probs, top_v, top_i, layout.tail_samples, gen)
+        return top_v, top_i
+
+    def estimator(self, prior: dict[str, Tensor]) -> Callable[..., Tensor]:
+        """The KD loss that reads the decoded columns (`topk_kd_loss`'s arguments, plus
+        `full_log_probs`, the student's [..., vocab] log_softmax at T=1 when the caller has
+        it); the cache-wide arrays loaded as tensors."""
+
+        def loss(*args, full_log_probs: Tensor | None = None, **kwargs) -> Tensor:
+            return topk_kd_loss(*args, **kwargs)
+
+        return loss

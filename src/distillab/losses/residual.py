@@ -66,10 +66,13 @@ def residual_kd_loss(
     mask = check_mask(mask, student_logits.shape[:-1], "student_logits")
     dtype = compute_dtype(student_logits.dtype)
     vocab = student_logits.shape[-1]
+    # Speed (as in `topk_kd_loss`): only the small teacher side is masked; the [N, V] student
+    # side is used as is (finite: model outputs) and its masked rows are dropped from the
+    # per-row loss, so a masked row gets exactly zero gradient without a [N, V] select.
     if t == 1.0 and full_log_probs is not None:
-        log_q_all = select_rows(full_log_probs, mask).to(dtype)
+        log_q_all = full_log_probs.reshape(-1, vocab).to(dtype)
     else:
-        s = select_rows(student_logits, mask).to(dtype)
+        s = student_logits.reshape(-1, vocab).to(dtype)
         log_q_all = F.log_softmax(s if t == 1.0 else s / t, dim=-1)
     v = select_rows(values.detach(), mask).to(dtype)
     idx = select_rows(ids, mask).long()[:, : k + tail_samples]

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import torch
 
+from distillab.losses.topk import topk_kd_loss
 from distillab.models import Seq2Seq
 from distillab.teachers import CachedTeacher, Teacher
 from distillab.teachers.outputs import LogitsOutput
@@ -56,7 +57,7 @@ def test_a_cached_teacher_runs_the_heads_on_what_the_heads_read():
     cache = SimpleNamespace(
         tail_samples=0,
         softening_temperature=1.0,
-        estimator=None,  # the plain top-k loss
+        estimator=topk_kd_loss,  # the plain top-k loss
         batch=lambda index, n, mask: (values, values.long()),
     )
     served = CachedTeacher(SimpleNamespace(model=base, weight=1.0), cache)

@@ -23,7 +23,7 @@ def cached_teacher(softening: float) -> CachedTeacher:
     cache = SimpleNamespace(
         tail_samples=0,
         softening_temperature=softening,
-        estimator=None,  # the plain top-k loss
+        estimator=topk_kd_loss,  # the plain top-k loss
         batch=lambda index, n, mask: (values.half(), ids),
     )
     return CachedTeacher(Plain(), cache)

@@ -83,8 +83,8 @@ class CachedOutput(TeacherOutput):
     ids: Tensor | None = None  # [B, T_tgt, k + S] int64
     tail_samples: int = 0
     softening_temperature: float = 1.0
-    # the codec's KD loss over these columns (`Codec.estimator`; `topk_kd_loss` by default)
-    estimator: Callable[..., Tensor] | None = None
+    # the codec's KD loss over these columns (`Codec.estimator`)
+    estimator: Callable[..., Tensor] = topk_kd_loss
 
     @property
     def sparse_ids(self) -> Tensor | None:
@@ -109,7 +109,7 @@ class CachedOutput(TeacherOutput):
             )
         if picked is None and student_log_probs is not None and temperature == 1.0:
             picked = student_log_probs.gather(-1, self.ids)
-        return (self.estimator or topk_kd_loss)(
+        return self.estimator(
             student_logits,
             self.values,
             self.ids,
@@ -118,7 +118,7 @@ class CachedOutput(TeacherOutput):
             picked,
             self.tail_samples,
             self.softening_temperature,
-            **({} if self.estimator is None else {"full_log_probs": student_log_probs}),
+            full_log_probs=student_log_probs,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from types import SimpleNamespace
 
@@ -217,3 +218,22 @@ def test_quickstart_multi_reports_heads_and_baselines(tmp_path):
     assert comparison["baseline_chance"]["val/topic_acc"] == pytest.approx(1 / 35)  # chitchat
     table = (tmp_path / "run" / "comparison.md").read_text()
     assert "val topic acc" in table and "baseline_majority" in table
+
+
+def test_term_values_are_logged_on_the_steps_the_logger_writes(tmp_path):
+    """Per-term values and weights are logged only on the steps Lightning writes (each
+    `self.log` costs a small model's step); every written row still has them."""
+    cfg = compose_cfg(
+        ["task=multi", *TINY, "trainer.max_steps=7", "trainer.log_every_n_steps=3"], tmp_path
+    )
+    run_job(cfg)
+    with open(tmp_path / "run" / "logs" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    written = [r for r in rows if r.get("train/loss")]
+    assert [int(r["step"]) for r in written] == [2, 5]
+    terms = [k[len("weight/") :] for k in rows[0] if k.startswith("weight/")]
+    assert {"ce", "topic", "rating"} <= set(terms)
+    for r in written:  # the step's own values (a stale one from an earlier step would not sum)
+        total = sum(float(r[f"weight/{t}"]) * float(r[f"train/{t}"]) for t in terms)
+        assert total == pytest.approx(float(r["train/loss"]), rel=1e-5)
+    assert not any(r.get("train/topic") for r in rows if not r.get("train/loss"))

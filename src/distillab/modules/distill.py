@@ -83,7 +83,8 @@ class DistillationModule(Seq2SeqModule):
         if self.onpolicy is None:
             return TrainingBatch(batch)
         step = self.onpolicy(self, batch)
-        self.log("train/on_policy", float(not step.gold), batch_size=batch.size)
+        if self.writes_logs():
+            self.log("train/on_policy", float(not step.gold), batch_size=batch.size)
         return step
 
     def loss_context(

@@ -58,6 +58,7 @@ def test_a_cached_teacher_runs_the_heads_on_what_the_heads_read():
         tail_samples=0,
         softening_temperature=1.0,
         estimator=topk_kd_loss,  # the plain top-k loss
+        dense_vectors=None,
         batch=lambda index, n, mask: (values, values.long()),
     )
     served = CachedTeacher(SimpleNamespace(model=base, weight=1.0), cache)

@@ -24,6 +24,7 @@ def cached_teacher(softening: float) -> CachedTeacher:
         tail_samples=0,
         softening_temperature=softening,
         estimator=topk_kd_loss,  # the plain top-k loss
+        dense_vectors=None,
         batch=lambda index, n, mask: (values.half(), ids),
     )
     return CachedTeacher(Plain(), cache)

@@ -114,8 +114,9 @@ def test_residual_refuses_another_temperature():
     with pytest.raises(ValueError, match="no estimator at T=2"):
         codec.estimator(prior)(torch.randn(3, 20), v, i, 2.0, None, None, 4, 1.0)
     # the compact codec's estimator is the plain one
-    assert Compact().estimator({}).__name__ == "loss"
-    assert topk_kd_loss is not None
+    assert Compact().estimator({}) is topk_kd_loss
+    assert Compact().dense_vectors({}) is None
+    torch.testing.assert_close(codec.dense_vectors(prior), prior["prior"].float()[None])
 
 
 @pytest.mark.slow

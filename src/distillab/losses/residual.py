@@ -30,6 +30,7 @@ def residual_kd_loss(
     *,
     prior: Tensor,
     full_log_probs: Tensor | None = None,
+    dense: Tensor | None = None,
 ) -> Tensor:
     r"""Forward KL ``T^2 KL(p || q)`` against the target
     ``t = top + c + \sum_i w_i e_{v_i}``, ``E[t] = p``:
@@ -46,7 +47,9 @@ def residual_kd_loss(
 
     Args follow :func:`distillab.losses.topk.topk_kd_loss` (``values``/``ids`` ``[..., k + S +
     2]``, the last two ids unused); ``full_log_probs``: the student's log_softmax at T=1,
-    ``[..., vocab]``, used at ``temperature == 1`` instead of recomputing it. The draws hold
+    ``[..., vocab]``, used at ``temperature == 1`` instead of recomputing it; at
+    ``temperature == 1``, ``student_log_probs`` and ``dense`` (``[..., 1]``: the same dotted
+    with ``prior``) read by the caller (`losses.reads`) replace it. The draws hold
     no probabilities, so ``temperature`` must be the cache's ``softening_temperature``.
     """
     t = float(temperature)
@@ -69,14 +72,17 @@ def residual_kd_loss(
     # Speed (as in `topk_kd_loss`): only the small teacher side is masked; the [N, V] student
     # side is used as is (finite: model outputs) and its masked rows are dropped from the
     # per-row loss, so a masked row gets exactly zero gradient without a [N, V] select.
-    if t == 1.0 and full_log_probs is not None:
+    given = t == 1.0 and student_log_probs is not None and dense is not None
+    if given:  # read by the caller (`LossContext.picked`): no [N, V] tensor here
+        log_q_all = None
+    elif t == 1.0 and full_log_probs is not None:
         log_q_all = full_log_probs.reshape(-1, vocab).to(dtype)
     else:
         s = student_logits.reshape(-1, vocab).to(dtype)
         log_q_all = F.log_softmax(s if t == 1.0 else s / t, dim=-1)
     v = select_rows(values.detach(), mask).to(dtype)
     idx = select_rows(ids, mask).long()[:, : k + tail_samples]
-    if t == 1.0 and student_log_probs is not None:
+    if given:
         log_q = student_log_probs.reshape(-1, values.shape[-1])[:, : k + tail_samples].to(dtype)
         log_q = torch.where(mask.reshape(-1, 1), log_q, 0.0) if mask is not None else log_q
     else:
@@ -88,7 +94,8 @@ def residual_kd_loss(
     pi = prior.to(device=v.device, dtype=dtype).reshape(vocab)
     pi_top = pi[idx[:, :k]]
     scale = lam * mass / (1 - pi_top.sum(-1)).clamp(min=1e-12)
-    dense = scale * (log_q_all @ pi - (pi_top * log_q[:, :k]).sum(-1))
-    cross = (p_top * log_q[:, :k]).sum(-1) + dense + (w * log_q[:, k:]).sum(-1)
+    along_prior = dense.reshape(-1).to(dtype) if given else log_q_all @ pi
+    guess = scale * (along_prior - (pi_top * log_q[:, :k]).sum(-1))
+    cross = (p_top * log_q[:, :k]).sum(-1) + guess + (w * log_q[:, k:]).sum(-1)
     per_row = (p_top * lp_top).sum(-1) + h - cross
     return mean_over_rows(per_row, mask) * (t * t)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +21,7 @@ from distillab.data.batch import Batch
 from distillab.errors import ConfigError
 from distillab.losses.divergences import get_divergence
 from distillab.losses.kd import kd_loss
+from distillab.losses.reads import read_log_probs
 from distillab.losses.transfer import attention_transfer_loss, hidden_state_loss
 
 
@@ -44,18 +45,27 @@ class LossContext:
         return F.log_softmax(self.student.logits.float(), dim=-1)
 
     @cached_property
-    def picked(self) -> tuple[Tensor, Tensor | None]:
-        """`log_probs` at the gold tokens [B, T] and at the teacher's sparse ids [B, T, C]
-        (None when it has none, or at T != 1), gathered in one op: each gather's backward
-        writes a [tokens, vocab] gradient, which costs a small model as much as its CE."""
+    def picked(self) -> Picked:
+        """`log_probs` at the gold tokens, at the teacher's sparse ids and along its dense
+        vectors (None where it has none, or at T != 1), read in one op
+        (`losses.reads.read_log_probs`): each separate read's backward would write its own
+        [tokens, vocab] gradient, which costs a small model as much as its CE."""
         gold = self.batch.tgt_out.unsqueeze(-1)
-        ids = None
+        ids = vectors = None
         if self.teacher is not None and self.temperature == 1.0:
-            ids = self.teacher.sparse_ids
-        if ids is None:
-            return self.log_probs.gather(-1, gold).squeeze(-1), None
-        both = self.log_probs.gather(-1, torch.cat([gold, ids.to(gold.dtype)], -1))
-        return both[..., 0], both[..., 1:]
+            ids, vectors = self.teacher.sparse_ids, self.teacher.dense_vectors
+        if ids is not None:
+            gold = torch.cat([gold, ids.to(gold.dtype)], -1)
+        cols, dots = read_log_probs(self.log_probs, gold, vectors)
+        return Picked(cols[..., 0], cols[..., 1:] if ids is not None else None, dots)
+
+
+class Picked(NamedTuple):
+    """What `LossContext.picked` reads: [B, T], [B, T, C] and [B, T, D]."""
+
+    gold: Tensor
+    sparse: Tensor | None
+    dense: Tensor | None
 
 
 def smoothed_nll(
@@ -90,7 +100,7 @@ class GoldCE(nn.Module):
         self.label_smoothing = label_smoothing
 
     def forward(self, ctx: LossContext) -> Tensor:
-        gold = ctx.picked[0]
+        gold = ctx.picked.gold
         return smoothed_nll(
             ctx.log_probs, ctx.batch.tgt_out, ctx.pad_id, self.label_smoothing, gold
         )
@@ -142,7 +152,8 @@ class LogitKD(nn.Module):
             ctx.log_probs,
             self.divergence,
             self.beta,
-            picked=ctx.picked[1],
+            picked=ctx.picked.sparse,
+            dense=ctx.picked.dense,
         )
 
 

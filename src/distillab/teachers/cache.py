@@ -84,6 +84,7 @@ class TeacherCache:
             for name in self.codec.global_names
         }
         self.estimator = self.codec.estimator(self.prior)
+        self.dense_vectors = self.codec.dense_vectors(self.prior)
 
     @property
     def tail_samples(self) -> int:

@@ -60,4 +60,5 @@ class CachedTeacher(Teacher):
             tail_samples=self.cache.tail_samples,
             softening_temperature=self.cache.softening_temperature,
             estimator=self.cache.estimator,
+            vectors=self.cache.dense_vectors,
         )

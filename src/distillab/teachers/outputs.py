@@ -38,17 +38,24 @@ class TeacherOutput:
         divergence: str = "forward_kl",
         beta: float = 0.5,
         picked: Tensor | None = None,
+        dense: Tensor | None = None,
     ) -> Tensor:
         """T^2 * mean over `mask` of D(teacher_T, student_T) for the named divergence
         (`losses.divergences`). `student_log_probs` is the student's log_softmax at T=1
-        ([..., V]) when the caller has it (saves a softmax); `picked`, at T=1, the same
-        already gathered at `sparse_ids` (saves a gather)."""
+        ([..., V]) when the caller has it (saves a softmax); `picked` and `dense`, at T=1,
+        the same already read at `sparse_ids` and along `dense_vectors`."""
         raise NotImplementedError(f"{type(self).__name__} carries no soft target")
 
     @property
     def sparse_ids(self) -> Tensor | None:
         """The token ids [B, T, C] at which `kd_loss` reads the student's log-probs, when it
         reads only those (a cached teacher); None when it needs the whole distribution."""
+        return None
+
+    @property
+    def dense_vectors(self) -> Tensor | None:
+        """Vectors [D, V] along which `kd_loss` reads the student's log-probs (dot
+        products), beside `sparse_ids`; None when it reads none."""
         return None
 
 
@@ -68,6 +75,7 @@ class LogitsOutput(TeacherOutput):
         divergence="forward_kl",
         beta=0.5,
         picked=None,
+        dense=None,
     ) -> Tensor:
         probs = average_teacher_probs(self.logits, self.weights, temperature)
         return kd_loss_from_probs(student_logits, probs, temperature, mask, divergence, beta)
@@ -85,10 +93,16 @@ class CachedOutput(TeacherOutput):
     softening_temperature: float = 1.0
     # the codec's KD loss over these columns (`Codec.estimator`)
     estimator: Callable[..., Tensor] = topk_kd_loss
+    # the codec's vectors the estimator reads the student along (`Codec.dense_vectors`)
+    vectors: Tensor | None = None
 
     @property
     def sparse_ids(self) -> Tensor | None:
         return self.ids
+
+    @property
+    def dense_vectors(self) -> Tensor | None:
+        return self.vectors
 
     def kd_loss(
         self,
@@ -99,6 +113,7 @@ class CachedOutput(TeacherOutput):
         divergence="forward_kl",
         beta=0.5,
         picked=None,
+        dense=None,
     ) -> Tensor:
         """The sparse target is an unbiased estimate of the forward KL's gradient only (see
         `topk_kd_loss`); other divergences are refused here (and in `validate`, at start)."""
@@ -119,6 +134,7 @@ class CachedOutput(TeacherOutput):
             self.tail_samples,
             self.softening_temperature,
             full_log_probs=student_log_probs,
+            dense=dense,
         )
 
 

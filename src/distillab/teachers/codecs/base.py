@@ -105,12 +105,15 @@ class Codec(ABC):
             top_v, top_i = add_tail_draws(log_probs, top_v, top_i, layout.tail_samples, gen)
         return top_v, top_i
 
+    def dense_vectors(self, prior: dict[str, Tensor]) -> Tensor | None:
+        """Vectors [D, vocab] along which the estimator reads the student's log-probs (passed
+        to it as `dense`, read with the sparse columns in one op: `losses.reads`); none by
+        default."""
+        return None
+
     def estimator(self, prior: dict[str, Tensor]) -> Callable[..., Tensor]:
         """The KD loss that reads the decoded columns (`topk_kd_loss`'s arguments, plus
         `full_log_probs`, the student's [..., vocab] log_softmax at T=1 when the caller has
-        it); the cache-wide arrays loaded as tensors."""
-
-        def loss(*args, full_log_probs: Tensor | None = None, **kwargs) -> Tensor:
-            return topk_kd_loss(*args, **kwargs)
-
-        return loss
+        it, and `dense`, its reads along `dense_vectors`); the cache-wide arrays loaded as
+        tensors."""
+        return topk_kd_loss

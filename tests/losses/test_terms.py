@@ -68,8 +68,9 @@ def test_rating_l1_fits_the_median_and_mse_the_mean():
 
 @pytest.mark.parametrize("temperature", [1.0, 2.0])
 def test_gold_ce_and_cached_kd_share_one_gather_without_changing_loss_or_gradient(temperature):
-    """The gold CE and the cached KD read the student's log-probs through one gather
-    (LossContext.picked); values and gradients equal F.cross_entropy and topk_kd_loss."""
+    """The gold CE and the cached KD read the student's log-probs through one gather at T=1
+    (LossContext.picked; at T=2 the KD reads its own softmax); values and gradients equal
+    F.cross_entropy and topk_kd_loss."""
     from distillab.losses import topk_kd_loss
     from distillab.losses.terms import GoldCE, LogitKD
     from distillab.teachers.outputs import CachedOutput
@@ -99,10 +100,14 @@ def test_gold_ce_and_cached_kd_share_one_gather_without_changing_loss_or_gradien
     torch.testing.assert_close(got, want)
     torch.testing.assert_close(got_grad, want_grad)
     ctx = LossContext(SimpleNamespace(logits=logits), batch, 0, teacher, temperature)
-    assert (ctx.picked[1] is None) == (temperature != 1.0)
+    at_t = torch.log_softmax(logits.float() / temperature, -1)  # read at the KD's temperature
+    torch.testing.assert_close(ctx.picked.sparse, at_t.gather(-1, ids))
 
 
-def test_residual_cache_reads_the_prior_with_the_gather_without_changing_loss_or_gradient():
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+def test_residual_cache_reads_the_prior_with_the_gather_without_changing_loss_or_gradient(
+    temperature,
+):
     """With the control-variate codec, LossContext.picked also reads the student along the
     codec's prior (one op, `losses.reads`); values and gradients equal F.cross_entropy and
     residual_kd_loss computing everything from the logits."""
@@ -126,6 +131,7 @@ def test_residual_cache_reads_the_prior_with_the_gather_without_changing_loss_or
         values=values,
         ids=ids,
         tail_samples=layout.tail_samples,
+        softening_temperature=temperature,
         estimator=codec.estimator(prior),
         vectors=codec.dense_vectors(prior),
     )
@@ -134,13 +140,15 @@ def test_residual_cache_reads_the_prior_with_the_gather_without_changing_loss_or
     def losses(shared: bool) -> tuple[torch.Tensor, torch.Tensor]:
         z = logits.clone().requires_grad_()
         if shared:
-            ctx = LossContext(SimpleNamespace(logits=z), batch, 0, teacher, 1.0)
+            ctx = LossContext(SimpleNamespace(logits=z), batch, 0, teacher, temperature)
             assert ctx.picked.dense.shape == (4, 5, 1)
             total = GoldCE()(ctx) + LogitKD()(ctx)
         else:
             ce = torch.nn.functional.cross_entropy(z.flatten(0, 1), tgt.flatten(), ignore_index=0)
             pi = prior["prior"].float()
-            kd = residual_kd_loss(z, values, ids, 1.0, tgt != 0, tail_samples=4, prior=pi)
+            kd = residual_kd_loss(
+                z, values, ids, temperature, tgt != 0, None, 4, temperature, prior=pi
+            )
             total = ce + kd
         total.backward()
         return total.detach(), z.grad

@@ -156,15 +156,18 @@ def test_topk_shape_errors():
         topk_kd_loss(s, torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.long), 1.0, None, None, 4)
 
 
-def test_topk_reuses_given_student_log_probs_at_t1():
+@pytest.mark.parametrize("t", [1.0, 2.0])
+def test_topk_reuses_given_student_log_probs_at_the_distillation_temperature(t):
     s = _logits((2, 3, 9), 0).requires_grad_()
     te = _logits((2, 3, 9), 1)
     v, i = te.topk(4, dim=-1)
     mask = torch.tensor([[True, True, False], [True, False, True]])
-    ref = topk_kd_loss(s, v, i, 1.0, mask)
-    gathered = torch.log_softmax(s, -1).gather(-1, i)
-    shared = topk_kd_loss(s, v, i, 1.0, mask, student_log_probs=gathered)
+    ref = topk_kd_loss(s, v, i, t, mask, softening_temperature=t)
+    (ref_grad,) = torch.autograd.grad(ref, s)
+    gathered = torch.log_softmax(s / t, -1).gather(-1, i)
+    shared = topk_kd_loss(s, v, i, t, mask, gathered, softening_temperature=t)
     torch.testing.assert_close(shared, ref)
-    # at T != 1 the given T=1 log-probs must not be used
-    at2 = topk_kd_loss(s, v, i, 2.0, mask, student_log_probs=torch.zeros_like(gathered))
-    torch.testing.assert_close(at2, topk_kd_loss(s, v, i, 2.0, mask))
+    torch.testing.assert_close(torch.autograd.grad(shared, s)[0], ref_grad)
+    # what is given is what is read (no second softmax of the logits)
+    other = topk_kd_loss(s, v, i, t, mask, torch.zeros_like(gathered), softening_temperature=t)
+    assert not torch.allclose(other, ref)

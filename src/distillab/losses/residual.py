@@ -47,9 +47,10 @@ def residual_kd_loss(
 
     Args follow :func:`distillab.losses.topk.topk_kd_loss` (``values``/``ids`` ``[..., k + S +
     2]``, the last two ids unused); ``full_log_probs``: the student's log_softmax at T=1,
-    ``[..., vocab]``, used at ``temperature == 1`` instead of recomputing it; at
-    ``temperature == 1``, ``student_log_probs`` and ``dense`` (``[..., 1]``: the same dotted
-    with ``prior``) read by the caller (`losses.reads`) replace it. The draws hold
+    ``[..., vocab]``, used at ``temperature == 1`` instead of recomputing it;
+    ``student_log_probs`` and ``dense`` (``[..., 1]``), the student's log_softmax at
+    ``temperature`` read at ``ids`` and along ``prior`` by the caller (`losses.reads`),
+    replace both. The draws hold
     no probabilities, so ``temperature`` must be the cache's ``softening_temperature``.
     """
     t = float(temperature)
@@ -72,7 +73,7 @@ def residual_kd_loss(
     # Speed (as in `topk_kd_loss`): only the small teacher side is masked; the [N, V] student
     # side is used as is (finite: model outputs) and its masked rows are dropped from the
     # per-row loss, so a masked row gets exactly zero gradient without a [N, V] select.
-    given = t == 1.0 and student_log_probs is not None and dense is not None
+    given = student_log_probs is not None and dense is not None
     if given:  # read by the caller (`LossContext.picked`): no [N, V] tensor here
         log_q_all = None
     elif t == 1.0 and full_log_probs is not None:

@@ -45,19 +45,30 @@ class LossContext:
         return F.log_softmax(self.student.logits.float(), dim=-1)
 
     @cached_property
+    def kd_log_probs(self) -> Tensor:
+        """The student's log_softmax at the distillation temperature (`log_probs` at T=1)."""
+        if self.temperature == 1.0:
+            return self.log_probs
+        return F.log_softmax(self.student.logits.float() / self.temperature, dim=-1)
+
+    @cached_property
     def picked(self) -> Picked:
-        """`log_probs` at the gold tokens, at the teacher's sparse ids and along its dense
-        vectors (None where it has none, or at T != 1), read in one op
+        """`log_probs` at the gold tokens; `kd_log_probs` at the teacher's sparse ids and along
+        its dense vectors (None where it has none). Read in one op per distribution
         (`losses.reads.read_log_probs`): each separate read's backward would write its own
         [tokens, vocab] gradient, which costs a small model as much as its CE."""
         gold = self.batch.tgt_out.unsqueeze(-1)
         ids = vectors = None
-        if self.teacher is not None and self.temperature == 1.0:
+        if self.teacher is not None:
             ids, vectors = self.teacher.sparse_ids, self.teacher.dense_vectors
-        if ids is not None:
-            gold = torch.cat([gold, ids.to(gold.dtype)], -1)
-        cols, dots = read_log_probs(self.log_probs, gold, vectors)
-        return Picked(cols[..., 0], cols[..., 1:] if ids is not None else None, dots)
+        if ids is None:
+            return Picked(self.log_probs.gather(-1, gold).squeeze(-1), None, None)
+        if self.temperature != 1.0:  # two distributions: the gold tokens' is at T=1
+            cols, dots = read_log_probs(self.kd_log_probs, ids, vectors)
+            return Picked(self.log_probs.gather(-1, gold).squeeze(-1), cols, dots)
+        both = torch.cat([gold, ids.to(gold.dtype)], -1)
+        cols, dots = read_log_probs(self.log_probs, both, vectors)
+        return Picked(cols[..., 0], cols[..., 1:], dots)
 
 
 class Picked(NamedTuple):

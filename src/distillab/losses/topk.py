@@ -71,9 +71,9 @@ def topk_kd_loss(
             draws sorted.
         temperature: ``T > 0``, the distillation temperature (checked by the config).
         mask: optional bool ``[...]``; ``True`` = position counts.
-        student_log_probs: optional ``log_softmax(student_logits)`` already gathered at
-            ``topk_ids`` (``[..., k + S]``; e.g. in one gather with the gold tokens of the
-            cross-entropy); used instead of recomputing it when ``temperature == 1``.
+        student_log_probs: optional ``log_softmax(student_logits / temperature)`` already
+            gathered at ``topk_ids`` (``[..., k + S]``; e.g. at T=1 in one gather with the
+            gold tokens of the cross-entropy); used instead of computing it.
         tail_samples: ``S``, how many of the last columns are tail draws.
         softening_temperature: ``T_c > 0``, the temperature ``topk_log_probs`` were softened
             at (the cache's, `TeacherCache.softening_temperature`).
@@ -112,8 +112,8 @@ def topk_kd_loss(
     s = student_logits.reshape(-1, student_logits.shape[-1]).to(dtype)
     lp = select_rows(topk_log_probs.detach(), mask).to(dtype)
     ids = select_rows(topk_ids, mask).long()
-    if t == 1.0 and student_log_probs is not None:
-        log_q = student_log_probs.reshape(ids.shape)
+    if student_log_probs is not None:
+        log_q = student_log_probs.reshape(ids.shape).to(dtype)
     else:
         log_q = F.log_softmax(s if t == 1.0 else s / t, dim=-1).gather(-1, ids)
     top, drawn = lp[:, :n_top], lp[:, n_top:]

@@ -42,8 +42,9 @@ class TeacherOutput:
     ) -> Tensor:
         """T^2 * mean over `mask` of D(teacher_T, student_T) for the named divergence
         (`losses.divergences`). `student_log_probs` is the student's log_softmax at T=1
-        ([..., V]) when the caller has it (saves a softmax); `picked` and `dense`, at T=1,
-        the same already read at `sparse_ids` and along `dense_vectors`."""
+        ([..., V]) when the caller has it (saves a softmax); `picked` and `dense`, its
+        log_softmax at `temperature` already read at `sparse_ids` and along
+        `dense_vectors` (`LossContext.picked`)."""
         raise NotImplementedError(f"{type(self).__name__} carries no soft target")
 
     @property

@@ -29,7 +29,8 @@ from hydra.utils import instantiate
 from distillab.checkpoint import load_model
 from distillab.data.batch import Batch
 from distillab.decoding import Sample
-from distillab.losses.terms import LogitKD, LossContext
+from distillab.losses.context import LossContext
+from distillab.losses.terms import LogitKD
 from distillab.models import Seq2Seq
 from distillab.modules.onpolicy import sampled_batch
 from distillab.teachers.outputs import LogitsOutput

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from distillab.decoding import Sample
+from distillab.losses.context import LossContext
 from distillab.losses.objective import Objective, linear
-from distillab.losses.terms import LossContext
 from distillab.losses.weighting import DWA, Fixed, Uncertainty
 from distillab.models import Seq2Seq
 from distillab.modules.onpolicy import OnPolicy, sampled_batch

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from distillab.losses import topk_kd_loss
-from distillab.losses.terms import LogitKD, LossContext
+from distillab.losses.context import LossContext
+from distillab.losses.terms import LogitKD
 from distillab.teachers import CachedTeacher
 from tests.conftest import make_batch
 from tests.teachers.test_base import Plain

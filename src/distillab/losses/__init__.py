@@ -1,8 +1,8 @@
 """Distillation losses: logit-level KD, intermediate-representation transfer, named terms."""
 
+from distillab.losses.context import LossContext
 from distillab.losses.kd import average_teacher_probs, kd_loss, kd_loss_from_probs
 from distillab.losses.objective import Objective, distill_objective
-from distillab.losses.terms import LossContext
 from distillab.losses.topk import topk_kd_loss
 from distillab.losses.transfer import attention_transfer_loss, hidden_state_loss
 

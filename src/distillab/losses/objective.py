@@ -41,7 +41,8 @@ from hydra.utils import get_class, instantiate
 from torch import Tensor, nn
 
 from distillab.config.constants import BUILT_IN_TERMS
-from distillab.losses.terms import LogitKD, LossContext, RatingDistill, TopicKD
+from distillab.losses.context import LossContext
+from distillab.losses.terms import LogitKD, RatingDistill, TopicKD
 from distillab.losses.weighting import Fixed
 
 BUILT_IN = BUILT_IN_TERMS  # the objective's own term names (config: no extra term takes one)

@@ -14,8 +14,8 @@ import torch
 
 from distillab.data.batch import Batch, TrainingBatch
 from distillab.errors import ConfigError
+from distillab.losses.context import LossContext
 from distillab.losses.objective import Objective
-from distillab.losses.terms import LossContext
 from distillab.models import Seq2SeqOutput
 from distillab.modules.onpolicy import OnPolicy
 from distillab.modules.seq2seq import Seq2SeqModule

@@ -26,8 +26,9 @@ from torch import Tensor, nn
 from distillab.checkpoint import model_from, read_checkpoint
 from distillab.data.batch import Batch, TrainingBatch
 from distillab.decoding import Strategy, build_strategy
+from distillab.losses.context import LossContext
 from distillab.losses.objective import Objective, WeightingFactory, gold_objective
-from distillab.losses.terms import LossContext, gold_terms
+from distillab.losses.terms import gold_terms
 from distillab.models import Seq2SeqOutput
 from distillab.models.build import build_model
 from distillab.modules.finite import FiniteGuard

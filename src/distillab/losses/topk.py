@@ -77,10 +77,11 @@ def topk_kd_loss(
         tail_samples: ``S``, how many of the last columns are tail draws.
         softening_temperature: ``T_c > 0``, the temperature ``topk_log_probs`` were softened
             at (the cache's, `TeacherCache.softening_temperature`).
-        full_log_probs, dense: the student's [..., vocab] log_softmax and its reads along the
-            codec's dense vectors, which every codec's estimator is offered
-            (`teachers.codecs.Codec.estimator`); not read: this one needs only the stored
-            columns.
+        full_log_probs: the student's [..., vocab] log_softmax, which every codec's estimator
+            is offered (`teachers.codecs.Codec.estimator`); not read: this one needs only the
+            stored columns.
+        dense: the student's reads along the codec's dense vectors, offered likewise; not
+            read (this codec has none).
     """
     t = float(temperature)
     r = float(softening_temperature) / t

@@ -13,7 +13,7 @@ from distillab.compose.compression import build_compression
 from distillab.compose.run import Run
 from distillab.compose.rundir import prepare, save_run
 from distillab.config.evaluation import job_config, run_config
-from distillab.data import DialogueDataModule
+from distillab.data.datamodule import DialogueDataModule
 from distillab.modules.seq2seq import Seq2SeqModule
 from distillab.pipelines.compress import Compression
 from distillab.teachers import Teacher

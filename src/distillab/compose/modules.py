@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from distillab.data import DialogueDataModule
+from distillab.data.datamodule import DialogueDataModule
 from distillab.losses.objective import distill_objective, gold_objective
 from distillab.models.build import build_model, reads_turns
 from distillab.modules.distill import DistillationModule

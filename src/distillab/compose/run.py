@@ -32,7 +32,7 @@ from distillab.compose.teachers import (
     teacher_specs,
 )
 from distillab.compose.trainer import build_stage, build_trainer
-from distillab.data import DialogueDataModule
+from distillab.data.datamodule import DialogueDataModule
 from distillab.models.build import reads_turns
 from distillab.modules.distill import DistillationModule
 from distillab.modules.seq2seq import Seq2SeqModule

@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 
-from distillab.data import DialogueDataModule
+from distillab.data.datamodule import DialogueDataModule
 from distillab.utils.console import log, quiet_known_noise
 from distillab.utils.ranks import is_rank_zero
 from distillab.utils.run_info import save_run_info

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from distillab.compose.modules import gold_module
 from distillab.compose.rundir import prepare, save_run
 from distillab.compose.trainer import build_stage
-from distillab.data import DialogueDataModule
+from distillab.data.datamodule import DialogueDataModule
 from distillab.decoding import build_strategy
 from distillab.errors import ConfigError
 from distillab.pipelines.fit import LAST, fit_and_evaluate

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distillab.data import DialogueDataModule
+from distillab.data.datamodule import DialogueDataModule
 from distillab.decoding import Strategy
 from distillab.errors import DataError
 from distillab.teachers import Teacher

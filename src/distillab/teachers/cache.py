@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from hydra.utils import instantiate
 
-from distillab.data import DialogueDataModule
+from distillab.data.datamodule import DialogueDataModule
 from distillab.errors import ConfigError, DataError
 from distillab.teachers.cache_build import build_cache, load_offsets, offsets_hash
 from distillab.teachers.codecs import Codec, Compact, Layout

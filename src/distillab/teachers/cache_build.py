@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from distillab.data import DialogueDataModule
+from distillab.data.datamodule import DialogueDataModule
 from distillab.teachers.codecs import Codec, Layout
 from distillab.teachers.codecs.draws import add_tail_draws
 

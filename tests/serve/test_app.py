@@ -69,6 +69,11 @@ def test_reply_and_usage(server, engine):
          "empty"),
         (json.dumps({"messages": [*HELLO, {"role": "assistant", "content": "x"}]}).encode(),
          422, "last message"),
+        (json.dumps({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": "x"}}]}]}
+         ).encode(), 422, "content[1]: a part of type 'image_url'"),
+        (json.dumps({"messages": [{"role": "user", "content": [{"type": "text"}]}]}).encode(),
+         422, "content[0]: a text part without its 'text'"),
         (b"[" * 100_000, 413, "bytes"),
     ],
 )  # fmt: skip
@@ -192,3 +197,17 @@ def test_log_text_records_the_dialogue(engine, export_dir, caplog):
         with caplog.at_level(logging.INFO, logger="distillab.serve"):
             chat(url, [{"role": "user", "content": "purple elephant"}])
     assert any("purple elephant" in r.getMessage() for r in caplog.records)
+
+
+def test_content_given_as_text_parts_is_read_as_the_text_they_join(server):
+    """OpenAI clients may send content as a list of parts; text parts are joined by spaces."""
+    from distillab.serve.schemas import ChatRequest, check_limits
+
+    parts = [{"type": "text", "text": "hello how"}, {"type": "text", "text": "are you"}]
+    listed = ChatRequest.model_validate({"messages": [{"role": "user", "content": parts}]})
+    assert check_limits(listed, 64, 2000, 64) == [("user", "hello how are you")]
+    a = chat(server, [{"role": "user", "content": parts}], temperature=0)
+    b = chat(server, HELLO, temperature=0)
+    assert a.status_code == b.status_code == 200, a.text
+    assert a.json()["choices"][0]["message"] == b.json()["choices"][0]["message"]
+    assert a.json()["usage"] == b.json()["usage"]

@@ -13,10 +13,35 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from distillab.chat.context import clean
 
 
+class Part(BaseModel):
+    """One part of a message's content given as a list (`[{"type": "text", "text": ...}]`);
+    any type is parsed, only text is read (`Message.text` refuses the others)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+    type: str
+    text: str | None = None
+
+
 class Message(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
     role: Literal["system", "developer", "user", "assistant"]
-    content: str
+    content: str | list[Part]
+
+    def text(self, where: str) -> str:
+        """The content as one string: a list's text parts joined by spaces (the chat cleaner
+        drops line breaks, which would glue two parts' words together); a part of another type (an image, audio, a file) is a
+        LimitError naming it, as the model reads text only."""
+        if isinstance(self.content, str):
+            return self.content
+        for j, part in enumerate(self.content):
+            if part.type != "text":
+                raise LimitError(
+                    f"{where}.content[{j}]: a part of type {part.type!r}; this model reads "
+                    "text parts only"
+                )
+            if part.text is None:
+                raise LimitError(f"{where}.content[{j}]: a text part without its 'text'")
+        return " ".join(part.text for part in self.content)
 
 
 class ChatRequest(BaseModel):
@@ -48,13 +73,14 @@ def check_limits(
         raise LimitError(f"max_tokens={asked}: at most {max_tokens}")
     turns = []
     for i, m in enumerate(req.messages):
-        if len(m.content) > max_chars:
+        content = m.text(f"messages[{i}]")
+        if len(content) > max_chars:
             raise LimitError(
-                f"messages[{i}].content: {len(m.content)} characters, at most {max_chars}"
+                f"messages[{i}].content: {len(content)} characters, at most {max_chars}"
             )
         if m.role in ("system", "developer"):
             continue
-        text = clean(m.content)
+        text = clean(content)
         if m.role == "user" and not text:
             raise LimitError(f"messages[{i}].content: empty once control characters are removed")
         turns.append((m.role, text))

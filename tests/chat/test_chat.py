@@ -96,9 +96,15 @@ def test_cli_answers_piped_input_and_exits_cleanly(tmp_path):
     beam = subprocess.run([*cmd[:3], f"ckpt={export}", "decoding=beam"], input=talk,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert beam.returncode == 0 and len(beam.stdout.splitlines()) == 2, beam.stderr
-    no = subprocess.run([*cmd[:3], f"ckpt={export}", "decoding=sample"], input=talk,
-                        capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert no.returncode == 2 and "greedy or beam" in no.stderr
+    # sampling on an export: a nucleus of one token is greedy; a seed repeats its reply
+    sampled = {}
+    for top_p in ("1e-9", "0.9", "0.9"):
+        p = subprocess.run([*cmd[:3], f"ckpt={export}", "decoding=sample",
+                            f"decoding.top_p={top_p}", "decoding.seed=3"], input=talk,
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert p.returncode == 0 and len(p.stdout.splitlines()) == 2, p.stderr
+        assert sampled.setdefault(top_p, p.stdout) == p.stdout
+    assert sampled["1e-9"].splitlines() == runs["export"]
 
 
 @pytest.mark.slow

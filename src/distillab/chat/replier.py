@@ -14,8 +14,9 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from distillab.decoding import Beam, Greedy, build_strategy
+from distillab.decoding import Beam, Greedy, Sample, build_strategy
 from distillab.errors import ConfigError
+from distillab.export.generate import Row, Sampling, generate
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,10 @@ class CheckpointReplier:
 
 class ExportReplier:
     """An exported directory (`distillab.export`: ONNX encoder and decoder step, tokenizer,
-    config.json) decoded by onnxruntime, greedy or beam (the export's runtime has no sampling)."""
+    config.json) decoded by onnxruntime: greedy, beam, or sampling with the serving runtime's
+    sampler (`export.generate`: numpy, so a seed draws other tokens than the checkpoint's
+    torch sampler does; a seed gives the same reply to the same source, no seed a fresh draw
+    each time, from one generator per chat)."""
 
     def __init__(self, path: str, decoding: dict, max_len: int | None = None) -> None:
         from transformers import PreTrainedTokenizerFast
@@ -105,17 +109,23 @@ class ExportReplier:
             tokenizer_file=str(Path(path) / c["files"]["tokenizer"])
         )
         strategy = build_strategy(decoding, "decoding")
-        if not isinstance(strategy, Greedy | Beam):
+        if not isinstance(strategy, Greedy | Beam | Sample):
             raise ConfigError(
-                f"decoding={type(strategy).__name__}: an exported model decodes greedy or beam "
-                "(decoding=greedy | decoding=beam)"
+                f"decoding={type(strategy).__name__}: an exported model decodes greedy, beam "
+                "or sample (decoding=greedy | decoding=beam | decoding=sample)"
             )
         self.strategy = strategy
         self.max_len = int(max_len or self.settings.max_target_len)
+        self.rng = np.random.default_rng()  # the draws of an unseeded sampler
 
     def reply(self, src: list[int]) -> list[int]:
         ids = np.array([src], dtype=np.int64)
         mask = np.ones_like(ids, dtype=bool)
+        if isinstance(self.strategy, Sample):
+            s = self.strategy
+            sampling = Sampling(s.temperature, s.top_p, s.seed or 0)
+            rng = None if s.seed is not None else self.rng  # None: a fresh one from the seed
+            return generate(self.model, [Row(src, self.max_len, sampling, rng)])[0]
         if isinstance(self.strategy, Beam):
             s = self.strategy
             out = self.model.beam(ids, mask, self.max_len, s.beam_size, s.length_penalty)[0]

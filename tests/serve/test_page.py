@@ -1,8 +1,9 @@
 """The chat page in a real headless browser (Debian's chromium driven by Playwright): type a
-key and a line, send, see the model's reply; a wrong key shows the 401."""
+key and a line, send, see the model's reply streamed in; a wrong key shows the 401."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -21,9 +22,15 @@ def test_page_sends_the_dialogue_and_shows_the_reply(server, engine):
 
     expected = chat(server, [{"role": "user", "content": "hello how are you"}]).json()
     expected = expected["choices"][0]["message"]["content"]
+    events = chat(server, [{"role": "user", "content": "hello how are you"}], stream=True).text
+    deltas = [json.loads(e[6:])["choices"][0]["delta"] for e in events.split("\n\n")
+              if e.startswith("data: {")]  # fmt: skip
+    pieces = sum(1 for d in deltas if d.get("content"))
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page()
+        sent = []
+        page.on("request", lambda r: sent.append(r.post_data) if r.method == "POST" else None)
         page.goto(server + "/")
         page.fill("#key", "sk-wrong")
         page.fill("#text", "hello how are you")
@@ -34,7 +41,9 @@ def test_page_sends_the_dialogue_and_shows_the_reply(server, engine):
         page.dispatch_event("#key", "change")
         page.fill("#text", "hello how are you")
         page.press("#text", "Enter")
-        page.wait_for_selector(".turn.assistant")
+        page.wait_for_selector(".turn.assistant.done")  # the stream has ended
         assert page.inner_text(".turn.assistant") == f"bot: {expected}".strip()
+        assert json.loads(sent[-1])["stream"] is True  # shown as it was decoded
+        assert int(page.get_attribute(".turn.assistant", "data-chunks")) == pieces > 1
         assert page.locator(".turn.user").count() == 2
         browser.close()

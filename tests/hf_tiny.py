@@ -26,8 +26,9 @@ def tiny_tokenizer(kind: str) -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(tokenizer_object=tok, **roles)
 
 
-def save_tiny(kind: str, out: Path) -> Path:
-    """A random `bart` (encoder-decoder) or `gpt2` (causal LM) of a few thousand weights."""
+def save_tiny(kind: str, out: Path, layers: int = 1) -> Path:
+    """A random `bart` (encoder-decoder) or `gpt2` (causal LM) of a few thousand weights per
+    layer (`layers` in each stack)."""
     import torch
     from transformers import BartConfig, BartForConditionalGeneration, GPT2Config, GPT2LMHeadModel
 
@@ -39,8 +40,8 @@ def save_tiny(kind: str, out: Path) -> Path:
         config = BartConfig(
             vocab_size=n,
             d_model=16,
-            encoder_layers=1,
-            decoder_layers=1,
+            encoder_layers=layers,
+            decoder_layers=layers,
             encoder_attention_heads=2,
             decoder_attention_heads=2,
             encoder_ffn_dim=32,
@@ -58,7 +59,7 @@ def save_tiny(kind: str, out: Path) -> Path:
         config = GPT2Config(
             vocab_size=n,
             n_embd=16,
-            n_layer=1,
+            n_layer=layers,
             n_head=2,
             n_positions=128,
             bos_token_id=eos,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -12,6 +13,8 @@ import torch
 from distillab.data.tokenizer import OTHER, SELF, pretrained_tokenizer, special_ids
 from distillab.decoding import Beam
 from distillab.errors import ConfigError
+from distillab.losses.context import LossContext
+from distillab.losses.terms import HiddenStateMSE
 from distillab.teachers import HFTeacher
 from distillab.teachers.hf import NEVER
 from distillab.train import run_job
@@ -101,6 +104,30 @@ def test_outputs_match_step_decoding_and_never_score_added_ids(kind, saved):
         assert torch.allclose(step, logits[:, j], atol=1e-5)
     hyps = t.generate(src, src != t.pad_id, Beam(beam_size=2))
     assert hyps.shape[0] == 2 and hyps.shape[1] <= t.max_len
+
+
+@pytest.mark.parametrize("kind", ["bart", "gpt2"])
+def test_outputs_offer_every_layer_for_layer_mapped_transfer(kind, tmp_path):
+    """Each encoder (context) layer's states and each layer's attention on the source, the
+    last ones being `enc_states` and `attn`; a transfer term maps a student layer to any."""
+    t = HFTeacher(str(save_tiny(kind, tmp_path / kind, layers=2)), max_len=4)
+    src = torch.tensor([[5, 6, 7, 8], [9, 10, t.pad_id, t.pad_id]])
+    tgt_in = torch.tensor([[t.bos_id, 5, 6], [t.bos_id, 7, t.pad_id]])
+    batch = make_batch(2, src=src, src_mask=src != t.pad_id, tgt_in=tgt_in)
+    out = t.outputs(batch)
+    assert len(out.layer_states) == len(out.layer_attn) == 2
+    assert out.layer_states[-1] is out.enc_states and out.layer_attn[-1] is out.attn
+    assert not torch.allclose(out.layer_states[0], out.layer_states[1])
+    for a in out.layer_attn:
+        assert torch.allclose(a.sum(-1), torch.ones(2, 3)) and (a[1, :, 2:] == 0).all()
+    assert (out.layer_states[0][1, 2:] == 0).all()  # source padding zeroed
+    student = SimpleNamespace(enc_states=torch.randn(2, 4, 8), layer_states=None)
+    student.layer_states = [student.enc_states]
+    term = HiddenStateMSE(8, t.hidden_size, student_layers=[0], teacher_layers=[0])
+    ctx = LossContext(student, batch, t.pad_id, teacher=out)
+    first = term(ctx)
+    term.layers.teacher = [1]
+    assert torch.isfinite(first) and not torch.allclose(first, term(ctx))
 
 
 # ---- end to end ----------------------------------------------------------------------------

@@ -104,8 +104,15 @@ class HFTeacher(Teacher):
     @torch.no_grad()
     def outputs(self, batch: Batch) -> LogitsOutput:
         run = self._seq2seq if self.kind == "seq2seq" else self._causal
-        logits, enc_states, attn = run(batch.src, batch.src_mask, batch.tgt_in)
-        return LogitsOutput(enc_states=enc_states, attn=attn, logits=[logits], weights=[1.0])
+        logits, layers, layer_attn = run(batch.src, batch.src_mask, batch.tgt_in)
+        return LogitsOutput(
+            enc_states=layers[-1],
+            attn=layer_attn[-1],
+            layer_states=layers,
+            layer_attn=layer_attn,
+            logits=[logits],
+            weights=[1.0],
+        )
 
     def generate(self, src: Tensor, src_mask: Tensor, strategy: Strategy | None = None) -> Tensor:
         """Decode through a distillab strategy (greedy, beam, sample) like any teacher."""
@@ -136,15 +143,18 @@ class HFTeacher(Teacher):
         return dec
 
     def _seq2seq(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor):
+        """-> logits, every encoder layer's states [B, S, H] (pads zeroed) and every decoder
+        layer's cross-attention [B, T, S] (heads averaged), for layer-mapped transfer."""
         out = self.network(
             input_ids=self._in(src),
             attention_mask=src_mask.long(),
             decoder_input_ids=self._decoder_in(tgt_in),
             output_attentions=True,
+            output_hidden_states=True,
         )
-        enc = out.encoder_last_hidden_state * src_mask.unsqueeze(-1)
-        attn = out.cross_attentions[-1].mean(1)  # last layer, heads averaged: [B, T, S]
-        return self._out(out.logits), enc, attn
+        keep = src_mask.unsqueeze(-1)
+        layers = [h * keep for h in out.encoder_hidden_states[1:]]
+        return self._out(out.logits), layers, [a.mean(1) for a in out.cross_attentions]
 
     def _causal_inputs(self, src: Tensor, src_mask: Tensor, tail: Tensor, tail_mask: Tensor):
         to_left, _ = left_align(src, src_mask)
@@ -165,13 +175,21 @@ class HFTeacher(Teacher):
         )
         _, back = left_align(src, src_mask)
         b = src.size(0)
-        # response rows' attention on the context, back in the right-padded source order
-        attn = out.attentions[-1].mean(1)[:, s : s + t, :s]
-        attn = attn.gather(2, back.unsqueeze(1).expand(b, t, s)) * src_mask.unsqueeze(1)
-        attn = attn / attn.sum(-1, keepdim=True).clamp(min=1e-9)
-        hidden = out.hidden_states[-1][:, :s]
-        enc = hidden.gather(1, back.unsqueeze(-1).expand(*back.shape, hidden.size(-1)))
-        return self._out(out.logits[:, s : s + t]), enc * src_mask.unsqueeze(-1), attn
+
+        def on_context(a: Tensor) -> Tensor:
+            """A layer's response rows' attention on the context (heads averaged,
+            renormalised), back in the right-padded source order."""
+            a = a.mean(1)[:, s : s + t, :s]
+            a = a.gather(2, back.unsqueeze(1).expand(b, t, s)) * src_mask.unsqueeze(1)
+            return a / a.sum(-1, keepdim=True).clamp(min=1e-9)
+
+        def context_states(h: Tensor) -> Tensor:
+            h = h[:, :s].gather(1, back.unsqueeze(-1).expand(*back.shape, h.size(-1)))
+            return h * src_mask.unsqueeze(-1)
+
+        layers = [context_states(h) for h in out.hidden_states[1:]]
+        layer_attn = [on_context(a) for a in out.attentions]
+        return self._out(out.logits[:, s : s + t]), layers, layer_attn
 
     # ---- the decoding protocol (distillab.decoding.Decodable) -------------------------------
     # With the model's key/value cache: one decoder step per token. The cache is updated in

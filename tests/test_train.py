@@ -234,3 +234,24 @@ def test_a_sweep_run_again_into_its_own_directory_reuses_its_finished_jobs(tmp_p
         "3": ("finished", "yes"),
     }
     assert "2 reused" in (sweep / "report.md").read_text()
+
+    # a finished run of another config (as after a default changed) is neither reused nor
+    # overwritten: the report lists it as stale and the sweep exits 1; once the config is
+    # the run's again, it is reused
+    saved = after["1"] / "config.yaml"
+    original = saved.read_text()
+    changed = OmegaConf.load(saved)
+    changed.data.batch_size = 15
+    OmegaConf.save(changed, saved)
+    kept = {f: (after["1"] / f).read_bytes() for f in ("status.json", "metrics.json")}
+    stale = run_cli([*base, "seed=1,2"], tmp_path, multirun=True)
+    assert stale.returncode == 1, stale.stderr[-3000:]
+    assert "data.batch_size: 15 -> 16" in stale.stdout + stale.stderr
+    assert {f: (after["1"] / f).read_bytes() for f in kept} == kept
+    rows = {r["seed"]: r for r in csv.DictReader((sweep / "summary.csv").open())}
+    assert (rows["1"]["status"], rows["2"]["status"]) == ("stale", "finished")
+    assert "another config" in (sweep / "report.md").read_text()
+    saved.write_text(original)
+    again = run_cli([*base, "seed=1"], tmp_path, multirun=True)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not (after["1"] / "stale.json").exists()

@@ -1,6 +1,7 @@
 """Read the jobs of a sweep directory from their own files: `.hydra/overrides.yaml`,
-`metrics.json`, `compression.json`, `comparison.json` (quickstart jobs), `status.json` and
-`reused.json` (a sweep run again reused the job's finished result).
+`metrics.json`, `compression.json`, `comparison.json` (quickstart jobs), `status.json`,
+`reused.json` (a sweep run again reused the job's finished result) and `stale.json` (it found
+a finished run of another config there: reported `stale`, without its figures).
 
 Nothing is assumed about how the sweep ended: a job that failed, was killed or is still running
 (no `metrics.json`) is still a job of the report, with its status and error.
@@ -17,10 +18,10 @@ from typing import Any
 import yaml
 
 from distillab.utils.metric_names import COMPRESSION as COMPRESSION_PREFIX
-from distillab.utils.status import REUSED_FILE, read_status
+from distillab.utils.status import REUSED_FILE, STALE_FILE, read_status
 
 DEPLOYED = COMPRESSION_PREFIX + "metrics_after/"  # quality of the compressed model, as shipped
-FINISHED, FAILED, INCOMPLETE = "finished", "failed", "incomplete"
+FINISHED, FAILED, INCOMPLETE, STALE = "finished", "failed", "incomplete", "stale"
 
 
 @dataclass
@@ -113,6 +114,13 @@ def read_job(job_dir: Path) -> Job:
         job.status = INCOMPLETE  # said finished, but its results are not there
     job.error = recorded.get("error")
     job.reused = job.status == FINISHED and (job_dir / REUSED_FILE).is_file()
+    stale = read_json(job_dir / STALE_FILE)
+    if job.status == FINISHED and isinstance(stale, dict):  # not this sweep's config
+        job.status, job.figures, job.comparison = STALE, {}, {}
+        job.error = (
+            f"holds a finished run of another config ({'; '.join(stale.get('changes', []))}): "
+            "run this sweep into a new directory"
+        )
     try:
         config = yaml.safe_load((job_dir / ".hydra" / "config.yaml").read_text()) or {}
         job.optimized_metric = config.get("optimized_metric")

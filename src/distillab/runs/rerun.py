@@ -1,6 +1,8 @@
 """A sweep run again into its own directory (guides/sweeps.md): a job whose directory holds
 its finished run of the same config is not run again; its recorded metrics go back to the
-sweeper (an Optuna trial gets its value) and `reused.json` there tells the report so. Its
+sweeper (an Optuna trial gets its value) and `reused.json` there tells the report so. A
+finished run of another config (a default changed since) is neither reused nor overwritten:
+`stale.json` there tells the report, which lists the job as stale, and the sweep exits 1. Its
 `status.json` is never rewritten."""
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from distillab.runs.state import HoldsRun, config_changes
 from distillab.utils.console import log
 from distillab.utils.io import atomic_write_json
 from distillab.utils.ranks import is_rank_zero
-from distillab.utils.status import REUSED_FILE, read_status
+from distillab.utils.status import REUSED_FILE, STALE_FILE, read_status
 
 
 def finished_result(cfg: DictConfig, held: HoldsRun) -> dict[str, float] | None:
@@ -24,16 +26,19 @@ def finished_result(cfg: DictConfig, held: HoldsRun) -> dict[str, float] | None:
     if held.state != "finished" or not (run_dir / "metrics.json").is_file():
         return None
     changes = config_changes(run_dir, OmegaConf.to_container(cfg, resolve=True))
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if changes:
         log.error(
             f"distillab: {run_dir} holds a finished run of another config ({'; '.join(changes)}); "
             "left as it is: run this sweep into a new directory"
         )
+        if is_rank_zero():  # for the report: this point of the sweep has no result of its own
+            atomic_write_json(run_dir / STALE_FILE, {"found": now, "changes": changes})
         return None
     log.info(f"distillab: {run_dir} finished this job already: reusing its result")
     if is_rank_zero():
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         atomic_write_json(run_dir / REUSED_FILE, {"reused": now})
+        (run_dir / STALE_FILE).unlink(missing_ok=True)  # this config's run after all
     return json.loads((run_dir / "metrics.json").read_text())
 
 

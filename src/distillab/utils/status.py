@@ -23,6 +23,10 @@ STATUS_FILE = "status.json"
 # in a sweep run again, a job that reused its finished run's result says so here (the report's
 # `reused` column); status.json stays as the run wrote it
 REUSED_FILE = "reused.json"
+# in a sweep run again, a job whose directory holds a finished run of another config (a
+# default changed since) says so here: the report lists it as `stale`, the sweep exits 1;
+# the run's own files stay as they are
+STALE_FILE = "stale.json"
 STATUSES = ("running", "finished", "failed", "interrupted")
 STALE_S = 60.0  # a `running` status.json untouched this long belongs to no live run
 

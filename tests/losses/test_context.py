@@ -56,7 +56,7 @@ def assert_matches_reference(
 @pytest.mark.parametrize("temperature", [1.0, 2.0])
 def test_gold_ce_and_cached_kd_share_one_gather_without_changing_loss_or_gradient(temperature):
     """The gold CE and the cached KD read the student's log-probs through one gather at T=1
-    (LossContext.picked; at T=2 the KD reads its own softmax); values and gradients equal
+    (LossContext.gold_read and teacher_read; at T=2 the KD reads its own softmax); values and gradients equal
     F.cross_entropy and topk_kd_loss."""
     g = torch.Generator().manual_seed(3)
     batch = padded_batch(g, 20)
@@ -74,15 +74,15 @@ def test_gold_ce_and_cached_kd_share_one_gather_without_changing_loss_or_gradien
         lambda z: topk_kd_loss(z, values, ids, temperature, mask, tail_samples=2),
     )
     at_t = torch.log_softmax(logits.float() / temperature, -1)  # read at the KD's temperature
-    torch.testing.assert_close(ctx.picked.sparse, at_t.gather(-1, ids))
-    assert ctx.picked.dense is None
+    torch.testing.assert_close(ctx.teacher_read.sparse, at_t.gather(-1, ids))
+    assert ctx.teacher_read.dense is None
 
 
 @pytest.mark.parametrize("temperature", [1.0, 2.0])
 def test_residual_cache_reads_the_prior_with_the_gather_without_changing_loss_or_gradient(
     temperature,
 ):
-    """With the control-variate codec, LossContext.picked also reads the student along the
+    """With the control-variate codec, LossContext.teacher_read also reads the student along the
     codec's prior (one op, `losses.reads`); values and gradients equal F.cross_entropy and
     residual_kd_loss computing everything from the logits."""
     g = torch.Generator().manual_seed(5)
@@ -114,4 +114,18 @@ def test_residual_cache_reads_the_prior_with_the_gather_without_changing_loss_or
         ),
     )
     at_t = torch.log_softmax(logits.float() / temperature, -1)
-    torch.testing.assert_close(ctx.picked.dense, (at_t @ pi)[..., None])
+    torch.testing.assert_close(ctx.teacher_read.dense, (at_t @ pi)[..., None])
+
+
+def test_at_another_temperature_the_gold_read_leaves_the_teacher_read_undone():
+    """With the KD term weighted 0 (a schedule's end, say) no softmax at T is computed."""
+    g = torch.Generator().manual_seed(4)
+    batch = padded_batch(g, 20)
+    ids = torch.randint(0, 20, (4, 5, 6), generator=g)
+    teacher = CachedOutput(values=torch.zeros(4, 5, 6), ids=ids, tail_samples=2)
+    logits = torch.randn(4, 5, 20, generator=g)
+    ctx = LossContext(SimpleNamespace(logits=logits), batch, 0, teacher, 2.0)
+    want = torch.log_softmax(logits, -1).gather(-1, batch.tgt_out.unsqueeze(-1)).squeeze(-1)
+    torch.testing.assert_close(ctx.gold_read, want)
+    assert "kd_log_probs" not in vars(ctx)  # cached properties live in the instance dict
+    assert ctx.teacher_read.sparse.shape == (4, 5, 6) and "kd_log_probs" in vars(ctx)

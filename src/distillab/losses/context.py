@@ -42,28 +42,47 @@ class LossContext:
         return F.log_softmax(self.student.logits.float() / self.temperature, dim=-1)
 
     @cached_property
-    def picked(self) -> Picked:
-        """`log_probs` at the gold tokens; `kd_log_probs` at the teacher's sparse ids and along
-        its dense vectors (None where it has none). Read in one op per distribution
-        (`losses.reads.read_log_probs`): each separate read's backward would write its own
-        [tokens, vocab] gradient, which costs a small model as much as its CE."""
-        gold = self.batch.tgt_out.unsqueeze(-1)
-        ids = vectors = None
-        if self.teacher is not None:
-            ids, vectors = self.teacher.sparse_ids, self.teacher.dense_vectors
+    def gold_read(self) -> Tensor:
+        """`log_probs` at the gold tokens [B, T] (at T=1 read with the teacher's columns)."""
+        if self.joint:
+            return self.joint_read[0][..., 0]
+        return self.log_probs.gather(-1, self.batch.tgt_out.unsqueeze(-1)).squeeze(-1)
+
+    @cached_property
+    def teacher_read(self) -> TeacherRead:
+        """`kd_log_probs` at the teacher's sparse ids [B, T, C] and along its dense vectors
+        [B, T, D] (None where it has none)."""
+        if self.joint:
+            cols, dots = self.joint_read
+            return TeacherRead(cols[..., 1:], dots)
+        ids, vectors = self.teacher_read_spec
         if ids is None:
-            return Picked(self.log_probs.gather(-1, gold).squeeze(-1), None, None)
-        if self.temperature != 1.0:  # two distributions: the gold tokens' is at T=1
-            cols, dots = read_log_probs(self.kd_log_probs, ids, vectors)
-            return Picked(self.log_probs.gather(-1, gold).squeeze(-1), cols, dots)
-        both = torch.cat([gold, ids.to(gold.dtype)], -1)
-        cols, dots = read_log_probs(self.log_probs, both, vectors)
-        return Picked(cols[..., 0], cols[..., 1:], dots)
+            return TeacherRead(None, None)
+        return TeacherRead(*read_log_probs(self.kd_log_probs, ids, vectors))
+
+    @property
+    def teacher_read_spec(self) -> tuple[Tensor | None, Tensor | None]:
+        """Where the teacher's KD reads the student: its sparse ids and dense vectors."""
+        if self.teacher is None:
+            return None, None
+        return self.teacher.sparse_ids, self.teacher.dense_vectors
+
+    @property
+    def joint(self) -> bool:
+        """At T=1 the gold tokens and the teacher's columns are read from one distribution
+        in one op (`losses.reads.read_log_probs`): each separate read's backward would write
+        its own [tokens, vocab] gradient, which costs a small model as much as its CE."""
+        return self.temperature == 1.0 and self.teacher_read_spec[0] is not None
+
+    @cached_property
+    def joint_read(self) -> tuple[Tensor, Tensor | None]:
+        ids, vectors = self.teacher_read_spec
+        gold = self.batch.tgt_out.unsqueeze(-1)
+        return read_log_probs(self.log_probs, torch.cat([gold, ids.to(gold.dtype)], -1), vectors)
 
 
-class Picked(NamedTuple):
-    """What `LossContext.picked` reads: [B, T], [B, T, C] and [B, T, D]."""
+class TeacherRead(NamedTuple):
+    """What `LossContext.teacher_read` reads: [B, T, C] and [B, T, D]."""
 
-    gold: Tensor
     sparse: Tensor | None
     dense: Tensor | None

@@ -74,7 +74,7 @@ def residual_kd_loss(
     # side is used as is (finite: model outputs) and its masked rows are dropped from the
     # per-row loss, so a masked row gets exactly zero gradient without a [N, V] select.
     given = student_log_probs is not None and dense is not None
-    if given:  # read by the caller (`LossContext.picked`): no [N, V] tensor here
+    if given:  # read by the caller (`LossContext.teacher_read`): no [N, V] tensor here
         log_q_all = None
     elif t == 1.0 and full_log_probs is not None:
         log_q_all = full_log_probs.reshape(-1, vocab).to(dtype)

@@ -30,7 +30,7 @@ def smoothed_nll(
 ) -> Tensor:
     """F.cross_entropy(..., ignore_index=pad_id, label_smoothing=smoothing) from log-probs
     (0 when every target is padding). `gold_log_probs`: `log_probs` already gathered at
-    `targets` (`LossContext.picked`)."""
+    `targets` (`LossContext.gold_read`)."""
     lp, tgt = log_probs.flatten(0, -2), targets.flatten()
     if gold_log_probs is None:
         gold_log_probs = lp.gather(-1, tgt.unsqueeze(-1))
@@ -53,7 +53,7 @@ class GoldCE(nn.Module):
         self.label_smoothing = label_smoothing
 
     def forward(self, ctx: LossContext) -> Tensor:
-        gold = ctx.picked.gold
+        gold = ctx.gold_read
         return smoothed_nll(
             ctx.log_probs, ctx.batch.tgt_out, ctx.pad_id, self.label_smoothing, gold
         )
@@ -105,8 +105,8 @@ class LogitKD(nn.Module):
             ctx.log_probs,
             self.divergence,
             self.beta,
-            picked=ctx.picked.sparse,
-            dense=ctx.picked.dense,
+            picked=ctx.teacher_read.sparse,
+            dense=ctx.teacher_read.dense,
         )
 
 

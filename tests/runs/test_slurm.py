@@ -124,15 +124,7 @@ def test_a_preempted_job_is_requeued_and_continues_from_its_own_step(cluster, tm
     subprocess.run(["scancel", "--signal=USR2", job], check=True)
     # submitit requeues it; Slurm holds a requeued job back (begin time): start it now
     wait_for(lambda: state(run_dir) == "interrupted", "the interruption to be recorded")
-
-    def started() -> bool:  # a running job refuses the update: ignored
-        cmd = ["scontrol", "update", f"jobid={job}", "StartTime=now"]
-        subprocess.run(cmd, capture_output=True)
-        return state(run_dir) != "interrupted"
-
-    # the other Slurm tests may hold the node's CPUs meanwhile (pytest-xdist runs them side by
-    # side): the requeued job then waits for resources, not for its begin time
-    wait_for(started, "the requeued job to start", timeout=360)
+    start_requeued(job, run_dir, "continuing from step")
     out = finish(proc)
     assert proc.returncode == 0, out[-3000:]
     text = log.read_text()
@@ -202,7 +194,13 @@ def test_a_ddp_job_whose_rank_crashes_is_recorded_failed(cluster, tmp_path):
 
 
 def start_requeued(job: str, run_dir: Path, was: str) -> None:
-    """Slurm holds a requeued job back (its begin time): start it now, once it is pending."""
+    """Slurm holds a requeued job back (its begin time): start it now, once it is pending
+    (done when its run is no longer `interrupted` or its log has `was`). The other Slurm tests
+    may hold the node's CPUs meanwhile (pytest-xdist runs them side by side): the requeued job
+    then waits for resources, not for its begin time."""
+    # slurmd refuses a launch whose credential dates from the second in which the requeue
+    # revoked the old one ("Job credential revoked": the job is killed, not requeued again)
+    time.sleep(2)
 
     def started() -> bool:  # a running job refuses the update: ignored
         cmd = ["scontrol", "update", f"jobid={job}", "StartTime=now"]

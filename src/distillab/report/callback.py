@@ -41,8 +41,7 @@ class SweepReport(Callback):
         if failed:
             names = ", ".join(f"{j.name} ({j.status})" for j in failed)
             log.warning(
-                f"distillab: {len(failed)} of {len(report.jobs)} jobs have no result of this "
-                f"sweep's config: {names}"
+                f"distillab: {len(failed)} of {len(report.jobs)} jobs did not finish: {names}"
             )
 
 

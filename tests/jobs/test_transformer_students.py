@@ -37,6 +37,16 @@ TEACHERS = {
         "teacher.train.module.decode_examples=8",
         "teacher.train.scheduler.warmup_steps=2",
     ],
+    "causal": [
+        "teacher=causal",
+        "teacher.train.model.hidden_size=16",
+        "teacher.train.model.attention_heads=2",
+        "teacher.train.model.ffn_size=32",
+        "teacher.train.model.layers=2",
+        "teacher.train.trainer.max_steps=6",
+        "teacher.train.module.decode_examples=8",
+        "teacher.train.scheduler.warmup_steps=2",
+    ],
 }
 
 
@@ -75,11 +85,14 @@ def registry_checkpoint(root, kind: str) -> str:
     ("teacher", "student", "extra"),
     [("gru", "hf_seq2seq", ["distill=combined"]),
      ("gru", "hf_causal", ["distill=attention"]),
-     ("transformer", "gru", ["distill=hidden"])],
+     ("transformer", "gru", ["distill=hidden"]),
+     ("causal", "hf_causal", ["distill=hidden"])],
 )  # fmt: skip
 def test_combination_writes_metrics(root, tmp_path, teacher, student, extra):
     saved = distil(root, tmp_path, teacher, student, extra)
     assert saved["model/params"] > 0
+    if teacher == "causal":  # teacher=causal: a decoder-only registry teacher
+        registry_checkpoint(root, "HFCausal")
 
 
 def test_transformer_student_from_a_transformer_teacher_copies_layers_and_transfers(root, tmp_path):

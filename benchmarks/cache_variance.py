@@ -5,7 +5,7 @@ quickstart's registry teacher and the students' training target tokens.
 
     python benchmarks/cache_variance.py [--output-root outputs] [--temperatures 1 2]
 
-The draws are systematic (`cache_build.add_tail_draws`): a token of proposal share g is drawn
+The draws are systematic (`codecs.draws.add_tail_draws`): a token of proposal share g is drawn
 floor or ceil of S g times, so with weight w per draw the variance is exactly
 sum_v w_v^2 a_v, a_v = frac(S g_v) (1 - frac(S g_v)) (no Monte Carlo). Estimators (S draws,
 top-k; t = top-k + c + sum_i w_{v_i} e_{v_i}, E t = p):

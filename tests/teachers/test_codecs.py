@@ -11,10 +11,10 @@ import torch
 from distillab.compose.teachers import teacher_cache
 from distillab.errors import ConfigError, DataError
 from distillab.teachers.cache import FORMAT, TeacherCache
-from distillab.teachers.cache_build import add_tail_draws
 from distillab.teachers.codecs import Compact, Exact, Layout
 from distillab.teachers.codecs.bits import Record
 from distillab.teachers.codecs.compact import step_of
+from distillab.teachers.codecs.draws import add_tail_draws
 from distillab.validate import validate
 from tests.conftest import TINY, compose_cfg, started
 from tests.conftest import TINY_TEACHER as TEACHER

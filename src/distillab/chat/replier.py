@@ -119,13 +119,13 @@ class ExportReplier:
         self.rng = np.random.default_rng()  # the draws of an unseeded sampler
 
     def reply(self, src: list[int]) -> list[int]:
-        ids = np.array([src], dtype=np.int64)
-        mask = np.ones_like(ids, dtype=bool)
         if isinstance(self.strategy, Sample):
             s = self.strategy
             sampling = Sampling(s.temperature, s.top_p, s.seed or 0)
             rng = None if s.seed is not None else self.rng  # None: a fresh one from the seed
             return generate(self.model, [Row(src, self.max_len, sampling, rng)])[0]
+        ids = np.array([src], dtype=np.int64)
+        mask = np.ones_like(ids, dtype=bool)
         if isinstance(self.strategy, Beam):
             s = self.strategy
             out = self.model.beam(ids, mask, self.max_len, s.beam_size, s.length_penalty)[0]

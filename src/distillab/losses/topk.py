@@ -77,9 +77,9 @@ def topk_kd_loss(
         tail_samples: ``S``, how many of the last columns are tail draws.
         softening_temperature: ``T_c > 0``, the temperature ``topk_log_probs`` were softened
             at (the cache's, `TeacherCache.softening_temperature`).
-        full_log_probs: the student's [..., vocab] log_softmax, which every codec's estimator
-            is offered (`teachers.codecs.Codec.estimator`); not read: this one needs only the
-            stored columns.
+        full_log_probs: the student's [..., vocab] log_softmax at T=1, which every codec's
+            estimator is offered (`teachers.codecs.Codec.estimator`); read at T=1 when
+            ``student_log_probs`` is not given (instead of a second softmax).
         dense: the student's reads along the codec's dense vectors, offered likewise; not
             read (this codec has none).
     """
@@ -115,6 +115,8 @@ def topk_kd_loss(
     ids = select_rows(topk_ids, mask).long()
     if student_log_probs is not None:
         log_q = student_log_probs.reshape(ids.shape).to(dtype)
+    elif t == 1.0 and full_log_probs is not None:
+        log_q = full_log_probs.reshape(s.shape).to(dtype).gather(-1, ids)
     else:
         log_q = F.log_softmax(s if t == 1.0 else s / t, dim=-1).gather(-1, ids)
     top, drawn = lp[:, :n_top], lp[:, n_top:]

@@ -1,6 +1,7 @@
 """Writing a teacher-output cache (`teachers.cache`): one teacher pass over the training rows,
-each batch's top-k + tail draws encoded by the cache's codec straight into memory-mapped
-per-token arrays."""
+each batch's top-k + tail draws (`Codec.sample`) encoded by the cache's codec straight into
+memory-mapped per-token arrays; a codec with cache-wide arrays (`Codec.prepare`, the residual
+codec's prior) takes its own pass first."""
 
 from __future__ import annotations
 
@@ -14,9 +15,6 @@ import torch
 
 from distillab.data.datamodule import DialogueDataModule
 from distillab.teachers.codecs import Codec, Layout
-from distillab.teachers.codecs.draws import add_tail_draws
-
-__all__ = ["add_tail_draws", "build_cache", "load_offsets", "offsets_hash", "save_lengths"]
 from distillab.utils.console import log
 from distillab.utils.io import atomic_write_json
 

@@ -44,7 +44,7 @@ class TeacherOutput:
         (`losses.divergences`). `student_log_probs` is the student's log_softmax at T=1
         ([..., V]) when the caller has it (saves a softmax); `picked` and `dense`, its
         log_softmax at `temperature` already read at `sparse_ids` and along
-        `dense_vectors` (`LossContext.picked`)."""
+        `dense_vectors` (`LossContext.teacher_read`)."""
         raise NotImplementedError(f"{type(self).__name__} carries no soft target")
 
     @property
@@ -123,8 +123,6 @@ class CachedOutput(TeacherOutput):
                 f"divergence={divergence!r} has no estimator from cached top-k outputs; "
                 f"use one of {list(CACHED_DIVERGENCES)} or teacher_outputs=online"
             )
-        if picked is None and student_log_probs is not None and temperature == 1.0:
-            picked = student_log_probs.gather(-1, self.ids)
         return self.estimator(
             student_logits,
             self.values,

@@ -23,6 +23,7 @@ temperature schedule (importance weights ``p^{r-1}``) cannot reweight them: refu
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import torch
@@ -183,9 +184,4 @@ class Residual(Codec):
         return prior["prior"].float()[None]  # the dense guess is read along the prior
 
     def estimator(self, prior: dict[str, Tensor]) -> Callable[..., Tensor]:
-        pi = prior["prior"].float()
-
-        def loss(*args, **kwargs) -> Tensor:
-            return residual_kd_loss(*args, prior=pi, **kwargs)
-
-        return loss
+        return partial(residual_kd_loss, prior=prior["prior"].float())
